@@ -1,0 +1,296 @@
+//! The commands behind `herd run`, `check`, `plan` and `schema`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use clap::Parser as _;
+use herd::plan::{ExecutorPlan, FaultTrigger, Plan, PhaseStart, TargetPlan, compile, format_duration};
+use herd::report::{RunInfo, summarize, terminal_summary, write_summary};
+use herd::runtime::{RunOptions, run};
+use herd::scenario::{FileDiagnostics, load_file, scenario_schema};
+use herd::target::build_target;
+
+use super::args::{Cli, Command, PlanFormat, RunArgs};
+use super::progress::Reporter;
+
+const EXIT_INVALID: u8 = 2;
+const EXIT_TARGET: u8 = 3;
+
+/// Parses the command line and runs the command.
+pub(crate) fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => cmd_run(&args),
+        Command::Check { paths } => cmd_check(&paths),
+        Command::Plan { path, format } => cmd_plan(&path, format),
+        Command::Schema => cmd_schema(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_TARGET)
+        }
+    }
+}
+
+/// Expands folders into their `*.toml` files, sorted by name.
+fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| format!("cannot read folder {}: {e}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file() && f.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(format!("{} holds no *.toml scenario", p.display()));
+            }
+            out.extend(files);
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(format!("{}: no such file or folder", p.display()));
+        }
+    }
+    Ok(out)
+}
+
+/// Loads and compiles every file; returns the plans or prints every error of every file.
+fn compile_all(paths: &[PathBuf]) -> Result<Vec<Plan>, ExitCode> {
+    let files = match scenario_files(paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let mut plans = Vec::new();
+    let mut failed: Vec<FileDiagnostics> = Vec::new();
+    for f in &files {
+        match load_file(f).and_then(|loaded| compile(&loaded)) {
+            Ok(plan) => plans.push(plan),
+            Err(d) => failed.push(d),
+        }
+    }
+    for d in &failed {
+        eprint!("{}", d.render());
+    }
+    // Two scenarios with one name would write over each other's results.
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    let mut clash = false;
+    for p in &plans {
+        if let Some((_, other)) = seen.iter().find(|(n, _)| *n == p.name) {
+            eprintln!("error: {} and {} are both named \"{}\"; their results would overwrite each other", other, p.file, p.name);
+            clash = true;
+        }
+        seen.push((&p.name, &p.file));
+    }
+    if !failed.is_empty() || clash {
+        return Err(ExitCode::from(EXIT_INVALID));
+    }
+    Ok(plans)
+}
+
+fn cmd_check(paths: &[PathBuf]) -> Result<ExitCode> {
+    let plans = match compile_all(paths) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    for p in &plans {
+        println!(
+            "ok: {} ({}: {} sessions, {} phases, {} faults, {} thresholds)",
+            p.file,
+            p.name,
+            p.sessions.len(),
+            p.phases.len(),
+            p.faults.len(),
+            p.thresholds.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_schema() -> Result<ExitCode> {
+    println!("{}", serde_json::to_string_pretty(scenario_schema())?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_plan(path: &Path, format: PlanFormat) -> Result<ExitCode> {
+    let plan = match compile_all(&[path.to_path_buf()]) {
+        Ok(mut p) => p.remove(0),
+        Err(code) => return Ok(code),
+    };
+    match format {
+        PlanFormat::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+        PlanFormat::Text => print!("{}", plan_text(&plan)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let d = format_duration;
+    let _ = writeln!(out, "scenario {} ({})", plan.name, plan.file);
+    if !plan.description.is_empty() {
+        let _ = writeln!(out, "  {}", plan.description.replace('\n', "\n  "));
+    }
+    let _ = writeln!(out, "seed {}, max duration {}, sample every {}", plan.seed, d(plan.max_duration), d(plan.sample_interval));
+    match &plan.target {
+        TargetPlan::Sim(s) => {
+            let _ = writeln!(
+                out,
+                "target sim: {} containers ({} warm), cold start {}, processing {}, switch {}, failure rate {}, interrupts {:?}",
+                s.max_containers, s.warm_containers, s.cold_start, s.processing, s.switch_cost, s.failure_rate, s.interrupt_policy
+            );
+        }
+    }
+    let _ = writeln!(out, "sessions: {}", plan.sessions.len());
+    for g in &plan.groups {
+        let sessions = &plan.sessions[g.first..g.first + g.count];
+        let pairs: std::collections::BTreeSet<String> = sessions.iter().map(|s| s.pair_key()).collect();
+        let _ = writeln!(out, "  group {}: {} sessions over {} project+user pairs", g.name, g.count, pairs.len());
+        for s in sessions.iter().take(3) {
+            let _ = writeln!(out, "    {} {}/{}/{}", s.thread, s.client, s.project, s.user);
+        }
+        if g.count > 3 {
+            let _ = writeln!(out, "    ... {} more", g.count - 3);
+        }
+    }
+    let _ = writeln!(out, "phases:");
+    for p in &plan.phases {
+        let start = match p.start {
+            PhaseStart::At(t) => format!("at {}", d(t)),
+            PhaseStart::AfterPrevious => "after the previous phase".to_owned(),
+        };
+        let what = match &p.executor {
+            ExecutorPlan::ConstantArrivalRate { rate, duration, poisson, .. } => format!(
+                "{:.3}/s for {} ({} arrivals, about {} messages)",
+                rate,
+                d(*duration),
+                if *poisson { "poisson" } else { "uniform" },
+                (rate * duration.as_secs_f64()).round()
+            ),
+            ExecutorPlan::RampingArrivalRate { start_rate, stages, .. } => {
+                let st: Vec<String> = stages.iter().map(|(r, du)| format!("{r:.3}/s over {}", d(*du))).collect();
+                format!("from {start_rate:.3}/s: {}", st.join(", "))
+            }
+            ExecutorPlan::PerSessionIterations { iterations, round_robin, think_time } => format!(
+                "{iterations} per session, {}, think {think_time} ({} messages)",
+                if *round_robin { "round-robin" } else { "concurrent" },
+                iterations * p.sessions.len() as u64
+            ),
+            ExecutorPlan::Burst { count, to } => match to {
+                Some(s) => format!("{count} messages at once to {}", plan.sessions[*s].thread),
+                None => format!("{count} messages at once to each of {} sessions", p.sessions.len()),
+            },
+            ExecutorPlan::Soak { interval, duration } => format!(
+                "every {} for {} per session (about {} messages)",
+                d(*interval),
+                d(*duration),
+                (duration.as_secs_f64() / interval.as_secs_f64()).ceil() as u64 * p.sessions.len() as u64
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "  {} [{}] {start}, {} sessions, timeout {}: {what}",
+            p.name,
+            p.executor.name(),
+            p.sessions.len(),
+            d(p.reply_timeout)
+        );
+    }
+    if !plan.faults.is_empty() {
+        let _ = writeln!(out, "faults:");
+        for f in &plan.faults {
+            let when = match f.trigger {
+                FaultTrigger::At(t) => format!("at {}", d(t)),
+                FaultTrigger::AfterMessages(n) => format!("after {n} messages"),
+            };
+            let _ = writeln!(out, "  {when}: {}", f.name);
+        }
+    }
+    if !plan.thresholds.is_empty() {
+        let _ = writeln!(out, "thresholds:");
+        for t in &plan.thresholds {
+            let abort = if t.abort_on_fail { " (abort on fail)" } else { "" };
+            let _ = writeln!(out, "  {} {}{abort}", t.key, t.rule);
+        }
+    }
+    out
+}
+
+fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
+    let plans = match compile_all(&args.paths) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler_stop = stop.clone();
+    // The first Ctrl-C stops arrivals and lets in-flight messages finish; a second one ends the
+    // process at once.
+    ctrlc::set_handler(move || {
+        if handler_stop.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping: no new messages; waiting briefly for replies (Ctrl-C again to quit now)");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    let mut worst = 0u8;
+    let multiple = plans.len() > 1;
+    for mut plan in plans {
+        if let Some(seed) = args.seed {
+            plan.seed = seed;
+        }
+        let dir = args.out.join(&plan.name);
+        let mut target = match build_target(&plan) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {}: {e}", plan.file);
+                return Ok(ExitCode::from(EXIT_TARGET));
+            }
+        };
+        if multiple {
+            eprintln!("== {} ({})", plan.name, plan.file);
+        }
+        let mut reporter =
+            Reporter::new(&dir, &plan.name, plan.seed, args.quiet).with_context(|| format!("cannot write to {}", dir.display()))?;
+        let options = RunOptions { clock: args.clock, stop: stop.clone() };
+        let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let wall = Instant::now();
+        let result = run(&plan, target.as_mut(), &options, &mut reporter);
+        reporter.finish();
+        let info = RunInfo {
+            engine_version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at,
+            wall_seconds: wall.elapsed().as_secs_f64(),
+            command_line: reproduce(&plan, args),
+        };
+        let summary = summarize(&plan, &result, args.clock, info);
+        let path = write_summary(&dir, &summary).with_context(|| format!("cannot write the summary in {}", dir.display()))?;
+        print!("{}", terminal_summary(&summary));
+        println!("  summary: {}", path.display());
+        let code = summary.verdict.exit_code();
+        worst = worst.max(u8::try_from(code).unwrap_or(1));
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    Ok(ExitCode::from(worst))
+}
+
+/// The command line that reproduces one scenario's run.
+fn reproduce(plan: &Plan, args: &RunArgs) -> String {
+    let clock = match args.clock {
+        herd::runtime::ClockKind::Virtual => "virtual",
+        herd::runtime::ClockKind::Real => "real",
+    };
+    format!("herd run {} --seed {} --clock {clock} --out {}", plan.file, plan.seed, args.out.display())
+}

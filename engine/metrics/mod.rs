@@ -1,0 +1,9 @@
+//! What the engine measures: the metric catalogue and the recorder.
+
+mod catalogue;
+mod recorder;
+
+pub use catalogue::{Metric, MetricKind, Unit};
+pub use recorder::{
+    GaugePoint, HistStats, Recorder, SeriesKey, Tag, decode_histogram, encode_histogram, new_histogram, stats,
+};

@@ -1,0 +1,697 @@
+//! The one place that turns scenario text into meaning. Every check runs and every error is
+//! collected, so a user fixes a file in one pass.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::distribution::Distribution;
+use super::model::*;
+use super::template::{MessageContext, MessageVars, PhaseVars, SessionContext, Templates, render_once};
+use super::threshold::{parse_key, parse_rule};
+use super::units::{parse_duration, parse_percent, parse_rate, parse_size};
+use crate::scenario::{
+    ArrivalsSpec, Diagnostic, FaultSpec, FileDiagnostics, InterruptPolicySpec, IterationOrderSpec, KeyPath,
+    LoadedScenario, MessageSpec, PhaseSpec, ScenarioSpec, SimTargetSpec, TargetSpec, nearest,
+};
+
+const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(3600);
+const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(300);
+const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_secs(10);
+const MAX_SESSIONS: i64 = 100_000;
+
+/// Compiles a loaded scenario into a plan, or returns every error found.
+pub fn compile(loaded: &LoadedScenario) -> Result<Plan, FileDiagnostics> {
+    let mut c = Compiler { errors: Vec::new() };
+    let plan = c.scenario(&loaded.spec, &loaded.file);
+    if c.errors.is_empty() {
+        Ok(plan)
+    } else {
+        Err(loaded.diagnostics(c.errors))
+    }
+}
+
+struct Compiler {
+    errors: Vec<Diagnostic>,
+}
+
+#[derive(Serialize)]
+struct SessionNameCtx<'a> {
+    i: usize,
+    n: usize,
+    group: &'a str,
+}
+
+fn root() -> KeyPath {
+    KeyPath::root()
+}
+
+impl Compiler {
+    fn err(&mut self, path: KeyPath, message: impl Into<String>) -> &mut Diagnostic {
+        let label = path.last_key().map(|k| format!("invalid `{k}`")).unwrap_or_else(|| "here".into());
+        self.errors.push(Diagnostic::at(path, message).label(label));
+        let last = self.errors.len() - 1;
+        &mut self.errors[last]
+    }
+
+    fn err_help(&mut self, path: KeyPath, message: impl Into<String>, help: impl Into<String>) {
+        let d = self.err(path, message);
+        d.help = Some(help.into());
+    }
+
+    fn duration(&mut self, path: KeyPath, text: Option<&str>, default: Duration) -> Duration {
+        match text {
+            None => default,
+            Some(t) => match parse_duration(t) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.err(path, e);
+                    default
+                }
+            },
+        }
+    }
+
+    fn positive_duration(&mut self, path: KeyPath, text: &str) -> Duration {
+        let d = self.duration(path.clone(), Some(text), Duration::ZERO);
+        if d.is_zero() && parse_duration(text).is_ok() {
+            self.err(path, format!("\"{text}\" must be longer than zero"));
+        }
+        d
+    }
+
+    fn distribution(&mut self, path: KeyPath, text: Option<&str>, default: &str) -> Distribution {
+        let t = text.unwrap_or(default);
+        match Distribution::parse(t) {
+            Ok(d) => d,
+            Err(e) => {
+                self.err(path, e);
+                Distribution::parse(default).unwrap_or(Distribution::Fixed { value: Duration::ZERO })
+            }
+        }
+    }
+
+    fn size(&mut self, path: KeyPath, text: Option<&str>, default: u64) -> u64 {
+        match text.map(parse_size) {
+            None => default,
+            Some(Ok(v)) => v,
+            Some(Err(e)) => {
+                self.err(path, e);
+                default
+            }
+        }
+    }
+
+    fn percent(&mut self, path: KeyPath, text: Option<&str>, default: f64) -> f64 {
+        match text.map(parse_percent) {
+            None => default,
+            Some(Ok(v)) => v,
+            Some(Err(e)) => {
+                self.err(path, e);
+                default
+            }
+        }
+    }
+
+    fn count(&mut self, path: KeyPath, value: i64, min: i64, max: i64) -> u64 {
+        if value < min || value > max {
+            let what = if value < 0 { "is negative" } else if value < min { "is too small" } else { "is too large" };
+            self.err_help(
+                path.clone(),
+                format!("`{}` = {value} {what}", path.last_key().unwrap_or("value")),
+                format!("accepted: a whole number from {min} to {max}"),
+            );
+            return min.max(0) as u64;
+        }
+        value as u64
+    }
+
+    fn scenario(&mut self, spec: &ScenarioSpec, file: &str) -> Plan {
+        let name_ok = !spec.name.is_empty()
+            && spec.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !name_ok {
+            self.err_help(
+                root().key("name"),
+                format!("scenario name \"{}\" cannot be used as a folder name", spec.name),
+                "accepted: lower-case letters, digits, `-` and `_`, e.g. \"load-100-sessions\"",
+            );
+        }
+        let max_duration = self.duration(root().key("max_duration"), spec.max_duration.as_deref(), DEFAULT_MAX_DURATION);
+        if max_duration.is_zero() {
+            self.err(root().key("max_duration"), "`max_duration` must be longer than zero");
+        }
+        let reply_timeout = self.duration(root().key("reply_timeout"), spec.reply_timeout.as_deref(), DEFAULT_REPLY_TIMEOUT);
+        let sample_interval =
+            self.duration(root().key("sample_interval"), spec.sample_interval.as_deref(), DEFAULT_SAMPLE_INTERVAL);
+        if sample_interval < Duration::from_millis(100) {
+            self.err_help(
+                root().key("sample_interval"),
+                "`sample_interval` is shorter than 100ms",
+                "sampling that often only inflates the summary; use e.g. \"1s\" or \"10s\"",
+            );
+        }
+        let target = match &spec.target {
+            None => TargetPlan::Sim(self.sim(&SimTargetSpec::default(), &root().key("target"))),
+            Some(TargetSpec::Sim(sim)) => TargetPlan::Sim(self.sim(sim, &root().key("target"))),
+        };
+        let (groups, sessions) = self.sessions(spec);
+        let mut templates = Templates::new();
+        let phases = self.phases(spec, &groups, &sessions, reply_timeout, &mut templates);
+        let faults = self.faults(spec, &sessions, max_duration, &target);
+        let thresholds = self.thresholds(spec, &groups, &phases);
+        Plan {
+            name: spec.name.clone(),
+            description: spec.description.clone().unwrap_or_default().trim().to_owned(),
+            file: file.to_owned(),
+            seed: spec.seed.unwrap_or(1),
+            max_duration,
+            sample_interval,
+            target,
+            groups,
+            sessions,
+            phases,
+            faults,
+            thresholds,
+            templates: Arc::new(templates),
+        }
+    }
+
+    fn sim(&mut self, spec: &SimTargetSpec, path: &KeyPath) -> SimParams {
+        let containers = spec.containers.clone().unwrap_or_default();
+        let cpath = path.key("containers");
+        let max_containers = self.count(cpath.key("max"), containers.max.map_or(10, i64::from), 1, 10_000) as u32;
+        let warm_containers = self.count(cpath.key("warm"), containers.warm.map_or(0, i64::from), 0, 10_000) as u32;
+        if warm_containers > max_containers {
+            self.err_help(
+                cpath.key("warm"),
+                format!("`warm` = {warm_containers} is above `max` = {max_containers}"),
+                "warm containers are part of the pool; raise `max` or lower `warm`",
+            );
+        }
+        let failure_rate = spec.failure_rate.unwrap_or(0.0);
+        if !(0.0..=1.0).contains(&failure_rate) {
+            self.err_help(
+                path.key("failure_rate"),
+                format!("`failure_rate` = {failure_rate} is not a probability"),
+                "accepted: a number from 0 to 1, e.g. 0.02 for 2%",
+            );
+        }
+        let memory = spec.memory.clone().unwrap_or_default();
+        let mpath = path.key("memory");
+        let cpu = spec.cpu.clone().unwrap_or_default();
+        let defects = spec.defects.clone().unwrap_or_default();
+        SimParams {
+            max_containers,
+            warm_containers,
+            cold_start: self.distribution(cpath.key("cold_start"), containers.cold_start.as_deref(), "lognormal(p50 = 35s, p99 = 60s)"),
+            idle_release: self.duration(cpath.key("idle_release"), containers.idle_release.as_deref(), Duration::from_secs(300)),
+            replace_killed: containers.replace_killed.unwrap_or(true),
+            processing: self.distribution(path.key("processing"), spec.processing.as_deref(), "lognormal(p50 = 3s, p99 = 9s)"),
+            switch_cost: self.distribution(path.key("switch_cost"), spec.switch_cost.as_deref(), "lognormal(p50 = 400ms, p99 = 1500ms)"),
+            failure_rate,
+            interrupt_policy: match spec.interrupt_policy.unwrap_or(InterruptPolicySpec::OtherThread) {
+                InterruptPolicySpec::Never => InterruptPolicy::Never,
+                InterruptPolicySpec::OtherThread => InterruptPolicy::OtherThread,
+                InterruptPolicySpec::Always => InterruptPolicy::Always,
+            },
+            visibility_timeout: self.duration(path.key("visibility_timeout"), spec.visibility_timeout.as_deref(), Duration::from_secs(30)),
+            preview_load: self.distribution(path.key("preview_load"), spec.preview_load.as_deref(), "lognormal(p50 = 250ms, p99 = 800ms)"),
+            memory_base: self.size(mpath.key("base"), memory.base.as_deref(), 75 << 20),
+            memory_per_session: self.size(mpath.key("per_session"), memory.per_session.as_deref(), 8 << 20),
+            memory_leak_per_message: self.size(mpath.key("leak_per_message"), memory.leak_per_message.as_deref(), 0),
+            memory_busy: self.size(mpath.key("busy"), memory.busy.as_deref(), 60 << 20),
+            cpu_idle: self.percent(path.key("cpu").key("idle"), cpu.idle.as_deref(), 2.0),
+            cpu_busy: self.percent(path.key("cpu").key("busy"), cpu.busy.as_deref(), 40.0),
+            delete_before_processing: defects.delete_before_processing.unwrap_or(false),
+            double_reply_on_interrupt: defects.double_reply_on_interrupt.unwrap_or(false),
+        }
+    }
+
+    fn sessions(&mut self, spec: &ScenarioSpec) -> (Vec<GroupPlan>, Vec<Session>) {
+        if spec.sessions.is_empty() {
+            self.err_help(
+                root().key("sessions"),
+                "the scenario has no sessions",
+                "add a group: [[sessions]] count = 10, project = \"project-{{ i }}\"",
+            );
+        }
+        let mut groups = Vec::new();
+        let mut sessions: Vec<Session> = Vec::new();
+        let mut threads: BTreeMap<String, usize> = BTreeMap::new();
+        for (g, group) in spec.sessions.iter().enumerate() {
+            let path = root().key("sessions").index(g);
+            let name = group.name.clone().unwrap_or_else(|| if g == 0 { "sessions".into() } else { format!("sessions-{}", g + 1) });
+            if groups.iter().any(|gr: &GroupPlan| gr.name == name) {
+                self.err(path.key("name"), format!("session group name \"{name}\" is used twice"));
+            }
+            let count = self.count(path.key("count"), group.count.unwrap_or(1), 1, MAX_SESSIONS) as usize;
+            let templates = [
+                ("client", group.client.as_deref().unwrap_or("herd")),
+                ("project", group.project.as_deref().unwrap_or("project")),
+                ("user", group.user.as_deref().unwrap_or("user")),
+                ("thread", group.thread.as_deref().unwrap_or("{{ group }}-thread-{{ i }}")),
+            ];
+            let first = sessions.len();
+            let mut rendered: [Vec<String>; 4] = Default::default();
+            let mut ok = true;
+            for (k, (key, source)) in templates.iter().enumerate() {
+                for i in 0..count {
+                    let ctx = SessionNameCtx { i, n: first + i, group: &name };
+                    match render_once(source, &ctx) {
+                        Ok(v) if v.trim().is_empty() => {
+                            self.err(path.key(key), format!("`{key}` template \"{source}\" renders to an empty id for i = {i}"));
+                            ok = false;
+                            break;
+                        }
+                        Ok(v) => rendered[k].push(v),
+                        Err(e) => {
+                            self.err_help(
+                                path.key(key),
+                                format!("`{key}` template \"{source}\" does not render: {e}"),
+                                "session templates can use `i` (index in the group), `n` (index in the scenario) and `group`",
+                            );
+                            ok = false;
+                            break;
+                        }
+                    }
+                }
+            }
+            if ok {
+                for i in 0..count {
+                    let thread = rendered[3][i].clone();
+                    if let Some(other) = threads.get(&thread) {
+                        self.err_help(
+                            path.key("thread"),
+                            format!("thread id \"{thread}\" is used by session {other} and session {}", first + i),
+                            "thread ids must be unique; include `{{ i }}` or `{{ n }}` in the template",
+                        );
+                        break;
+                    }
+                    threads.insert(thread.clone(), first + i);
+                    sessions.push(Session {
+                        index: first + i,
+                        group: g,
+                        group_index: i,
+                        client: rendered[0][i].clone(),
+                        project: rendered[1][i].clone(),
+                        user: rendered[2][i].clone(),
+                        thread,
+                    });
+                }
+            }
+            let count = sessions.len() - first;
+            groups.push(GroupPlan { name, first, count });
+        }
+        (groups, sessions)
+    }
+
+    fn resolve_groups(&mut self, path: KeyPath, names: Option<&Vec<String>>, groups: &[GroupPlan]) -> Vec<usize> {
+        let Some(names) = names else {
+            return groups.iter().flat_map(|g| g.first..g.first + g.count).collect();
+        };
+        let mut out = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            match groups.iter().find(|g| &g.name == name) {
+                Some(g) => out.extend(g.first..g.first + g.count),
+                None => {
+                    let accepted: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+                    let hint = nearest(name, accepted.iter().copied()).map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
+                    self.err_help(
+                        path.index(i),
+                        format!("no session group is named \"{name}\""),
+                        format!("{hint}groups: {}", accepted.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")),
+                    );
+                }
+            }
+        }
+        if names.is_empty() {
+            self.err(path, "`sessions` is empty; leave it out to use every group");
+        }
+        out
+    }
+
+    fn find_thread(&mut self, path: KeyPath, thread: &str, sessions: &[Session]) -> Option<usize> {
+        if let Some(s) = sessions.iter().find(|s| s.thread == thread) {
+            return Some(s.index);
+        }
+        let hint = nearest(thread, sessions.iter().map(|s| s.thread.as_str()))
+            .map(|n| format!("did you mean \"{n}\"? "))
+            .unwrap_or_default();
+        let sample: Vec<String> = sessions.iter().take(5).map(|s| format!("\"{}\"", s.thread)).collect();
+        let more = if sessions.len() > 5 { ", ..." } else { "" };
+        self.err_help(
+            path,
+            format!("no session has thread id \"{thread}\""),
+            format!("{hint}thread ids in this scenario: {}{more}", sample.join(", ")),
+        );
+        None
+    }
+
+    fn phases(
+        &mut self,
+        spec: &ScenarioSpec,
+        groups: &[GroupPlan],
+        sessions: &[Session],
+        default_timeout: Duration,
+        templates: &mut Templates,
+    ) -> Vec<PhasePlan> {
+        if spec.phases.is_empty() {
+            self.err_help(
+                root().key("phases"),
+                "the scenario has no phases",
+                "add one: [[phases]] executor = \"constant-arrival-rate\", rate = \"10/s\", duration = \"1m\"",
+            );
+        }
+        let mut out: Vec<PhasePlan> = Vec::new();
+        for (p, phase) in spec.phases.iter().enumerate() {
+            let path = root().key("phases").index(p);
+            let (name, start, groups_sel, message, timeout) = match phase {
+                PhaseSpec::ConstantArrivalRate(s) => (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout),
+                PhaseSpec::RampingArrivalRate(s) => (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout),
+                PhaseSpec::PerSessionIterations(s) => (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout),
+                PhaseSpec::Burst(s) => (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout),
+                PhaseSpec::Soak(s) => (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout),
+            };
+            let name = name.clone().unwrap_or_else(|| format!("phase-{}", p + 1));
+            if out.iter().any(|o| o.name == name) {
+                self.err(path.key("name"), format!("phase name \"{name}\" is used twice"));
+            }
+            let start = match start {
+                Some(t) => PhaseStart::At(self.duration(path.key("start"), Some(t), Duration::ZERO)),
+                None if p == 0 => PhaseStart::At(Duration::ZERO),
+                None => PhaseStart::AfterPrevious,
+            };
+            let phase_sessions = self.resolve_groups(path.key("sessions"), groups_sel.as_ref(), groups);
+            let reply_timeout = self.duration(path.key("reply_timeout"), timeout.as_deref(), default_timeout);
+            if reply_timeout.is_zero() {
+                self.err(path.key("reply_timeout"), "`reply_timeout` must be longer than zero");
+            }
+            self.message(p, &name, &path.key("message"), message.as_ref(), &phase_sessions, sessions, groups, templates);
+            let executor = self.executor(phase, &path, &phase_sessions, sessions);
+            out.push(PhasePlan { name, start, sessions: phase_sessions, reply_timeout, executor });
+        }
+        out
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the phase's context")]
+    fn message(
+        &mut self,
+        p: usize,
+        phase_name: &str,
+        path: &KeyPath,
+        spec: Option<&MessageSpec>,
+        phase_sessions: &[usize],
+        sessions: &[Session],
+        groups: &[GroupPlan],
+        templates: &mut Templates,
+    ) {
+        let spec = spec.cloned().unwrap_or_default();
+        let instruction = spec.instruction.unwrap_or_else(|| "herd message {{ message.seq }}".into());
+        let mut entries = vec![(instruction_name(p), path.key("instruction"), instruction)];
+        for (k, v) in &spec.fields {
+            entries.push((field_name(p, k), path.key("fields").key(k), v.clone()));
+        }
+        // Render each template once against the phase's first session so that a misspelt
+        // variable is an error now, not in every message of the run.
+        let sample = phase_sessions.first().and_then(|i| sessions.get(*i));
+        for (name, key_path, source) in entries {
+            if let Err(e) = templates.add(&name, &source) {
+                self.err(key_path, format!("template \"{source}\" has a syntax error: {e}"));
+                continue;
+            }
+            if let Some(s) = sample {
+                let ctx = MessageContext {
+                    session: SessionContext {
+                        client: &s.client,
+                        project: &s.project,
+                        user: &s.user,
+                        thread: &s.thread,
+                        index: s.group_index,
+                        group: groups.get(s.group).map_or("", |g| g.name.as_str()),
+                    },
+                    message: MessageVars { seq: 0, iteration: 0, id: "00000000-0000-0000-0000-000000000000".into() },
+                    phase: PhaseVars { name: phase_name },
+                };
+                if let Err(e) = templates.render(&name, &ctx) {
+                    self.err_help(
+                        key_path,
+                        format!("template \"{source}\" does not render: {e}"),
+                        "available: session.client, session.project, session.user, session.thread, session.index, session.group, message.seq, message.iteration, message.id, phase.name",
+                    );
+                }
+            }
+        }
+    }
+
+    fn arrivals(a: Option<ArrivalsSpec>) -> bool {
+        a == Some(ArrivalsSpec::Poisson)
+    }
+
+    fn executor(&mut self, phase: &PhaseSpec, path: &KeyPath, phase_sessions: &[usize], sessions: &[Session]) -> ExecutorPlan {
+        match phase {
+            PhaseSpec::ConstantArrivalRate(s) => {
+                let rate = self.rate(path.key("rate"), &s.rate);
+                if rate == 0.0 && parse_rate(&s.rate).is_ok() {
+                    self.err(path.key("rate"), format!("rate \"{}\" sends nothing; use a rate above zero", s.rate));
+                }
+                ExecutorPlan::ConstantArrivalRate {
+                    rate,
+                    duration: self.positive_duration(path.key("duration"), &s.duration),
+                    poisson: Self::arrivals(s.arrivals),
+                    max_in_flight: self.count(path.key("max_in_flight"), s.max_in_flight.unwrap_or(10_000), 1, 10_000_000),
+                }
+            }
+            PhaseSpec::RampingArrivalRate(s) => {
+                let start_rate = match &s.start_rate {
+                    Some(r) => self.rate(path.key("start_rate"), r),
+                    None => 0.0,
+                };
+                if s.stages.is_empty() {
+                    self.err(path.key("stages"), "`stages` is empty; add e.g. { target = \"20/s\", duration = \"1m\" }");
+                }
+                let stages = s
+                    .stages
+                    .iter()
+                    .enumerate()
+                    .map(|(i, st)| {
+                        let sp = path.key("stages").index(i);
+                        (self.rate(sp.key("target"), &st.target), self.positive_duration(sp.key("duration"), &st.duration))
+                    })
+                    .collect();
+                ExecutorPlan::RampingArrivalRate {
+                    start_rate,
+                    stages,
+                    poisson: Self::arrivals(s.arrivals),
+                    max_in_flight: self.count(path.key("max_in_flight"), s.max_in_flight.unwrap_or(10_000), 1, 10_000_000),
+                }
+            }
+            PhaseSpec::PerSessionIterations(s) => ExecutorPlan::PerSessionIterations {
+                iterations: self.count(path.key("iterations"), s.iterations, 1, 10_000_000),
+                round_robin: s.order == Some(IterationOrderSpec::RoundRobin),
+                think_time: self.distribution(path.key("think_time"), s.think_time.as_deref(), "fixed(0s)"),
+            },
+            PhaseSpec::Burst(s) => {
+                let to = s.to.as_ref().and_then(|t| {
+                    let idx = self.find_thread(path.key("to"), t, sessions)?;
+                    if !phase_sessions.contains(&idx) {
+                        self.err(path.key("to"), format!("session \"{t}\" is not in this phase's session groups"));
+                    }
+                    Some(idx)
+                });
+                ExecutorPlan::Burst { count: self.count(path.key("count"), s.count, 1, 10_000_000), to }
+            }
+            PhaseSpec::Soak(s) => ExecutorPlan::Soak {
+                interval: self.positive_duration(path.key("interval"), &s.interval),
+                duration: self.positive_duration(path.key("duration"), &s.duration),
+            },
+        }
+    }
+
+    fn rate(&mut self, path: KeyPath, text: &str) -> f64 {
+        match parse_rate(text) {
+            Ok(r) => r,
+            Err(e) => {
+                self.err(path, e);
+                0.0
+            }
+        }
+    }
+
+    fn faults(&mut self, spec: &ScenarioSpec, sessions: &[Session], max_duration: Duration, _target: &TargetPlan) -> Vec<FaultPlan> {
+        let mut out = Vec::new();
+        for (f, fault) in spec.faults.iter().enumerate() {
+            let path = root().key("faults").index(f);
+            let (name, at, after, every, times) = match fault {
+                FaultSpec::KillContainer(s) => (&s.name, &s.at, s.after_messages, &s.every, s.times),
+                FaultSpec::Interrupt(s) => (&s.name, &s.at, s.after_messages, &s.every, s.times),
+                FaultSpec::PauseContainer(s) => (&s.name, &s.at, s.after_messages, &s.every, s.times),
+            };
+            let action = match fault {
+                FaultSpec::KillContainer(s) => self
+                    .selector(&path, s.owner_of.as_deref(), s.container, s.random, sessions)
+                    .map(|select| FaultAction::KillContainer { select }),
+                FaultSpec::PauseContainer(s) => {
+                    let duration = self.positive_duration(path.key("duration"), &s.duration);
+                    self.selector(&path, s.owner_of.as_deref(), s.container, s.random, sessions)
+                        .map(|select| FaultAction::PauseContainer { select, duration })
+                }
+                FaultSpec::Interrupt(s) => {
+                    self.find_thread(path.key("session"), &s.session, sessions).map(|session| FaultAction::Interrupt { session })
+                }
+            };
+            let trigger = match (at, after) {
+                (Some(t), None) => {
+                    let d = self.duration(path.key("at"), Some(t), Duration::ZERO);
+                    if d >= max_duration {
+                        self.err_help(
+                            path.key("at"),
+                            format!("the fault strikes at {t}, but the run stops at `max_duration`"),
+                            "move it earlier or raise `max_duration`",
+                        );
+                    }
+                    Some(FaultTrigger::At(d))
+                }
+                (None, Some(n)) => Some(FaultTrigger::AfterMessages(self.count(path.key("after_messages"), n, 0, i64::MAX))),
+                (Some(_), Some(_)) => {
+                    self.err_help(path.key("after_messages"), "a fault has both `at` and `after_messages`", "keep one of them");
+                    None
+                }
+                (None, None) => {
+                    let d = self.err(path.clone(), "the fault says neither when (`at`) nor after how many messages (`after_messages`) it strikes");
+                    d.help = Some("add e.g. at = \"2m\" or after_messages = 50".into());
+                    None
+                }
+            };
+            let times = self.count(path.key("times"), times.unwrap_or(1), 1, 100_000);
+            let every = every.as_deref().map(|e| self.positive_duration(path.key("every"), e));
+            if every.is_some() && matches!(trigger, Some(FaultTrigger::AfterMessages(_))) {
+                self.err_help(path.key("every"), "`every` repeats a fault given by `at`", "use `at` with `every`, or drop `every`");
+            }
+            if times > 1 && every.is_none() {
+                self.err_help(path.key("times"), "`times` needs `every` to say how far apart the strikes are", "add e.g. every = \"6m\"");
+            }
+            let (Some(action), Some(trigger)) = (action, trigger) else { continue };
+            let label = name.clone().unwrap_or_else(|| default_fault_label(&action, sessions));
+            for k in 0..times {
+                let trigger = match (trigger, every) {
+                    (FaultTrigger::At(t), Some(e)) => FaultTrigger::At(t + e * k as u32),
+                    (t, _) => t,
+                };
+                let name = if times > 1 { format!("{label} #{}", k + 1) } else { label.clone() };
+                out.push(FaultPlan { name, trigger, action: action.clone() });
+            }
+        }
+        out
+    }
+
+    fn selector(
+        &mut self,
+        path: &KeyPath,
+        owner_of: Option<&str>,
+        container: Option<i64>,
+        random: Option<i64>,
+        sessions: &[Session],
+    ) -> Option<ContainerSelector> {
+        let given = [owner_of.is_some(), container.is_some(), random.is_some()].iter().filter(|b| **b).count();
+        if given != 1 {
+            let message = if given == 0 {
+                "the fault does not say which containers it strikes"
+            } else {
+                "the fault names its containers in more than one way"
+            };
+            self.err_help(
+                path.clone(),
+                message,
+                "give exactly one of owner_of = \"<thread id>\", container = <index> or random = <count>",
+            );
+            return None;
+        }
+        if let Some(t) = owner_of {
+            return self.find_thread(path.key("owner_of"), t, sessions).map(ContainerSelector::OwnerOf);
+        }
+        if let Some(i) = container {
+            return Some(ContainerSelector::Index(self.count(path.key("container"), i, 0, 10_000)));
+        }
+        random.map(|n| ContainerSelector::Random(self.count(path.key("random"), n, 1, 10_000)))
+    }
+
+    fn thresholds(&mut self, spec: &ScenarioSpec, groups: &[GroupPlan], phases: &[PhasePlan]) -> Vec<ThresholdPlan> {
+        let mut out = Vec::new();
+        for (key, rules) in &spec.thresholds {
+            let path = root().key("thresholds").key(key);
+            let (metric, tag) = match parse_key(key) {
+                Ok(v) => v,
+                Err(e) => {
+                    let d = self.err(path, e);
+                    d.label = "unknown metric or tag".into();
+                    continue;
+                }
+            };
+            if let Some(tag) = &tag {
+                let names: Vec<&str> = if tag.key == "phase" {
+                    phases.iter().map(|p| p.name.as_str()).collect()
+                } else {
+                    groups.iter().map(|g| g.name.as_str()).collect()
+                };
+                if !names.contains(&tag.value.as_str()) {
+                    let hint = nearest(&tag.value, names.iter().copied()).map(|n| format!("did you mean \"{n}\"? ")).unwrap_or_default();
+                    self.err_help(
+                        path.clone(),
+                        format!("no {} is named \"{}\"", tag.key, tag.value),
+                        format!("{hint}{}s: {}", tag.key, names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")),
+                    );
+                    continue;
+                }
+            }
+            if rules.is_empty() {
+                self.err(path.clone(), format!("`{key}` has no rules; add e.g. \"p(99) < 15s\" or remove the key"));
+            }
+            for (i, rule) in rules.iter().enumerate() {
+                match parse_rule(metric, &rule.rule) {
+                    Ok(r) => out.push(ThresholdPlan {
+                        key: key.clone(),
+                        rule: rule.rule.trim().to_owned(),
+                        metric,
+                        tag: tag.clone(),
+                        aggregate: r.aggregate,
+                        cmp: r.cmp,
+                        limit: r.limit,
+                        abort_on_fail: rule.abort_on_fail,
+                    }),
+                    Err(e) => {
+                        self.err(path.index(i), e);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The template name of a phase's instruction.
+pub(crate) fn instruction_name(phase: usize) -> String {
+    format!("phases[{phase}].message.instruction")
+}
+
+/// The template name of a phase's extra field.
+pub(crate) fn field_name(phase: usize, field: &str) -> String {
+    format!("phases[{phase}].message.fields.{field}")
+}
+
+fn default_fault_label(action: &FaultAction, sessions: &[Session]) -> String {
+    let thread = |i: &usize| sessions.get(*i).map_or("?", |s| s.thread.as_str()).to_owned();
+    let select = |s: &ContainerSelector| match s {
+        ContainerSelector::OwnerOf(i) => format!("owner of {}", thread(i)),
+        ContainerSelector::Index(i) => format!("container {i}"),
+        ContainerSelector::Random(n) => format!("{n} random"),
+    };
+    match action {
+        FaultAction::KillContainer { select: s } => format!("kill {}", select(s)),
+        FaultAction::PauseContainer { select: s, duration } => {
+            format!("pause {} for {}", select(s), super::units::format_duration(*duration))
+        }
+        FaultAction::Interrupt { session } => format!("interrupt {}", thread(session)),
+    }
+}

@@ -1,0 +1,319 @@
+//! The compiled plan: every value parsed, every reference resolved. The runtime reads nothing
+//! else.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::distribution::Distribution;
+use super::template::Templates;
+use super::threshold::{Aggregate, Cmp, TagFilter};
+use crate::metrics::Metric;
+
+/// A scenario ready to run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// Scenario name (also the output folder name).
+    pub name: String,
+    /// What the scenario proves.
+    pub description: String,
+    /// The file the plan came from.
+    pub file: String,
+    /// Seed for every random choice.
+    pub seed: u64,
+    /// Hard limit on the run's length.
+    pub max_duration: Duration,
+    /// Gauge sampling and timeline interval.
+    pub sample_interval: Duration,
+    /// The system under test.
+    pub target: TargetPlan,
+    /// Session groups.
+    pub groups: Vec<GroupPlan>,
+    /// Every session of every group, in order.
+    pub sessions: Vec<Session>,
+    /// Load phases.
+    pub phases: Vec<PhasePlan>,
+    /// Scheduled faults, one entry per strike.
+    pub faults: Vec<FaultPlan>,
+    /// Threshold rules.
+    pub thresholds: Vec<ThresholdPlan>,
+    /// The message templates of every phase.
+    #[serde(skip)]
+    pub templates: Arc<Templates>,
+}
+
+/// The system under test.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TargetPlan {
+    /// The simulated target.
+    Sim(SimParams),
+}
+
+impl TargetPlan {
+    /// The target's kind as written in scenarios.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TargetPlan::Sim(_) => "sim",
+        }
+    }
+}
+
+/// Interrupt behaviour of simulated containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InterruptPolicy {
+    /// New messages queue.
+    Never,
+    /// A message for another thread interrupts.
+    OtherThread,
+    /// Every new message interrupts.
+    Always,
+}
+
+/// Parameters of the simulated target.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimParams {
+    /// Pool size.
+    pub max_containers: u32,
+    /// Containers running at start.
+    pub warm_containers: u32,
+    /// Cold-start time.
+    pub cold_start: Distribution,
+    /// Idle time after which a claim is released.
+    pub idle_release: Duration,
+    /// Whether a killed container is replaced.
+    pub replace_killed: bool,
+    /// Processing time per message.
+    pub processing: Distribution,
+    /// Extra time when the thread changes.
+    pub switch_cost: Distribution,
+    /// Probability that processing fails.
+    pub failure_rate: f64,
+    /// Interrupt behaviour.
+    pub interrupt_policy: InterruptPolicy,
+    /// Queue visibility timeout.
+    pub visibility_timeout: Duration,
+    /// Preview page load time after a reply.
+    pub preview_load: Distribution,
+    /// Memory at rest, bytes.
+    pub memory_base: u64,
+    /// Memory per distinct thread served, bytes.
+    pub memory_per_session: u64,
+    /// Memory leaked per message, bytes.
+    pub memory_leak_per_message: u64,
+    /// Extra memory while busy, bytes.
+    pub memory_busy: u64,
+    /// CPU percent when idle.
+    pub cpu_idle: f64,
+    /// CPU percent when busy.
+    pub cpu_busy: f64,
+    /// Defect: delete before processing.
+    pub delete_before_processing: bool,
+    /// Defect: reply twice to an interrupted message.
+    pub double_reply_on_interrupt: bool,
+}
+
+/// A session group.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupPlan {
+    /// Group name.
+    pub name: String,
+    /// Index of its first session in `Plan::sessions`.
+    pub first: usize,
+    /// Number of sessions.
+    pub count: usize,
+}
+
+/// One session (chat thread).
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    /// Index in `Plan::sessions`.
+    pub index: usize,
+    /// Index of its group.
+    pub group: usize,
+    /// Index within its group (the `i` of the templates).
+    pub group_index: usize,
+    /// Client id.
+    pub client: String,
+    /// Project id.
+    pub project: String,
+    /// User id.
+    pub user: String,
+    /// Thread id (unique in the scenario).
+    pub thread: String,
+}
+
+impl Session {
+    /// The project+user key that decides which container serves the session.
+    pub fn pair_key(&self) -> String {
+        format!("{}#{}", self.project, self.user)
+    }
+}
+
+/// When a phase starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "offset", rename_all = "snake_case")]
+pub enum PhaseStart {
+    /// At a fixed offset from the run's start.
+    At(Duration),
+    /// When the previous phase has finished.
+    AfterPrevious,
+}
+
+/// A load phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhasePlan {
+    /// Phase name.
+    pub name: String,
+    /// When it starts.
+    pub start: PhaseStart,
+    /// Sessions it sends for (indices into `Plan::sessions`).
+    pub sessions: Vec<usize>,
+    /// Reply timeout for its messages.
+    pub reply_timeout: Duration,
+    /// How arrivals are generated.
+    pub executor: ExecutorPlan,
+}
+
+/// How a phase generates arrivals.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ExecutorPlan {
+    /// Fixed rate (open model).
+    ConstantArrivalRate {
+        /// Arrivals per second.
+        rate: f64,
+        /// Length of the phase.
+        duration: Duration,
+        /// Exponential gaps instead of even ones.
+        poisson: bool,
+        /// In-flight cap.
+        max_in_flight: u64,
+    },
+    /// Linearly changing rate (open model).
+    RampingArrivalRate {
+        /// Rate at the start, per second.
+        start_rate: f64,
+        /// (target rate per second, stage length).
+        stages: Vec<(f64, Duration)>,
+        /// Exponential gaps instead of even ones.
+        poisson: bool,
+        /// In-flight cap.
+        max_in_flight: u64,
+    },
+    /// Closed model.
+    PerSessionIterations {
+        /// Messages per session.
+        iterations: u64,
+        /// One loop over all sessions instead of one loop each.
+        round_robin: bool,
+        /// Pause after each reply.
+        think_time: Distribution,
+    },
+    /// Everything at once.
+    Burst {
+        /// Messages per receiving session.
+        count: u64,
+        /// The one receiving session, if not all.
+        to: Option<usize>,
+    },
+    /// Periodic sends per session.
+    Soak {
+        /// Gap between sends.
+        interval: Duration,
+        /// Length of the phase.
+        duration: Duration,
+    },
+}
+
+impl ExecutorPlan {
+    /// The executor's name as written in scenarios.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ExecutorPlan::ConstantArrivalRate { .. } => "constant-arrival-rate",
+            ExecutorPlan::RampingArrivalRate { .. } => "ramping-arrival-rate",
+            ExecutorPlan::PerSessionIterations { .. } => "per-session-iterations",
+            ExecutorPlan::Burst { .. } => "burst",
+            ExecutorPlan::Soak { .. } => "soak",
+        }
+    }
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum FaultAction {
+    /// Kill containers.
+    KillContainer {
+        /// Which.
+        select: ContainerSelector,
+    },
+    /// Interrupt a session's container.
+    Interrupt {
+        /// Session index.
+        session: usize,
+    },
+    /// Freeze containers.
+    PauseContainer {
+        /// Which.
+        select: ContainerSelector,
+        /// For how long.
+        duration: Duration,
+    },
+}
+
+/// Which containers a fault strikes: its blast radius.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum ContainerSelector {
+    /// The container owning this session's project+user.
+    OwnerOf(usize),
+    /// The container with this start-order index.
+    Index(u64),
+    /// This many chosen at random.
+    Random(u64),
+}
+
+/// When a fault strikes.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum FaultTrigger {
+    /// At an offset from the run's start.
+    At(Duration),
+    /// When this many messages have been sent.
+    AfterMessages(u64),
+}
+
+/// One strike of a fault.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultPlan {
+    /// Label for charts and reports.
+    pub name: String,
+    /// When.
+    pub trigger: FaultTrigger,
+    /// What.
+    pub action: FaultAction,
+}
+
+/// One threshold rule.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdPlan {
+    /// The key as written (`message_latency{phase="burst"}`).
+    pub key: String,
+    /// The rule as written (`p(99) < 15s`).
+    pub rule: String,
+    /// The metric.
+    pub metric: Metric,
+    /// Optional tag filter.
+    pub tag: Option<TagFilter>,
+    /// The statistic.
+    pub aggregate: Aggregate,
+    /// The comparison.
+    pub cmp: Cmp,
+    /// The limit in the metric's recording unit.
+    pub limit: f64,
+    /// Stop the run when it fails.
+    pub abort_on_fail: bool,
+}

@@ -1,0 +1,118 @@
+//! Session-name and message templates (minijinja, strict about undefined variables).
+
+use std::fmt;
+
+use minijinja::{Environment, UndefinedBehavior, Value};
+use serde::Serialize;
+
+/// The compiled message templates of a plan, by name.
+pub struct Templates {
+    env: Environment<'static>,
+    names: Vec<String>,
+}
+
+impl fmt::Debug for Templates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Templates").field("names", &self.names).finish()
+    }
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A fresh environment with the settings every herd template uses.
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    // A typo in a variable name must be an error, not an empty string in every message.
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env
+}
+
+/// Explains a minijinja error in one line, with the position inside the template when known.
+pub(crate) fn explain(e: &minijinja::Error) -> String {
+    let mut text = e.kind().to_string();
+    if let Some(detail) = e.detail() {
+        text = format!("{text}: {detail}");
+    }
+    text
+}
+
+impl Templates {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self { env: environment(), names: Vec::new() }
+    }
+
+    /// Adds a template, checking its syntax.
+    pub(crate) fn add(&mut self, name: &str, source: &str) -> Result<(), String> {
+        self.env.add_template_owned(name.to_owned(), source.to_owned()).map_err(|e| explain(&e))?;
+        self.names.push(name.to_owned());
+        Ok(())
+    }
+
+    /// The names of the templates that start with `prefix`, in the order they were added.
+    pub fn names_with_prefix(&self, prefix: &str) -> Vec<String> {
+        self.names.iter().filter(|n| n.starts_with(prefix)).cloned().collect()
+    }
+
+    /// Renders a template with a serialisable context.
+    pub fn render<S: Serialize>(&self, name: &str, ctx: &S) -> Result<String, String> {
+        let tmpl = self.env.get_template(name).map_err(|e| explain(&e))?;
+        tmpl.render(Value::from(minijinja::value::Serde(ctx))).map_err(|e| explain(&e))
+    }
+}
+
+/// Renders a one-off template (session names) with a serialisable context.
+pub(crate) fn render_once<S: Serialize>(source: &str, ctx: &S) -> Result<String, String> {
+    let env = environment();
+    env.render_str(source, Value::from(minijinja::value::Serde(ctx))).map_err(|e| explain(&e))
+}
+
+/// What a message template can refer to.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageContext<'a> {
+    /// The session.
+    pub session: SessionContext<'a>,
+    /// The message.
+    pub message: MessageVars,
+    /// The phase.
+    pub phase: PhaseVars<'a>,
+}
+
+/// `session.*` in a message template.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionContext<'a> {
+    /// Client id.
+    pub client: &'a str,
+    /// Project id.
+    pub project: &'a str,
+    /// User id.
+    pub user: &'a str,
+    /// Thread id.
+    pub thread: &'a str,
+    /// Index within its group.
+    pub index: usize,
+    /// Group name.
+    pub group: &'a str,
+}
+
+/// `message.*` in a message template.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageVars {
+    /// Run-wide sequence number from 0.
+    pub seq: u64,
+    /// Per-session iteration from 0.
+    pub iteration: u64,
+    /// A fresh uuid.
+    pub id: String,
+}
+
+/// `phase.*` in a message template.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseVars<'a> {
+    /// Phase name.
+    pub name: &'a str,
+}

@@ -1,0 +1,337 @@
+//! `summary.json`: everything a run measured, the verdicts, and the lossless histograms that
+//! reports and later merges are rebuilt from.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::verdict::{ThresholdResult, evaluate, format_value};
+use crate::metrics::{Metric, MetricKind, Recorder, Tag, encode_histogram, stats};
+use crate::plan::Plan;
+use crate::runtime::{Accounting, ClockKind, EndReason, FaultRecord, PhaseRecord, RunResult, SessionRecord, TimelinePoint};
+
+/// The version of the summary format; bumped on incompatible changes.
+pub const SUMMARY_VERSION: u32 = 1;
+
+/// The overall result of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every threshold held.
+    Passed,
+    /// A threshold failed.
+    Failed,
+    /// An `abort_on_fail` threshold stopped the run.
+    Aborted,
+    /// The user stopped the run.
+    Interrupted,
+}
+
+impl Verdict {
+    /// The process exit code for this verdict.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Passed => 0,
+            Verdict::Failed | Verdict::Aborted => 1,
+            Verdict::Interrupted => 130,
+        }
+    }
+}
+
+/// Which scenario ran.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    /// Scenario name.
+    pub name: String,
+    /// Its description.
+    pub description: String,
+    /// The file it came from.
+    pub file: String,
+    /// The seed used.
+    pub seed: u64,
+}
+
+/// How and when the run happened. Everything that changes between two identical runs lives
+/// here, so the rest of the summary can be compared for determinism.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// herd's version.
+    pub engine_version: String,
+    /// Wall-clock start, RFC 3339.
+    pub started_at: String,
+    /// Wall-clock length in seconds.
+    pub wall_seconds: f64,
+    /// The command line that reproduces the run.
+    pub command_line: String,
+}
+
+/// Summary statistics of one metric (optionally for one tag), in the seed's monitor shape.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MetricSummary {
+    /// Metric name.
+    pub name: String,
+    /// `phase` or `group`, when this is a tagged series.
+    pub tag_key: Option<String>,
+    /// The phase or group name.
+    pub tag_value: Option<String>,
+    /// `trend`, `gauge`, `counter` or `rate`.
+    pub kind: String,
+    /// `duration` (µs), `bytes`, `percent` (hundredths) or `count`.
+    pub unit: String,
+    /// Number of values, or the counter's total.
+    pub count: u64,
+    /// Smallest value (recording units).
+    pub min: Option<f64>,
+    /// Largest value.
+    pub max: Option<f64>,
+    /// Mean.
+    pub avg: Option<f64>,
+    /// Median.
+    pub p50: Option<f64>,
+    /// 90th percentile.
+    pub p90: Option<f64>,
+    /// 99th percentile.
+    pub p99: Option<f64>,
+    /// 99.9th percentile.
+    pub p999: Option<f64>,
+    /// Success fraction, for rate metrics.
+    pub rate: Option<f64>,
+    /// Largest first-to-last rise over the gauge's series.
+    pub growth: Option<f64>,
+    /// The same figures formatted for people.
+    pub display: DisplayStats,
+    /// The histogram in HdrHistogram V2 format, base64.
+    pub histogram: Option<String>,
+}
+
+/// Formatted statistics.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DisplayStats {
+    /// Formatted minimum.
+    pub min: String,
+    /// Formatted maximum.
+    pub max: String,
+    /// Formatted mean.
+    pub avg: String,
+    /// Formatted median.
+    pub p50: String,
+    /// Formatted 90th percentile.
+    pub p90: String,
+    /// Formatted 99th percentile.
+    pub p99: String,
+}
+
+/// Everything `summary.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Format version.
+    pub summary_version: u32,
+    /// The scenario.
+    pub scenario: ScenarioInfo,
+    /// The target's kind and parameters.
+    pub target: serde_json::Value,
+    /// The clock that drove the run.
+    pub clock: ClockKind,
+    /// The overall verdict.
+    pub verdict: Verdict,
+    /// Why the run ended.
+    pub end_reason: EndReason,
+    /// The threshold that aborted the run.
+    pub abort_reason: Option<String>,
+    /// Length of the run on its own clock, seconds.
+    pub duration_seconds: f64,
+    /// Message accounting.
+    pub accounting: Accounting,
+    /// Kills whose project+user never answered successfully afterwards.
+    pub unrecovered_kills: u64,
+    /// Threshold verdicts, in file order.
+    pub thresholds: Vec<ThresholdResult>,
+    /// Every metric with data.
+    pub metrics: Vec<MetricSummary>,
+    /// Phases.
+    pub phases: Vec<PhaseRecord>,
+    /// Faults.
+    pub faults: Vec<FaultRecord>,
+    /// The ten sessions with the largest latency.
+    pub slowest_sessions: Vec<SessionRecord>,
+    /// One point per sample interval.
+    pub timeline: Vec<TimelinePoint>,
+    /// Wall-clock facts that differ between identical runs.
+    pub run: RunInfo,
+}
+
+fn kind_name(k: MetricKind) -> &'static str {
+    match k {
+        MetricKind::Trend => "trend",
+        MetricKind::Gauge => "gauge",
+        MetricKind::Counter => "counter",
+        MetricKind::Rate => "rate",
+    }
+}
+
+fn unit_name(m: Metric) -> &'static str {
+    match m.unit() {
+        crate::metrics::Unit::Duration => "duration",
+        crate::metrics::Unit::Bytes => "bytes",
+        crate::metrics::Unit::Percent => "percent",
+        crate::metrics::Unit::Count => "count",
+    }
+}
+
+fn tag_parts(plan: &Plan, tag: Option<Tag>) -> (Option<String>, Option<String>) {
+    match tag {
+        None => (None, None),
+        Some(Tag::Phase(p)) => (Some("phase".into()), plan.phases.get(p).map(|p| p.name.clone())),
+        Some(Tag::Group(g)) => (Some("group".into()), plan.groups.get(g).map(|g| g.name.clone())),
+    }
+}
+
+fn metric_summaries(plan: &Plan, rec: &Recorder) -> Vec<MetricSummary> {
+    let mut out = Vec::new();
+    for (key, h) in rec.histograms() {
+        let s = stats(h);
+        let (tag_key, tag_value) = tag_parts(plan, key.tag);
+        let f = |v: f64| format_value(key.metric, None, v);
+        let growth = if key.metric.kind() == MetricKind::Gauge && key.tag.is_none() {
+            rec.growth(key.metric).map(|(g, _)| g as f64)
+        } else {
+            None
+        };
+        out.push(MetricSummary {
+            name: key.metric.name().to_owned(),
+            tag_key,
+            tag_value,
+            kind: kind_name(key.metric.kind()).to_owned(),
+            unit: unit_name(key.metric).to_owned(),
+            count: s.count,
+            min: Some(s.min as f64),
+            max: Some(s.max as f64),
+            avg: Some(s.avg),
+            p50: Some(s.p50 as f64),
+            p90: Some(s.p90 as f64),
+            p99: Some(s.p99 as f64),
+            p999: Some(s.p999 as f64),
+            rate: None,
+            growth,
+            display: DisplayStats {
+                min: f(s.min as f64),
+                max: f(s.max as f64),
+                avg: f(s.avg),
+                p50: f(s.p50 as f64),
+                p90: f(s.p90 as f64),
+                p99: f(s.p99 as f64),
+            },
+            histogram: Some(encode_histogram(h)),
+        });
+    }
+    for (key, total) in rec.counters() {
+        let (tag_key, tag_value) = tag_parts(plan, key.tag);
+        out.push(MetricSummary {
+            name: key.metric.name().to_owned(),
+            tag_key,
+            tag_value,
+            kind: "counter".into(),
+            unit: "count".into(),
+            count: *total,
+            min: None,
+            max: None,
+            avg: None,
+            p50: None,
+            p90: None,
+            p99: None,
+            p999: None,
+            rate: None,
+            growth: None,
+            display: DisplayStats::default(),
+            histogram: None,
+        });
+    }
+    for (key, (ok, total)) in rec.rates() {
+        let (tag_key, tag_value) = tag_parts(plan, key.tag);
+        out.push(MetricSummary {
+            name: key.metric.name().to_owned(),
+            tag_key,
+            tag_value,
+            kind: "rate".into(),
+            unit: "count".into(),
+            count: *total,
+            min: None,
+            max: None,
+            avg: None,
+            p50: None,
+            p90: None,
+            p99: None,
+            p999: None,
+            rate: (*total > 0).then(|| *ok as f64 / *total as f64),
+            growth: None,
+            display: DisplayStats::default(),
+            histogram: None,
+        });
+    }
+    // Catalogue order, then the untagged series first: the order people read them in.
+    out.sort_by_key(|m| {
+        let order = Metric::ALL.iter().position(|x| x.name() == m.name).unwrap_or(usize::MAX);
+        (order, m.tag_key.clone(), m.tag_value.clone())
+    });
+    out
+}
+
+/// Builds the summary of a finished run.
+pub fn summarize(plan: &Plan, result: &RunResult, clock: ClockKind, run: RunInfo) -> RunSummary {
+    let thresholds = evaluate(plan, &result.recorder);
+    let verdict = match result.end {
+        EndReason::Interrupted => Verdict::Interrupted,
+        EndReason::Aborted => Verdict::Aborted,
+        _ if thresholds.iter().any(|t| !t.passed) => Verdict::Failed,
+        _ => Verdict::Passed,
+    };
+    let mut slowest = result.sessions.clone();
+    slowest.sort_by(|a, b| b.max_latency_us.cmp(&a.max_latency_us).then(a.thread.cmp(&b.thread)));
+    slowest.truncate(10);
+    RunSummary {
+        summary_version: SUMMARY_VERSION,
+        scenario: ScenarioInfo {
+            name: plan.name.clone(),
+            description: plan.description.clone(),
+            file: plan.file.clone(),
+            seed: plan.seed,
+        },
+        target: serde_json::to_value(&plan.target).unwrap_or(serde_json::Value::Null),
+        clock,
+        verdict,
+        end_reason: result.end,
+        abort_reason: result.abort_reason.clone(),
+        duration_seconds: result.duration.as_secs_f64(),
+        accounting: result.accounting.clone(),
+        unrecovered_kills: result.unrecovered,
+        thresholds,
+        metrics: metric_summaries(plan, &result.recorder),
+        phases: result.phases.clone(),
+        faults: result.faults.clone(),
+        slowest_sessions: slowest,
+        timeline: result.timeline.clone(),
+        run,
+    }
+}
+
+/// Writes `summary.json` atomically (temporary file, then rename) so a crash mid-write never
+/// leaves a truncated summary behind.
+pub fn write_summary(dir: &Path, summary: &RunSummary) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("summary.json");
+    let tmp = dir.join(".summary.json.tmp");
+    let text = serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?;
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// Reads a `summary.json`.
+pub fn read_summary(path: &Path) -> Result<RunSummary, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{} is not a herd summary: {e}", path.display()))
+}

@@ -1,0 +1,68 @@
+//! The short plain-text summary printed at the end of a run.
+
+use std::fmt::Write as _;
+
+use super::summary::{RunSummary, Verdict};
+
+fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Passed => "PASSED",
+        Verdict::Failed => "FAILED",
+        Verdict::Aborted => "ABORTED",
+        Verdict::Interrupted => "INTERRUPTED",
+    }
+}
+
+/// Renders the terminal summary: verdict, accounting, headline statistics and thresholds.
+pub fn terminal_summary(s: &RunSummary) -> String {
+    let mut out = String::new();
+    let kind = s.target.get("kind").and_then(|k| k.as_str()).unwrap_or("?");
+    let _ = writeln!(
+        out,
+        "{}  {}  (target {kind}, seed {}, {:.0}s on the {} clock, {:.2}s wall)",
+        s.scenario.name,
+        verdict_word(s.verdict),
+        s.scenario.seed,
+        s.duration_seconds,
+        match s.clock {
+            crate::runtime::ClockKind::Virtual => "virtual",
+            crate::runtime::ClockKind::Real => "real",
+        },
+        s.run.wall_seconds,
+    );
+    if let Some(reason) = &s.abort_reason {
+        let _ = writeln!(out, "  aborted: {reason}");
+    }
+    let a = &s.accounting;
+    let _ = writeln!(
+        out,
+        "  messages: sent {}, replied {}, failed {}, lost {}, duplicated {}, out of order {}, interrupts {}, dropped {}",
+        a.sent, a.replied, a.failed, a.lost, a.duplicated, a.out_of_order, a.interrupts, a.dropped_arrivals
+    );
+    let rows: Vec<_> = s.metrics.iter().filter(|m| m.tag_key.is_none() && m.histogram.is_some() && m.count > 0).collect();
+    if !rows.is_empty() {
+        let _ = writeln!(out, "  {:<18} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}", "metric", "count", "min", "avg", "p50", "p90", "p99", "max");
+        for m in rows {
+            let d = &m.display;
+            let _ = writeln!(
+                out,
+                "  {:<18} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+                m.name, m.count, d.min, d.avg, d.p50, d.p90, d.p99, d.max
+            );
+        }
+    }
+    if !s.thresholds.is_empty() {
+        let _ = writeln!(out, "  thresholds:");
+        for t in &s.thresholds {
+            let _ = writeln!(
+                out,
+                "    {} {:<34} {:<18} measured {}",
+                if t.passed { "pass" } else { "FAIL" },
+                t.key,
+                t.rule,
+                t.measured_text
+            );
+        }
+    }
+    out
+}

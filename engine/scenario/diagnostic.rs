@@ -1,0 +1,190 @@
+//! Errors found in a scenario file, each with its location, and their rendering.
+
+use std::fmt;
+use std::ops::Range;
+
+use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label};
+use codespan_reporting::files::SimpleFile;
+use codespan_reporting::term::{Config, emit_into_string};
+
+/// One step of a path into a scenario document: a table key or an array index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathSeg {
+    /// A key in a table.
+    Key(String),
+    /// An element of an array.
+    Index(usize),
+}
+
+/// A path into a scenario document, such as `phases[2].rate`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyPath(pub Vec<PathSeg>);
+
+impl KeyPath {
+    /// The empty path: the document itself.
+    pub fn root() -> Self {
+        Self(Vec::new())
+    }
+
+    /// This path extended by a key.
+    pub fn key(&self, key: &str) -> Self {
+        let mut segs = self.0.clone();
+        segs.push(PathSeg::Key(key.to_owned()));
+        Self(segs)
+    }
+
+    /// This path extended by an array index.
+    pub fn index(&self, index: usize) -> Self {
+        let mut segs = self.0.clone();
+        segs.push(PathSeg::Index(index));
+        Self(segs)
+    }
+
+    /// The last key of the path, which is what an error message names.
+    pub fn last_key(&self) -> Option<&str> {
+        self.0.iter().rev().find_map(|s| match s {
+            PathSeg::Key(k) => Some(k.as_str()),
+            PathSeg::Index(_) => None,
+        })
+    }
+}
+
+impl fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("(top level)");
+        }
+        for (i, seg) in self.0.iter().enumerate() {
+            match seg {
+                PathSeg::Key(k) if i == 0 => write!(f, "{k}")?,
+                PathSeg::Key(k) => write!(f, ".{k}")?,
+                PathSeg::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One error in a scenario file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// What is wrong, naming the key and the bad value.
+    pub message: String,
+    /// The key the error is about (`phases[1].rate`).
+    pub path: KeyPath,
+    /// Byte range in the file; filled in from `path` when the error is collected.
+    pub span: Option<Range<usize>>,
+    /// Short text under the underlined source.
+    pub label: String,
+    /// What is accepted, or the nearest valid spelling.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// An error about the value at `path`.
+    pub fn at(path: KeyPath, message: impl Into<String>) -> Self {
+        Self { message: message.into(), path, span: None, label: String::new(), help: None }
+    }
+
+    /// Sets the short label shown under the source.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    /// Sets the help line that says what is accepted.
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Sets the byte range directly (for errors that come with their own location).
+    pub fn span(mut self, span: Range<usize>) -> Self {
+        self.span = Some(span);
+        self
+    }
+}
+
+/// Every error found in one scenario file, with the file's name and text for rendering.
+#[derive(Debug, Clone)]
+pub struct FileDiagnostics {
+    /// The file name as the user gave it.
+    pub file: String,
+    /// The file's text (lossy when it was not UTF-8).
+    pub source: String,
+    /// The errors, in the order they appear in the file.
+    pub items: Vec<Diagnostic>,
+}
+
+impl FileDiagnostics {
+    /// `file:line:col` of a byte offset, 1-based, as editors expect.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.source.len());
+        let before = &self.source[..floor_char_boundary(&self.source, offset)];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, col)
+    }
+
+    /// Renders every error as text with the offending source underlined, without colour codes.
+    pub fn render(&self) -> String {
+        let file = SimpleFile::new(self.file.as_str(), self.source.as_str());
+        let config = Config::default();
+        let mut out = String::new();
+        for d in &self.items {
+            let location = match &d.span {
+                Some(span) => {
+                    let (line, col) = self.line_col(span.start);
+                    format!("{}:{line}:{col}", self.file)
+                }
+                None => self.file.clone(),
+            };
+            let mut cs = CsDiagnostic::error().with_message(format!("{location}: {}", d.message));
+            if let Some(span) = &d.span {
+                let span = clamp_span(&self.source, span.clone());
+                cs = cs.with_labels(vec![Label::primary((), span).with_message(d.label.clone())]);
+            }
+            let mut notes = Vec::new();
+            if !d.path.0.is_empty() {
+                notes.push(format!("key: {}", d.path));
+            }
+            if let Some(help) = &d.help {
+                notes.push(format!("help: {help}"));
+            }
+            cs = cs.with_notes(notes);
+            match emit_into_string(&config, &file, &cs) {
+                Ok(text) => out.push_str(&text),
+                Err(_) => out.push_str(&format!("error: {location}: {}\n", d.message)),
+            }
+        }
+        let n = self.items.len();
+        out.push_str(&format!(
+            "{}: {n} error{} found; nothing was run\n",
+            self.file,
+            if n == 1 { "" } else { "s" }
+        ));
+        out
+    }
+}
+
+impl fmt::Display for FileDiagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+impl std::error::Error for FileDiagnostics {}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// Keeps a span inside the source and on character boundaries so rendering never panics.
+fn clamp_span(source: &str, span: Range<usize>) -> Range<usize> {
+    let start = floor_char_boundary(source, span.start.min(source.len()));
+    let end = floor_char_boundary(source, span.end.min(source.len())).max(start);
+    start..end
+}

@@ -1,0 +1,192 @@
+//! Reading a scenario file: bytes to text, text to a spanned TOML tree, the tree checked against
+//! the schema, and finally deserialised into `ScenarioSpec`.
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+use serde_json::Value as Json;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::diagnostic::{Diagnostic, FileDiagnostics, KeyPath, PathSeg};
+use super::schema_check::check_document;
+use super::spec::ScenarioSpec;
+
+/// A scenario file that parsed and passed the structural checks.
+#[derive(Debug, Clone)]
+pub struct LoadedScenario {
+    /// The file name as the user gave it.
+    pub file: String,
+    /// The file's text, kept to locate later errors.
+    pub source: String,
+    /// The deserialised scenario.
+    pub spec: ScenarioSpec,
+}
+
+impl LoadedScenario {
+    /// Builds a `FileDiagnostics` for errors found after loading, locating each by its path.
+    pub fn diagnostics(&self, mut items: Vec<Diagnostic>) -> FileDiagnostics {
+        locate(&self.source, &mut items);
+        items.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+        FileDiagnostics { file: self.file.clone(), source: self.source.clone(), items }
+    }
+}
+
+/// The scenario schema generated from the spec types, as JSON.
+pub fn scenario_schema() -> &'static Json {
+    static SCHEMA: OnceLock<Json> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let schema = schemars::schema_for!(ScenarioSpec);
+        serde_json::to_value(&schema).unwrap_or(Json::Null)
+    })
+}
+
+/// Reads and loads a scenario file from disk.
+pub fn load_file(path: &Path) -> Result<LoadedScenario, FileDiagnostics> {
+    let file = path.display().to_string();
+    match std::fs::read(path) {
+        Ok(bytes) => load_bytes(&file, &bytes),
+        Err(e) => Err(FileDiagnostics {
+            file: file.clone(),
+            source: String::new(),
+            items: vec![Diagnostic::at(KeyPath::root(), format!("cannot read {file}: {e}"))],
+        }),
+    }
+}
+
+/// Loads a scenario from bytes; `file` is the name used in messages.
+pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<LoadedScenario, FileDiagnostics> {
+    let fail = |source: String, items: Vec<Diagnostic>| FileDiagnostics { file: file.to_owned(), source, items };
+    let source = match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(e) => {
+            let lossy = String::from_utf8_lossy(bytes).into_owned();
+            let at = e.valid_up_to();
+            let kind = if bytes.contains(&0) { "a binary file" } else { "not UTF-8 text" };
+            return Err(fail(
+                lossy.clone(),
+                vec![
+                    Diagnostic::at(KeyPath::root(), format!("this is {kind}: invalid UTF-8 at byte {at}"))
+                        .span(lossy_offset(bytes, at)..lossy_offset(bytes, at) + 1)
+                        .label("invalid byte")
+                        .help("a scenario is a UTF-8 TOML text file"),
+                ],
+            ));
+        }
+    };
+    if source.contains('\0') {
+        let at = source.find('\0').unwrap_or(0);
+        return Err(fail(
+            source,
+            vec![
+                Diagnostic::at(KeyPath::root(), "this is a binary file: it contains a NUL byte")
+                    .span(at..at + 1)
+                    .label("NUL byte")
+                    .help("a scenario is a UTF-8 TOML text file"),
+            ],
+        ));
+    }
+    let meaningful = source.lines().any(|l| {
+        let t = l.trim();
+        !t.is_empty() && !t.starts_with('#')
+    });
+    if !meaningful {
+        return Err(fail(
+            source,
+            vec![
+                Diagnostic::at(KeyPath::root(), "the scenario is empty")
+                    .help("a scenario needs at least `name`, one `[[sessions]]` group and one `[[phases]]` entry; see `herd schema`"),
+            ],
+        ));
+    }
+    let (doc, syntax_errors) = DeTable::parse_recoverable(&source);
+    if !syntax_errors.is_empty() {
+        let items = syntax_errors
+            .iter()
+            .map(|e| {
+                let span = e.span().unwrap_or(0..0);
+                Diagnostic::at(KeyPath::root(), format!("TOML syntax error: {}", e.message().trim()))
+                    .span(span)
+                    .label("here")
+                    .help("see https://toml.io for the syntax")
+            })
+            .collect();
+        return Err(fail(source, items));
+    }
+    let mut structural = check_document(&doc, scenario_schema());
+    if !structural.is_empty() {
+        locate(&source, &mut structural);
+        structural.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+        return Err(fail(source, structural));
+    }
+    // The schema walk and serde agree by construction; serde still has the last word so that a
+    // gap in the walk can never let a malformed file through.
+    let deserializer = toml::de::Deserializer::from(doc);
+    match ScenarioSpec::deserialize(deserializer) {
+        Ok(spec) => Ok(LoadedScenario { file: file.to_owned(), source, spec }),
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            let items = vec![Diagnostic::at(KeyPath::root(), e.message().trim().to_owned()).span(span).label("here")];
+            Err(fail(source, items))
+        }
+    }
+}
+
+/// The offset in the lossy text that corresponds to byte `at` of the original.
+fn lossy_offset(bytes: &[u8], at: usize) -> usize {
+    String::from_utf8_lossy(&bytes[..at]).len()
+}
+
+/// Fills in the span of every diagnostic that has only a path.
+pub(crate) fn locate(source: &str, items: &mut [Diagnostic]) {
+    if items.iter().all(|d| d.span.is_some()) {
+        return;
+    }
+    let (doc, _) = DeTable::parse_recoverable(source);
+    for d in items.iter_mut().filter(|d| d.span.is_none()) {
+        d.span = span_of(&doc, &d.path);
+    }
+}
+
+/// The span of the value at `path`, or of the deepest part of it that exists in the file.
+fn span_of(doc: &Spanned<DeTable<'_>>, path: &KeyPath) -> Option<Range<usize>> {
+    if path.0.is_empty() {
+        return None;
+    }
+    let mut current: Option<&Spanned<DeValue<'_>>> = None;
+    let mut best: Option<Range<usize>> = None;
+    for seg in &path.0 {
+        let next = match (seg, current) {
+            (PathSeg::Key(k), None) => doc.get_ref().iter().find(|(key, _)| key.get_ref().as_ref() == k.as_str()),
+            (PathSeg::Key(k), Some(v)) => match v.get_ref() {
+                DeValue::Table(t) => t.iter().find(|(key, _)| key.get_ref().as_ref() == k.as_str()),
+                _ => None,
+            }
+            .map(|(key, value)| (key, value)),
+            (PathSeg::Index(i), Some(v)) => match v.get_ref() {
+                DeValue::Array(items) => {
+                    items.get(*i).map(|item| {
+                        current = Some(item);
+                        best = Some(item.span());
+                    });
+                    if items.get(*i).is_some() {
+                        continue;
+                    }
+                    None
+                }
+                _ => None,
+            },
+            (PathSeg::Index(_), None) => None,
+        };
+        match next {
+            Some((_, value)) => {
+                best = Some(value.span());
+                current = Some(value);
+            }
+            None => break,
+        }
+    }
+    best
+}

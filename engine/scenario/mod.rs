@@ -1,0 +1,11 @@
+//! The scenario file: serde types, loading with locations, and diagnostics.
+
+mod diagnostic;
+mod load;
+mod schema_check;
+mod spec;
+
+pub use diagnostic::{Diagnostic, FileDiagnostics, KeyPath, PathSeg};
+pub use load::{LoadedScenario, load_bytes, load_file, scenario_schema};
+pub(crate) use schema_check::nearest;
+pub use spec::*;

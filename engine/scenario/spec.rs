@@ -1,0 +1,599 @@
+//! The serde types that mirror a scenario file one to one.
+//!
+//! Nothing here interprets text: durations, rates, distributions, templates and threshold rules
+//! stay strings until `plan::compile` turns them into meaning, so that every mistake in a file can
+//! be reported at once with its location. Every field carries a doc comment because schemars turns
+//! it into the description an editor shows when completing the key.
+
+use indexmap::IndexMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A herd scenario: who the sessions are, how fast they send, which faults strike when, and which
+/// thresholds must hold.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+#[schemars(title = "herd scenario")]
+pub struct ScenarioSpec {
+    /// Name of the scenario; reports are written under `<out>/<name>/`. Lower-case letters, digits,
+    /// `-` and `_`.
+    pub name: String,
+    /// What the scenario proves, in a sentence or two. Shown at the top of every report.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Seed for every random choice (processing times, Poisson arrivals, random kills). The same
+    /// seed gives the same summary on the virtual clock. Overridden by `herd run --seed`.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Hard limit on the run's length, e.g. `"10m"`. Arrivals stop and messages still in flight are
+    /// counted as lost when it is reached. Default `"1h"`.
+    #[serde(default)]
+    pub max_duration: Option<String>,
+    /// How long a message may wait for its reply before it counts as lost, e.g. `"2m"`. Phases can
+    /// override it. Default `"5m"`.
+    #[serde(default)]
+    pub reply_timeout: Option<String>,
+    /// How often gauges (memory, CPU, queue depth, containers) are sampled and a timeline point is
+    /// written, e.g. `"10s"`. Default `"10s"`.
+    #[serde(default)]
+    pub sample_interval: Option<String>,
+    /// The system under test. Default: the simulated target with its default parameters.
+    #[serde(default)]
+    pub target: Option<TargetSpec>,
+    /// Groups of sessions (chat threads). At least one group is required.
+    #[serde(default)]
+    pub sessions: Vec<SessionGroupSpec>,
+    /// Load phases, run in order unless a phase gives its own `start`. At least one is required.
+    #[serde(default)]
+    pub phases: Vec<PhaseSpec>,
+    /// Scheduled faults: container kills, interrupts, pauses.
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+    /// Pass/fail rules per metric, k6 style: `message_latency = ["p(50) < 5s", "p(99) < 15s"]`. A
+    /// key may select a tag: `'message_latency{phase="burst"}'`.
+    #[serde(default)]
+    pub thresholds: IndexMap<String, Vec<ThresholdRuleSpec>>,
+}
+
+/// The system under test.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum TargetSpec {
+    /// The in-process model of the architecture (containers, queues, ownership), on a virtual
+    /// clock by default.
+    Sim(SimTargetSpec),
+}
+
+/// Parameters of the simulated target. Every field has a default taken from the real system's
+/// figures (warm message about 3 s, cold start 30-60 s, 75 MiB at rest).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct SimTargetSpec {
+    /// The container pool: its size, warm containers at start and cold-start time.
+    #[serde(default)]
+    pub containers: Option<SimContainersSpec>,
+    /// Time to process one message once the container has switched to its thread, as a
+    /// distribution: `"fixed(3s)"`, `"uniform(1s, 5s)"`, `"normal(mean = 3s, stddev = 500ms)"`,
+    /// `"lognormal(p50 = 3s, p99 = 9s)"`, `"exponential(mean = 3s)"`. Default
+    /// `"lognormal(p50 = 3s, p99 = 9s)"`.
+    #[serde(default)]
+    pub processing: Option<String>,
+    /// Extra time a container spends when a message's thread differs from the thread it served
+    /// last (checking out the thread's branch), as a distribution. Default
+    /// `"lognormal(p50 = 400ms, p99 = 1500ms)"`.
+    #[serde(default)]
+    pub switch_cost: Option<String>,
+    /// Probability, from 0 to 1, that processing a message fails and the container replies with
+    /// `success = false`. Default 0.
+    #[serde(default)]
+    pub failure_rate: Option<f64>,
+    /// What a new message does to a busy container of the same project+user: `"never"` queues
+    /// it, `"other-thread"` interrupts the current message when the new one is for another thread
+    /// (the real system's behaviour), `"always"` interrupts on every new message. Default
+    /// `"other-thread"`.
+    #[serde(default)]
+    pub interrupt_policy: Option<InterruptPolicySpec>,
+    /// How long a received message stays hidden from other containers; a message whose container
+    /// dies is delivered again after it. Default `"30s"`.
+    #[serde(default)]
+    pub visibility_timeout: Option<String>,
+    /// Time a preview page takes to load after a successful reply, as a distribution; sampled as
+    /// `preview_load`. Default `"lognormal(p50 = 250ms, p99 = 800ms)"`.
+    #[serde(default)]
+    pub preview_load: Option<String>,
+    /// Memory model of one container, sampled as `container_memory`.
+    #[serde(default)]
+    pub memory: Option<SimMemorySpec>,
+    /// CPU model of one container, sampled as `container_cpu` (percent of its vCPUs).
+    #[serde(default)]
+    pub cpu: Option<SimCpuSpec>,
+    /// Switches that reproduce known defects of the real system, so the engine's detectors can be
+    /// shown to catch them.
+    #[serde(default)]
+    pub defects: Option<SimDefectsSpec>,
+}
+
+/// The interrupt policy of the simulated containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum InterruptPolicySpec {
+    /// A new message waits in the queue until the current one is done.
+    Never,
+    /// A new message for another thread of the same project+user interrupts the current one.
+    OtherThread,
+    /// Every new message interrupts the current one.
+    Always,
+}
+
+/// The simulated container pool.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct SimContainersSpec {
+    /// Most containers that may run at once (the ECS service's maximum). Default 10.
+    #[serde(default)]
+    pub max: Option<u32>,
+    /// Containers already running and unclaimed when the run starts. Default 0 (a cold fleet).
+    #[serde(default)]
+    pub warm: Option<u32>,
+    /// Time from asking for a container to its being ready, as a distribution; recorded as
+    /// `container_start`. Default `"lognormal(p50 = 35s, p99 = 60s)"`.
+    #[serde(default)]
+    pub cold_start: Option<String>,
+    /// An idle container releases its project+user claim after this long, so another pair can
+    /// claim it. Default `"5m"`.
+    #[serde(default)]
+    pub idle_release: Option<String>,
+    /// Start a replacement when a container is killed, as an ECS service does. Default true.
+    #[serde(default)]
+    pub replace_killed: Option<bool>,
+}
+
+/// Memory model of one simulated container.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct SimMemorySpec {
+    /// Memory at rest, e.g. `"75MiB"`. Default `"75MiB"`.
+    #[serde(default)]
+    pub base: Option<String>,
+    /// Memory added for each distinct thread the container has served since it claimed its
+    /// project+user. Default `"8MiB"`.
+    #[serde(default)]
+    pub per_session: Option<String>,
+    /// Memory added per processed message and never given back (a leak). Default `"0B"`.
+    #[serde(default)]
+    pub leak_per_message: Option<String>,
+    /// Extra memory while a message is being processed. Default `"60MiB"`.
+    #[serde(default)]
+    pub busy: Option<String>,
+}
+
+/// CPU model of one simulated container.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct SimCpuSpec {
+    /// CPU use while idle, e.g. `"2%"`. Default `"2%"`.
+    #[serde(default)]
+    pub idle: Option<String>,
+    /// CPU use while processing a message, e.g. `"40%"`. Default `"40%"`.
+    #[serde(default)]
+    pub busy: Option<String>,
+}
+
+/// Known defects of the real system, as switches.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct SimDefectsSpec {
+    /// Delete a message from the queue when it is received instead of after it is processed, so
+    /// a container killed mid-message loses it. Default false.
+    #[serde(default)]
+    pub delete_before_processing: Option<bool>,
+    /// An interrupted message gets both a failure (`PREEMPTED`) and, later, a success reply for
+    /// the same correlation id. Default false.
+    #[serde(default)]
+    pub double_reply_on_interrupt: Option<bool>,
+}
+
+/// A group of sessions whose names come from templates over the session index `i`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct SessionGroupSpec {
+    /// Name of the group, used by phases (`sessions = ["name"]`) and tags (`{group="name"}`).
+    /// Default `"sessions"` for the first group, `"sessions-2"` and so on for the others.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// How many sessions the group has. Default 1.
+    #[serde(default)]
+    pub count: Option<i64>,
+    /// Client id template. Default `"herd"`.
+    #[serde(default)]
+    pub client: Option<String>,
+    /// Project id template, e.g. `"project-{{ i % 10 }}"`. Default `"project"`.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// User id template, e.g. `"user-{{ i // 10 }}"`. Default `"user"`.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Thread id template; thread ids must be unique in the scenario because faults and reports
+    /// name sessions by them. Default `"{{ group }}-thread-{{ i }}"`.
+    #[serde(default)]
+    pub thread: Option<String>,
+}
+
+/// The message every arrival of a phase sends.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct MessageSpec {
+    /// Instruction template (minijinja). Available: `session.client`, `session.project`,
+    /// `session.user`, `session.thread`, `session.index`, `session.group`, `message.seq` (run-wide
+    /// count from 0), `message.iteration` (per session), `message.id` (a fresh uuid), `phase.name`.
+    /// Default `"herd message {{ message.seq }}"`.
+    #[serde(default)]
+    pub instruction: Option<String>,
+    /// Extra body fields, each a template with the same variables as `instruction`.
+    #[serde(default)]
+    pub fields: IndexMap<String, String>,
+}
+
+/// A load phase. `executor` chooses how arrivals are generated.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "executor", rename_all = "kebab-case")]
+pub enum PhaseSpec {
+    /// Open model: messages arrive at a fixed rate whatever the replies do.
+    ConstantArrivalRate(ConstantRateSpec),
+    /// Open model: the rate moves linearly through stages.
+    RampingArrivalRate(RampingRateSpec),
+    /// Closed model: each session sends its next message only after the previous reply.
+    PerSessionIterations(IterationsSpec),
+    /// Many messages at the same instant.
+    Burst(BurstSpec),
+    /// Every session sends one message every interval for a long time.
+    Soak(SoakSpec),
+}
+
+/// A constant arrival rate phase.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct ConstantRateSpec {
+    /// Name of the phase, used in reports and tags (`{phase="name"}`). Default `"phase-N"`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Start offset from the beginning of the run, e.g. `"30s"`. Default: when the previous phase
+    /// ends.
+    #[serde(default)]
+    pub start: Option<String>,
+    /// Session groups this phase sends for. Default: every group.
+    #[serde(default)]
+    pub sessions: Option<Vec<String>>,
+    /// The message to send.
+    #[serde(default)]
+    pub message: Option<MessageSpec>,
+    /// Reply timeout for this phase's messages; overrides the scenario's `reply_timeout`.
+    #[serde(default)]
+    pub reply_timeout: Option<String>,
+    /// Arrivals per unit of time: `"1000/h"`, `"20/s"`, `"5/m"`.
+    pub rate: String,
+    /// How long the phase sends, e.g. `"5m"`.
+    pub duration: String,
+    /// Spacing of arrivals: `"uniform"` (evenly spaced) or `"poisson"` (random, exponential gaps).
+    /// Default `"uniform"`.
+    #[serde(default)]
+    pub arrivals: Option<ArrivalsSpec>,
+    /// Most messages of this phase in flight at once; an arrival beyond it is dropped and counted
+    /// in `dropped_arrivals`. Default 10000.
+    #[serde(default)]
+    pub max_in_flight: Option<i64>,
+}
+
+/// A ramping arrival rate phase.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct RampingRateSpec {
+    /// Name of the phase, used in reports and tags (`{phase="name"}`). Default `"phase-N"`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Start offset from the beginning of the run, e.g. `"30s"`. Default: when the previous phase
+    /// ends.
+    #[serde(default)]
+    pub start: Option<String>,
+    /// Session groups this phase sends for. Default: every group.
+    #[serde(default)]
+    pub sessions: Option<Vec<String>>,
+    /// The message to send.
+    #[serde(default)]
+    pub message: Option<MessageSpec>,
+    /// Reply timeout for this phase's messages; overrides the scenario's `reply_timeout`.
+    #[serde(default)]
+    pub reply_timeout: Option<String>,
+    /// Rate at the start of the first stage. Default `"0/s"`.
+    #[serde(default)]
+    pub start_rate: Option<String>,
+    /// Stages: the rate moves linearly to each stage's `target` over its `duration`.
+    pub stages: Vec<StageSpec>,
+    /// Spacing of arrivals: `"uniform"` or `"poisson"`. Default `"uniform"`.
+    #[serde(default)]
+    pub arrivals: Option<ArrivalsSpec>,
+    /// Most messages of this phase in flight at once; an arrival beyond it is dropped and counted
+    /// in `dropped_arrivals`. Default 10000.
+    #[serde(default)]
+    pub max_in_flight: Option<i64>,
+}
+
+/// One stage of a ramping phase.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct StageSpec {
+    /// Rate reached at the end of the stage, e.g. `"20/s"`.
+    pub target: String,
+    /// Length of the stage, e.g. `"1m"`.
+    pub duration: String,
+}
+
+/// How arrivals are spaced in an open-model phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArrivalsSpec {
+    /// Evenly spaced arrivals.
+    Uniform,
+    /// Exponentially distributed gaps (a Poisson process) with the same mean rate.
+    Poisson,
+}
+
+/// A closed-model phase: sessions send, wait for the reply, think, and send again.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct IterationsSpec {
+    /// Name of the phase, used in reports and tags (`{phase="name"}`). Default `"phase-N"`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Start offset from the beginning of the run, e.g. `"30s"`. Default: when the previous phase
+    /// ends.
+    #[serde(default)]
+    pub start: Option<String>,
+    /// Session groups this phase sends for. Default: every group.
+    #[serde(default)]
+    pub sessions: Option<Vec<String>>,
+    /// The message to send.
+    #[serde(default)]
+    pub message: Option<MessageSpec>,
+    /// Reply timeout for this phase's messages; overrides the scenario's `reply_timeout`.
+    #[serde(default)]
+    pub reply_timeout: Option<String>,
+    /// Messages each session sends.
+    pub iterations: i64,
+    /// `"concurrent"`: every session runs its own loop at the same time. `"round-robin"`: one loop
+    /// visits the sessions in turn (session 0, 1, 2, ... 0, 1, ...), one message at a time, which
+    /// is the rapid session-switching test. Default `"concurrent"`.
+    #[serde(default)]
+    pub order: Option<IterationOrderSpec>,
+    /// Pause after each reply before the next send, as a distribution. Default `"fixed(0s)"`.
+    #[serde(default)]
+    pub think_time: Option<String>,
+}
+
+/// Order of a closed-model phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum IterationOrderSpec {
+    /// Every session loops on its own, all at once.
+    Concurrent,
+    /// One loop visits the sessions in turn.
+    RoundRobin,
+}
+
+/// A burst phase: `count` messages sent at the same instant.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct BurstSpec {
+    /// Name of the phase, used in reports and tags (`{phase="name"}`). Default `"phase-N"`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Start offset from the beginning of the run, e.g. `"30s"`. Default: when the previous phase
+    /// ends.
+    #[serde(default)]
+    pub start: Option<String>,
+    /// Session groups this phase sends for. Default: every group.
+    #[serde(default)]
+    pub sessions: Option<Vec<String>>,
+    /// The message to send.
+    #[serde(default)]
+    pub message: Option<MessageSpec>,
+    /// Reply timeout for this phase's messages; overrides the scenario's `reply_timeout`.
+    #[serde(default)]
+    pub reply_timeout: Option<String>,
+    /// Messages per receiving session.
+    pub count: i64,
+    /// Thread id of the one session that receives the burst. Default: every session of the phase
+    /// receives `count` messages.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// A soak phase: each session sends one message every `interval` for `duration`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct SoakSpec {
+    /// Name of the phase, used in reports and tags (`{phase="name"}`). Default `"phase-N"`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Start offset from the beginning of the run, e.g. `"30s"`. Default: when the previous phase
+    /// ends.
+    #[serde(default)]
+    pub start: Option<String>,
+    /// Session groups this phase sends for. Default: every group.
+    #[serde(default)]
+    pub sessions: Option<Vec<String>>,
+    /// The message to send.
+    #[serde(default)]
+    pub message: Option<MessageSpec>,
+    /// Reply timeout for this phase's messages; overrides the scenario's `reply_timeout`.
+    #[serde(default)]
+    pub reply_timeout: Option<String>,
+    /// Gap between two sends of one session, e.g. `"5s"`.
+    pub interval: String,
+    /// How long the phase lasts, e.g. `"30m"`.
+    pub duration: String,
+}
+
+/// A scheduled fault. `action` chooses what happens.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum FaultSpec {
+    /// Kill containers at once (SIGKILL for a local process, `StopTask` on ECS).
+    KillContainer(KillContainerSpec),
+    /// Interrupt the message a session's container is processing, as a new message from another
+    /// thread would.
+    Interrupt(InterruptSpec),
+    /// Freeze containers for a while; their messages wait and may outlive the visibility timeout.
+    PauseContainer(PauseContainerSpec),
+}
+
+/// Kill one or more containers. Exactly one of `owner_of`, `container` and `random` chooses them
+/// (the blast radius).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct KillContainerSpec {
+    /// Label shown on charts and in reports. Default: the action and its target.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// When the fault strikes, as an offset from the run's start, e.g. `"2m"`.
+    #[serde(default)]
+    pub at: Option<String>,
+    /// Strike after this many messages have been sent instead of at a time.
+    #[serde(default)]
+    pub after_messages: Option<i64>,
+    /// Strike again every this long after the first time, e.g. `"6m"`.
+    #[serde(default)]
+    pub every: Option<String>,
+    /// How many times the fault strikes in all when `every` is set. Default 1.
+    #[serde(default)]
+    pub times: Option<i64>,
+    /// Kill the container that owns this session's project+user (a thread id).
+    #[serde(default)]
+    pub owner_of: Option<String>,
+    /// Kill the container with this index in start order (0 is the first started).
+    #[serde(default)]
+    pub container: Option<i64>,
+    /// Kill this many running containers chosen at random (seeded).
+    #[serde(default)]
+    pub random: Option<i64>,
+}
+
+/// Interrupt a session's current message.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct InterruptSpec {
+    /// Label shown on charts and in reports. Default: the action and its target.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// When the fault strikes, as an offset from the run's start, e.g. `"2m"`.
+    #[serde(default)]
+    pub at: Option<String>,
+    /// Strike after this many messages have been sent instead of at a time.
+    #[serde(default)]
+    pub after_messages: Option<i64>,
+    /// Strike again every this long after the first time, e.g. `"6m"`.
+    #[serde(default)]
+    pub every: Option<String>,
+    /// How many times the fault strikes in all when `every` is set. Default 1.
+    #[serde(default)]
+    pub times: Option<i64>,
+    /// Thread id of the session whose container is interrupted.
+    pub session: String,
+}
+
+/// Pause containers for a while. Exactly one of `owner_of`, `container` and `random` chooses
+/// them.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct PauseContainerSpec {
+    /// Label shown on charts and in reports. Default: the action and its target.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// When the fault strikes, as an offset from the run's start, e.g. `"2m"`.
+    #[serde(default)]
+    pub at: Option<String>,
+    /// Strike after this many messages have been sent instead of at a time.
+    #[serde(default)]
+    pub after_messages: Option<i64>,
+    /// Strike again every this long after the first time, e.g. `"6m"`.
+    #[serde(default)]
+    pub every: Option<String>,
+    /// How many times the fault strikes in all when `every` is set. Default 1.
+    #[serde(default)]
+    pub times: Option<i64>,
+    /// Pause the container that owns this session's project+user (a thread id).
+    #[serde(default)]
+    pub owner_of: Option<String>,
+    /// Pause the container with this index in start order (0 is the first started).
+    #[serde(default)]
+    pub container: Option<i64>,
+    /// Pause this many running containers chosen at random (seeded).
+    #[serde(default)]
+    pub random: Option<i64>,
+    /// How long the containers stay frozen, e.g. `"45s"`.
+    pub duration: String,
+}
+
+/// One threshold rule: either a string such as `"p(99) < 15s"`, or a table
+/// `{ rule = "max < 1GiB", abort_on_fail = true }`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdRuleSpec {
+    /// The rule text.
+    pub rule: String,
+    /// Stop the run as soon as the rule fails (checked at every sample).
+    pub abort_on_fail: bool,
+}
+
+/// The table form of a threshold rule.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+#[schemars(title = "threshold rule")]
+struct ThresholdRuleTable {
+    /// The rule, e.g. `"max < 1GiB"`: an aggregate (`p(N)`, `avg`, `med`, `min`, `max`, `count`,
+    /// `rate`, `growth`), a comparison (`<`, `<=`, `>`, `>=`, `==`, `!=`) and a value with its
+    /// unit.
+    rule: String,
+    /// Stop the run as soon as the rule fails (checked at every sample). Default false.
+    #[serde(default)]
+    abort_on_fail: bool,
+}
+
+impl<'de> Deserialize<'de> for ThresholdRuleSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // A hand-written visitor rather than `untagged`: it accepts exactly the two documented
+        // shapes and its error names both of them.
+        struct RuleVisitor;
+        impl<'de> serde::de::Visitor<'de> for RuleVisitor {
+            type Value = ThresholdRuleSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a rule string such as \"p(99) < 15s\" or a table { rule = \"...\", abort_on_fail = true }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(ThresholdRuleSpec { rule: v.to_owned(), abort_on_fail: false })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let table = ThresholdRuleTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(ThresholdRuleSpec { rule: table.rule, abort_on_fail: table.abort_on_fail })
+            }
+        }
+        deserializer.deserialize_any(RuleVisitor)
+    }
+}
+
+impl JsonSchema for ThresholdRuleSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ThresholdRule".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let table = generator.subschema_for::<ThresholdRuleTable>();
+        schemars::json_schema!({
+            "description": "A threshold rule: a string such as \"p(99) < 15s\", or a table { rule = \"...\", abort_on_fail = true }.",
+            "anyOf": [
+                { "type": "string", "description": "The rule, e.g. \"p(99) < 15s\"." },
+                table
+            ]
+        })
+    }
+}

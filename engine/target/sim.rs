@@ -1,0 +1,522 @@
+//! The simulated target: an in-process model of the architecture in DESIGN.md.
+//!
+//! A pool of containers, each claiming one project+user at a time and processing that pair's
+//! queue one message at a time in FIFO order. Messages are hidden while processed and come back
+//! after the visibility timeout when their container dies, unless the `delete_before_processing`
+//! defect is on. The model is driven only through the `Target` trait and its own timers, so the
+//! same model runs on the virtual and the real clock and is deterministic for a seed.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use rand::SeedableRng;
+use rand::seq::IndexedRandom;
+use rand_chacha::ChaCha8Rng;
+
+use super::api::{FaultOutcome, GaugeSample, Micros, Observation, Outbound, Target, TargetIo};
+use crate::plan::{ContainerSelector, InterruptPolicy, Session, SimParams};
+
+fn us(d: std::time::Duration) -> Micros {
+    d.as_micros() as Micros
+}
+
+#[derive(Debug, Clone)]
+struct QueuedMsg {
+    id: u64,
+    session: usize,
+    /// When the message becomes visible (again).
+    visible_at: Micros,
+}
+
+#[derive(Debug, Clone)]
+struct Processing {
+    msg: QueuedMsg,
+    /// When processing will finish.
+    done_at: Micros,
+    /// Set when the defect deleted the message on receipt.
+    deleted: bool,
+}
+
+#[derive(Debug)]
+struct Container {
+    id: u64,
+    alive: bool,
+    /// Set until the container is ready.
+    ready_at: Option<Micros>,
+    asked_at: Micros,
+    paused_until: Option<Micros>,
+    claim: Option<String>,
+    current: Option<Processing>,
+    last_thread: Option<usize>,
+    threads_seen: BTreeSet<usize>,
+    processed: u64,
+    /// Bumped on every state change that invalidates pending timers.
+    epoch: u64,
+    busy_since: Option<Micros>,
+    busy_accum: Micros,
+}
+
+impl Container {
+    fn ready(&self) -> bool {
+        self.alive && self.ready_at.is_none()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Pair {
+    queue: VecDeque<QueuedMsg>,
+    owner: Option<u64>,
+    waiting_claim: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Timer {
+    Ready(u64),
+    Done(u64, u64),
+    Redeliver,
+    IdleRelease(u64, u64),
+    Unpause(u64, u64),
+    LateReply(u64),
+}
+
+/// The simulated system.
+pub struct SimTarget {
+    params: SimParams,
+    pair_keys: Vec<String>,
+    rng: ChaCha8Rng,
+    containers: Vec<Container>,
+    pairs: BTreeMap<String, Pair>,
+    claim_queue: VecDeque<String>,
+    timers: BTreeMap<u64, Timer>,
+    next_token: u64,
+    last_sample: Micros,
+}
+
+impl SimTarget {
+    /// Builds the model and starts its warm containers (ready at time zero).
+    pub fn new(params: SimParams, sessions: &[Session], seed: u64) -> Self {
+        let pair_keys = sessions.iter().map(Session::pair_key).collect();
+        let mut sim = Self {
+            params,
+            pair_keys,
+            // A stream of its own, so adding a fault or a phase does not shift processing times.
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5151_7a7a_0000_0001),
+            containers: Vec::new(),
+            pairs: BTreeMap::new(),
+            claim_queue: VecDeque::new(),
+            timers: BTreeMap::new(),
+            next_token: 0,
+            last_sample: 0,
+        };
+        for _ in 0..sim.params.warm_containers {
+            let id = sim.containers.len() as u64;
+            sim.containers.push(Container::new(id, 0, None));
+        }
+        sim
+    }
+
+    fn arm(&mut self, io: &mut TargetIo, at: Micros, timer: Timer) {
+        let token = self.next_token;
+        self.next_token += 1;
+        self.timers.insert(token, timer);
+        io.timer(at, token);
+    }
+
+    fn live_count(&self) -> usize {
+        self.containers.iter().filter(|c| c.alive).count()
+    }
+
+    fn start_container(&mut self, now: Micros, io: &mut TargetIo) {
+        let id = self.containers.len() as u64;
+        let took = us(self.params.cold_start.sample(&mut self.rng)).max(1);
+        self.containers.push(Container::new(id, now, Some(now + took)));
+        self.arm(io, now + took, Timer::Ready(id));
+    }
+
+    /// Asks for a container for `pair`: an unclaimed ready one if any, else a new one if the
+    /// pool has room, else the pair waits for a release.
+    fn request_claim(&mut self, now: Micros, pair: &str, io: &mut TargetIo) {
+        let p = self.pairs.entry(pair.to_owned()).or_default();
+        if p.owner.is_some() || p.waiting_claim {
+            return;
+        }
+        p.waiting_claim = true;
+        self.claim_queue.push_back(pair.to_owned());
+        self.assign_claims(now, io);
+        let starting_free = self.containers.iter().filter(|c| c.alive && c.ready_at.is_some() && c.claim.is_none()).count();
+        if self.claim_queue.len() > starting_free && self.live_count() < self.params.max_containers as usize {
+            self.start_container(now, io);
+        }
+    }
+
+    /// Gives waiting pairs to ready, unclaimed containers in order.
+    fn assign_claims(&mut self, now: Micros, io: &mut TargetIo) {
+        while let Some(pair) = self.claim_queue.front().cloned() {
+            let Some(c) = self.containers.iter().position(|c| c.ready() && c.claim.is_none() && c.paused_until.is_none()) else {
+                return;
+            };
+            self.claim_queue.pop_front();
+            let has_work = self.pairs.get(&pair).is_some_and(|p| !p.queue.is_empty());
+            let p = self.pairs.entry(pair.clone()).or_default();
+            p.waiting_claim = false;
+            if !has_work {
+                continue;
+            }
+            p.owner = Some(c as u64);
+            let container = &mut self.containers[c];
+            container.claim = Some(pair);
+            container.threads_seen.clear();
+            container.last_thread = None;
+            container.epoch += 1;
+            self.dispatch(now, c as u64, io);
+        }
+    }
+
+    /// Lets an idle container take its pair's next visible message.
+    fn dispatch(&mut self, now: Micros, c: u64, io: &mut TargetIo) {
+        let ci = c as usize;
+        let container = &self.containers[ci];
+        if !container.ready() || container.current.is_some() || container.paused_until.is_some() {
+            return;
+        }
+        let Some(pair) = container.claim.clone() else { return };
+        let p = self.pairs.entry(pair.clone()).or_default();
+        let Some(pos) = p.queue.iter().position(|m| m.visible_at <= now) else {
+            // Nothing visible: a hidden message comes back by its own timer; otherwise idle.
+            if p.queue.is_empty() {
+                let epoch = self.containers[ci].epoch;
+                let at = now + us(self.params.idle_release);
+                self.arm(io, at, Timer::IdleRelease(c, epoch));
+            }
+            return;
+        };
+        // FIFO: a hidden message ahead of visible ones blocks its group, as on a FIFO queue.
+        if pos != 0 {
+            return;
+        }
+        let msg = p.queue.pop_front().unwrap_or_else(|| unreachable_msg());
+        let thread_changed = self.containers[ci].last_thread.is_some_and(|t| t != msg.session);
+        let switch = if thread_changed { us(self.params.switch_cost.sample(&mut self.rng)) } else { 0 };
+        if thread_changed {
+            io.observe(Observation::SessionSwitch { id: msg.id, took: switch });
+        }
+        let work = us(self.params.processing.sample(&mut self.rng)).max(1);
+        let done_at = now + switch + work;
+        let deleted = self.params.delete_before_processing;
+        let container = &mut self.containers[ci];
+        container.epoch += 1;
+        container.busy_since = Some(now);
+        container.last_thread = Some(msg.session);
+        container.threads_seen.insert(msg.session);
+        let epoch = container.epoch;
+        container.current = Some(Processing { msg, done_at, deleted });
+        self.arm(io, done_at, Timer::Done(c, epoch));
+    }
+
+    fn finish_busy(&mut self, now: Micros, c: usize) {
+        let container = &mut self.containers[c];
+        if let Some(since) = container.busy_since.take() {
+            container.busy_accum += now.saturating_sub(since.max(self.last_sample));
+        }
+    }
+
+    fn complete(&mut self, now: Micros, c: u64, io: &mut TargetIo) {
+        let ci = c as usize;
+        self.finish_busy(now, ci);
+        let Some(done) = self.containers[ci].current.take() else { return };
+        self.containers[ci].processed += 1;
+        self.containers[ci].epoch += 1;
+        let failed = self.params.failure_rate > 0.0 && rand::Rng::random_bool(&mut self.rng, self.params.failure_rate);
+        io.observe(Observation::Reply { id: done.msg.id, success: !failed, interrupted: false });
+        if !failed {
+            let took = us(self.params.preview_load.sample(&mut self.rng));
+            io.observe(Observation::PreviewLoad { id: done.msg.id, took });
+        }
+        self.dispatch(now, c, io);
+    }
+
+    /// Preempts the container's current message: it replies `interrupted`.
+    fn preempt(&mut self, now: Micros, c: usize, io: &mut TargetIo) -> Option<u64> {
+        self.finish_busy(now, c);
+        let current = self.containers[c].current.take()?;
+        self.containers[c].epoch += 1;
+        io.observe(Observation::Reply { id: current.msg.id, success: false, interrupted: true });
+        if self.params.double_reply_on_interrupt {
+            // The defect: the interrupted work carries on and reports success as well.
+            self.arm(io, current.done_at.max(now + 1), Timer::LateReply(current.msg.id));
+        }
+        Some(current.msg.id)
+    }
+
+    fn kill_one(&mut self, now: Micros, c: usize, io: &mut TargetIo) -> Option<String> {
+        if !self.containers[c].alive {
+            return None;
+        }
+        self.finish_busy(now, c);
+        let container = &mut self.containers[c];
+        container.alive = false;
+        container.epoch += 1;
+        let claim = container.claim.take();
+        let current = container.current.take();
+        if let Some(pair) = &claim {
+            let visibility = us(self.params.visibility_timeout);
+            let p = self.pairs.entry(pair.clone()).or_default();
+            p.owner = None;
+            if let Some(cur) = current.filter(|cur| !cur.deleted) {
+                // Received but never deleted: SQS shows it again after the visibility timeout,
+                // counted from when the dead container received it.
+                let mut msg = cur.msg;
+                msg.visible_at = now.max(msg.visible_at) + visibility;
+                let at = msg.visible_at;
+                p.queue.push_front(msg);
+                self.arm(io, at, Timer::Redeliver);
+            }
+            if self.pairs.get(pair).is_some_and(|p| !p.queue.is_empty()) {
+                self.request_claim(now, pair, io);
+            }
+        }
+        if self.params.replace_killed && self.live_count() < self.params.max_containers as usize {
+            self.start_container(now, io);
+        }
+        claim
+    }
+
+    fn select(&mut self, select: &ContainerSelector) -> Result<Vec<usize>, String> {
+        match select {
+            ContainerSelector::OwnerOf(s) => {
+                let pair = &self.pair_keys[*s];
+                match self.pairs.get(pair).and_then(|p| p.owner) {
+                    Some(c) => Ok(vec![c as usize]),
+                    None => Err(format!("no container owned {pair} at that moment")),
+                }
+            }
+            ContainerSelector::Index(i) => match self.containers.get(*i as usize) {
+                Some(c) if c.alive => Ok(vec![*i as usize]),
+                Some(_) => Err(format!("container {i} had already stopped")),
+                None => Err(format!("container {i} had not been started")),
+            },
+            ContainerSelector::Random(n) => {
+                let alive: Vec<usize> = self.containers.iter().filter(|c| c.alive).map(|c| c.id as usize).collect();
+                if alive.is_empty() {
+                    return Err("no container was running".into());
+                }
+                let mut chosen: Vec<usize> = alive.choose_multiple(&mut self.rng, *n as usize).copied().collect();
+                chosen.sort_unstable();
+                Ok(chosen)
+            }
+        }
+    }
+
+    fn memory(&self, c: &Container) -> u64 {
+        let p = &self.params;
+        p.memory_base
+            + p.memory_per_session * c.threads_seen.len() as u64
+            + p.memory_leak_per_message * c.processed
+            + if c.current.is_some() { p.memory_busy } else { 0 }
+    }
+}
+
+#[cold]
+fn unreachable_msg() -> QueuedMsg {
+    QueuedMsg { id: u64::MAX, session: 0, visible_at: 0 }
+}
+
+impl Container {
+    fn new(id: u64, asked_at: Micros, ready_at: Option<Micros>) -> Self {
+        Self {
+            id,
+            alive: true,
+            ready_at,
+            asked_at,
+            paused_until: None,
+            claim: None,
+            current: None,
+            last_thread: None,
+            threads_seen: BTreeSet::new(),
+            processed: 0,
+            epoch: 0,
+            busy_since: None,
+            busy_accum: 0,
+        }
+    }
+}
+
+impl Target for SimTarget {
+    fn send(&mut self, now: Micros, msg: &Outbound, io: &mut TargetIo) {
+        let pair = self.pair_keys[msg.session].clone();
+        let queued = QueuedMsg { id: msg.id, session: msg.session, visible_at: now };
+        let p = self.pairs.entry(pair.clone()).or_default();
+        p.queue.push_back(queued);
+        match p.owner {
+            Some(c) => {
+                let ci = c as usize;
+                let interrupts = match (&self.containers[ci].current, self.params.interrupt_policy) {
+                    (Some(_), InterruptPolicy::Always) => true,
+                    (Some(cur), InterruptPolicy::OtherThread) => cur.msg.session != msg.session,
+                    _ => false,
+                };
+                if interrupts && self.containers[ci].paused_until.is_none() {
+                    self.preempt(now, ci, io);
+                }
+                self.dispatch(now, c, io);
+            }
+            None => self.request_claim(now, &pair, io),
+        }
+    }
+
+    fn on_timer(&mut self, now: Micros, token: u64, io: &mut TargetIo) {
+        let Some(timer) = self.timers.remove(&token) else { return };
+        match timer {
+            Timer::Ready(c) => {
+                let ci = c as usize;
+                if !self.containers[ci].alive {
+                    return;
+                }
+                let took = now - self.containers[ci].asked_at;
+                self.containers[ci].ready_at = None;
+                io.observe(Observation::ContainerStarted { container: c, took });
+                self.assign_claims(now, io);
+            }
+            Timer::Done(c, epoch) => {
+                if self.containers[c as usize].epoch == epoch && self.containers[c as usize].alive {
+                    self.complete(now, c, io);
+                }
+            }
+            Timer::Redeliver => {
+                let pairs: Vec<String> = self.pairs.iter().filter(|(_, p)| !p.queue.is_empty()).map(|(k, _)| k.clone()).collect();
+                for pair in pairs {
+                    match self.pairs.get(&pair).and_then(|p| p.owner) {
+                        Some(c) => self.dispatch(now, c, io),
+                        None => self.request_claim(now, &pair, io),
+                    }
+                }
+            }
+            Timer::IdleRelease(c, epoch) => {
+                let ci = c as usize;
+                let container = &self.containers[ci];
+                if container.epoch != epoch || !container.alive || container.current.is_some() {
+                    return;
+                }
+                if let Some(pair) = self.containers[ci].claim.take() {
+                    self.containers[ci].epoch += 1;
+                    if let Some(p) = self.pairs.get_mut(&pair) {
+                        p.owner = None;
+                    }
+                    self.assign_claims(now, io);
+                }
+            }
+            Timer::Unpause(c, epoch) => {
+                let ci = c as usize;
+                if self.containers[ci].epoch != epoch || !self.containers[ci].alive {
+                    return;
+                }
+                self.containers[ci].paused_until = None;
+                self.containers[ci].epoch += 1;
+                let epoch = self.containers[ci].epoch;
+                if let Some(done_at) = self.containers[ci].current.as_ref().map(|p| p.done_at) {
+                    self.containers[ci].busy_since = Some(now);
+                    self.arm(io, done_at, Timer::Done(c, epoch));
+                } else if self.containers[ci].claim.is_some() {
+                    self.dispatch(now, c, io);
+                } else {
+                    self.assign_claims(now, io);
+                }
+            }
+            Timer::LateReply(id) => io.observe(Observation::Reply { id, success: true, interrupted: false }),
+        }
+    }
+
+    fn kill(&mut self, now: Micros, select: &ContainerSelector, io: &mut TargetIo) -> FaultOutcome {
+        let chosen = match self.select(select) {
+            Ok(c) => c,
+            Err(detail) => return FaultOutcome { detail, ..FaultOutcome::default() },
+        };
+        let mut out = FaultOutcome::default();
+        for c in chosen {
+            if let Some(pair) = self.kill_one(now, c, io) {
+                out.pairs.push(pair);
+            }
+            out.containers.push(c as u64);
+        }
+        out.detail = format!(
+            "killed container{} {}",
+            if out.containers.len() == 1 { "" } else { "s" },
+            out.containers.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+        );
+        out
+    }
+
+    fn pause(&mut self, now: Micros, select: &ContainerSelector, duration: Micros, io: &mut TargetIo) -> FaultOutcome {
+        let chosen = match self.select(select) {
+            Ok(c) => c,
+            Err(detail) => return FaultOutcome { detail, ..FaultOutcome::default() },
+        };
+        let mut out = FaultOutcome::default();
+        for c in chosen {
+            self.finish_busy(now, c);
+            let container = &mut self.containers[c];
+            let until = container.paused_until.unwrap_or(now).max(now) + duration;
+            container.paused_until = Some(until);
+            container.epoch += 1;
+            if let Some(cur) = container.current.as_mut() {
+                cur.done_at += duration;
+            }
+            let epoch = container.epoch;
+            if let Some(pair) = &container.claim {
+                out.pairs.push(pair.clone());
+            }
+            out.containers.push(c as u64);
+            self.arm(io, until, Timer::Unpause(c as u64, epoch));
+        }
+        out.detail = format!("paused {} container(s) for {}", out.containers.len(), crate::plan::format_duration(std::time::Duration::from_micros(duration)));
+        out
+    }
+
+    fn interrupt(&mut self, now: Micros, session: usize, io: &mut TargetIo) -> FaultOutcome {
+        let pair = self.pair_keys[session].clone();
+        let Some(c) = self.pairs.get(&pair).and_then(|p| p.owner) else {
+            return FaultOutcome { detail: format!("no container owned {pair}; nothing to interrupt"), ..FaultOutcome::default() };
+        };
+        match self.preempt(now, c as usize, io) {
+            Some(id) => {
+                self.dispatch(now, c, io);
+                FaultOutcome {
+                    containers: vec![c],
+                    pairs: vec![pair],
+                    detail: format!("interrupted message {id} on container {c}"),
+                }
+            }
+            None => FaultOutcome {
+                containers: vec![c],
+                pairs: vec![pair],
+                detail: format!("container {c} was idle; nothing to interrupt"),
+            },
+        }
+    }
+
+    fn sample(&mut self, now: Micros) -> GaugeSample {
+        let interval = now.saturating_sub(self.last_sample).max(1);
+        let mut out = GaugeSample::default();
+        for c in 0..self.containers.len() {
+            if !self.containers[c].alive {
+                continue;
+            }
+            out.running += 1;
+            if self.containers[c].ready_at.is_some() {
+                continue;
+            }
+            let container = &mut self.containers[c];
+            let mut busy = container.busy_accum;
+            if let Some(since) = container.busy_since {
+                busy += now.saturating_sub(since.max(self.last_sample));
+            }
+            container.busy_accum = 0;
+            let fraction = (busy as f64 / interval as f64).clamp(0.0, 1.0);
+            let cpu = self.params.cpu_idle + (self.params.cpu_busy - self.params.cpu_idle) * fraction;
+            let memory = self.memory(&self.containers[c]);
+            out.containers.push((c as u64, memory, (cpu * 100.0).round() as u64));
+        }
+        out.queue_depth = self.pairs.values().map(|p| p.queue.iter().filter(|m| m.visible_at <= now).count() as u64).sum();
+        self.last_sample = now;
+        out
+    }
+}

@@ -1,0 +1,1 @@
+fn main() { println!("{}", serde_json::to_string_pretty(herd::scenario::scenario_schema()).unwrap()); }
