@@ -1,1 +1,3 @@
-fn main() { println!("{}", serde_json::to_string_pretty(herd::scenario::scenario_schema()).unwrap()); }
+fn main() {
+    println!("{}", serde_json::to_string_pretty(herd::scenario::scenario_schema()).unwrap());
+}

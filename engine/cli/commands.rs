@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 use clap::Parser as _;
-use herd::plan::{ExecutorPlan, FaultTrigger, Plan, PhaseStart, TargetPlan, compile, format_duration};
+use herd::plan::{ExecutorPlan, FaultTrigger, PhaseStart, Plan, TargetPlan, format_duration, load_and_compile};
 use herd::report::{RunInfo, summarize, terminal_summary, write_summary};
 use herd::runtime::{RunOptions, run};
-use herd::scenario::{FileDiagnostics, load_file, scenario_schema};
+use herd::scenario::{FileDiagnostics, scenario_schema};
 use herd::target::build_target;
 
 use super::args::{Cli, Command, PlanFormat, RunArgs};
@@ -75,7 +75,7 @@ fn compile_all(paths: &[PathBuf]) -> Result<Vec<Plan>, ExitCode> {
     let mut plans = Vec::new();
     let mut failed: Vec<FileDiagnostics> = Vec::new();
     for f in &files {
-        match load_file(f).and_then(|loaded| compile(&loaded)) {
+        match load_and_compile(f) {
             Ok(plan) => plans.push(plan),
             Err(d) => failed.push(d),
         }
@@ -88,7 +88,10 @@ fn compile_all(paths: &[PathBuf]) -> Result<Vec<Plan>, ExitCode> {
     let mut clash = false;
     for p in &plans {
         if let Some((_, other)) = seen.iter().find(|(n, _)| *n == p.name) {
-            eprintln!("error: {} and {} are both named \"{}\"; their results would overwrite each other", other, p.file, p.name);
+            eprintln!(
+                "error: {} and {} are both named \"{}\"; their results would overwrite each other",
+                other, p.file, p.name
+            );
             clash = true;
         }
         seen.push((&p.name, &p.file));
@@ -142,13 +145,25 @@ fn plan_text(plan: &Plan) -> String {
     if !plan.description.is_empty() {
         let _ = writeln!(out, "  {}", plan.description.replace('\n', "\n  "));
     }
-    let _ = writeln!(out, "seed {}, max duration {}, sample every {}", plan.seed, d(plan.max_duration), d(plan.sample_interval));
+    let _ = writeln!(
+        out,
+        "seed {}, max duration {}, sample every {}",
+        plan.seed,
+        d(plan.max_duration),
+        d(plan.sample_interval)
+    );
     match &plan.target {
         TargetPlan::Sim(s) => {
             let _ = writeln!(
                 out,
                 "target sim: {} containers ({} warm), cold start {}, processing {}, switch {}, failure rate {}, interrupts {:?}",
-                s.max_containers, s.warm_containers, s.cold_start, s.processing, s.switch_cost, s.failure_rate, s.interrupt_policy
+                s.max_containers,
+                s.warm_containers,
+                s.cold_start,
+                s.processing,
+                s.switch_cost,
+                s.failure_rate,
+                s.interrupt_policy
             );
         }
     }
@@ -260,8 +275,8 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         if multiple {
             eprintln!("== {} ({})", plan.name, plan.file);
         }
-        let mut reporter =
-            Reporter::new(&dir, &plan.name, plan.seed, args.quiet).with_context(|| format!("cannot write to {}", dir.display()))?;
+        let mut reporter = Reporter::new(&dir, &plan.name, plan.seed, args.quiet)
+            .with_context(|| format!("cannot write to {}", dir.display()))?;
         let options = RunOptions { clock: args.clock, stop: stop.clone() };
         let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         let wall = Instant::now();
@@ -274,7 +289,8 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
             command_line: reproduce(&plan, args),
         };
         let summary = summarize(&plan, &result, args.clock, info);
-        let path = write_summary(&dir, &summary).with_context(|| format!("cannot write the summary in {}", dir.display()))?;
+        let path =
+            write_summary(&dir, &summary).with_context(|| format!("cannot write the summary in {}", dir.display()))?;
         print!("{}", terminal_summary(&summary));
         println!("  summary: {}", path.display());
         let code = summary.verdict.exit_code();

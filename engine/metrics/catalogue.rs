@@ -167,7 +167,6 @@ impl Metric {
     /// Whether the metric can be split by phase and session group tags. Gauges describe the
     /// whole fleet, so they carry no phase.
     pub fn taggable(self) -> bool {
-        !matches!(self.kind(), MetricKind::Gauge)
-            && !matches!(self, Metric::ContainerStart | Metric::RecoveryTime)
+        !matches!(self.kind(), MetricKind::Gauge) && !matches!(self, Metric::ContainerStart | Metric::RecoveryTime)
     }
 }

@@ -123,7 +123,8 @@ impl Recorder {
     }
 
     fn keys(metric: Metric, tags: &[Tag]) -> impl Iterator<Item = SeriesKey> + '_ {
-        std::iter::once(SeriesKey { metric, tag: None }).chain(tags.iter().map(move |t| SeriesKey { metric, tag: Some(*t) }))
+        std::iter::once(SeriesKey { metric, tag: None })
+            .chain(tags.iter().map(move |t| SeriesKey { metric, tag: Some(*t) }))
     }
 
     /// Records a value of a trend metric for the run and for each tag.

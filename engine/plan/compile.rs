@@ -14,7 +14,8 @@ use super::threshold::{parse_key, parse_rule};
 use super::units::{parse_duration, parse_percent, parse_rate, parse_size};
 use crate::scenario::{
     ArrivalsSpec, Diagnostic, FaultSpec, FileDiagnostics, InterruptPolicySpec, IterationOrderSpec, KeyPath,
-    LoadedScenario, MessageSpec, PhaseSpec, ScenarioSpec, SimTargetSpec, TargetSpec, nearest,
+    LoadFailure, LoadedScenario, MessageSpec, PhaseSpec, ScenarioSpec, SimTargetSpec, TargetSpec, load_file_recovering,
+    nearest,
 };
 
 const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(3600);
@@ -22,15 +23,35 @@ const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(300);
 const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_secs(10);
 const MAX_SESSIONS: i64 = 100_000;
 
+/// Loads and compiles a scenario file, reporting the errors of both steps in one pass: when the
+/// file has structural errors, the rest of it is still compiled and its errors are added.
+pub fn load_and_compile(path: &std::path::Path) -> Result<Plan, FileDiagnostics> {
+    match load_file_recovering(path) {
+        Ok(loaded) => compile(&loaded),
+        Err(LoadFailure { mut diagnostics, recovered }) => {
+            if let Some(loaded) = recovered
+                && let Err(more) = compile(&loaded)
+            {
+                // A pruned key can cause a follow-on error (a missing value); keep only errors
+                // about other keys.
+                let pruned: Vec<KeyPath> = diagnostics.items.iter().map(|d| d.path.clone()).collect();
+                diagnostics.items.extend(
+                    more.items
+                        .into_iter()
+                        .filter(|d| !pruned.iter().any(|p| d.path.0.starts_with(&p.0) || p.0.starts_with(&d.path.0))),
+                );
+                diagnostics.items.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+            }
+            Err(diagnostics)
+        }
+    }
+}
+
 /// Compiles a loaded scenario into a plan, or returns every error found.
 pub fn compile(loaded: &LoadedScenario) -> Result<Plan, FileDiagnostics> {
     let mut c = Compiler { errors: Vec::new() };
     let plan = c.scenario(&loaded.spec, &loaded.file);
-    if c.errors.is_empty() {
-        Ok(plan)
-    } else {
-        Err(loaded.diagnostics(c.errors))
-    }
+    if c.errors.is_empty() { Ok(plan) } else { Err(loaded.diagnostics(c.errors)) }
 }
 
 struct Compiler {
@@ -117,7 +138,13 @@ impl Compiler {
 
     fn count(&mut self, path: KeyPath, value: i64, min: i64, max: i64) -> u64 {
         if value < min || value > max {
-            let what = if value < 0 { "is negative" } else if value < min { "is too small" } else { "is too large" };
+            let what = if value < 0 {
+                "is negative"
+            } else if value < min {
+                "is too small"
+            } else {
+                "is too large"
+            };
             self.err_help(
                 path.clone(),
                 format!("`{}` = {value} {what}", path.last_key().unwrap_or("value")),
@@ -138,11 +165,13 @@ impl Compiler {
                 "accepted: lower-case letters, digits, `-` and `_`, e.g. \"load-100-sessions\"",
             );
         }
-        let max_duration = self.duration(root().key("max_duration"), spec.max_duration.as_deref(), DEFAULT_MAX_DURATION);
+        let max_duration =
+            self.duration(root().key("max_duration"), spec.max_duration.as_deref(), DEFAULT_MAX_DURATION);
         if max_duration.is_zero() {
             self.err(root().key("max_duration"), "`max_duration` must be longer than zero");
         }
-        let reply_timeout = self.duration(root().key("reply_timeout"), spec.reply_timeout.as_deref(), DEFAULT_REPLY_TIMEOUT);
+        let reply_timeout =
+            self.duration(root().key("reply_timeout"), spec.reply_timeout.as_deref(), DEFAULT_REPLY_TIMEOUT);
         let sample_interval =
             self.duration(root().key("sample_interval"), spec.sample_interval.as_deref(), DEFAULT_SAMPLE_INTERVAL);
         if sample_interval < Duration::from_millis(100) {
@@ -205,19 +234,43 @@ impl Compiler {
         SimParams {
             max_containers,
             warm_containers,
-            cold_start: self.distribution(cpath.key("cold_start"), containers.cold_start.as_deref(), "lognormal(p50 = 35s, p99 = 60s)"),
-            idle_release: self.duration(cpath.key("idle_release"), containers.idle_release.as_deref(), Duration::from_secs(300)),
+            cold_start: self.distribution(
+                cpath.key("cold_start"),
+                containers.cold_start.as_deref(),
+                "lognormal(p50 = 35s, p99 = 60s)",
+            ),
+            idle_release: self.duration(
+                cpath.key("idle_release"),
+                containers.idle_release.as_deref(),
+                Duration::from_secs(300),
+            ),
             replace_killed: containers.replace_killed.unwrap_or(true),
-            processing: self.distribution(path.key("processing"), spec.processing.as_deref(), "lognormal(p50 = 3s, p99 = 9s)"),
-            switch_cost: self.distribution(path.key("switch_cost"), spec.switch_cost.as_deref(), "lognormal(p50 = 400ms, p99 = 1500ms)"),
+            processing: self.distribution(
+                path.key("processing"),
+                spec.processing.as_deref(),
+                "lognormal(p50 = 3s, p99 = 9s)",
+            ),
+            switch_cost: self.distribution(
+                path.key("switch_cost"),
+                spec.switch_cost.as_deref(),
+                "lognormal(p50 = 400ms, p99 = 1500ms)",
+            ),
             failure_rate,
             interrupt_policy: match spec.interrupt_policy.unwrap_or(InterruptPolicySpec::OtherThread) {
                 InterruptPolicySpec::Never => InterruptPolicy::Never,
                 InterruptPolicySpec::OtherThread => InterruptPolicy::OtherThread,
                 InterruptPolicySpec::Always => InterruptPolicy::Always,
             },
-            visibility_timeout: self.duration(path.key("visibility_timeout"), spec.visibility_timeout.as_deref(), Duration::from_secs(30)),
-            preview_load: self.distribution(path.key("preview_load"), spec.preview_load.as_deref(), "lognormal(p50 = 250ms, p99 = 800ms)"),
+            visibility_timeout: self.duration(
+                path.key("visibility_timeout"),
+                spec.visibility_timeout.as_deref(),
+                Duration::from_secs(30),
+            ),
+            preview_load: self.distribution(
+                path.key("preview_load"),
+                spec.preview_load.as_deref(),
+                "lognormal(p50 = 250ms, p99 = 800ms)",
+            ),
             memory_base: self.size(mpath.key("base"), memory.base.as_deref(), 75 << 20),
             memory_per_session: self.size(mpath.key("per_session"), memory.per_session.as_deref(), 8 << 20),
             memory_leak_per_message: self.size(mpath.key("leak_per_message"), memory.leak_per_message.as_deref(), 0),
@@ -242,7 +295,10 @@ impl Compiler {
         let mut threads: BTreeMap<String, usize> = BTreeMap::new();
         for (g, group) in spec.sessions.iter().enumerate() {
             let path = root().key("sessions").index(g);
-            let name = group.name.clone().unwrap_or_else(|| if g == 0 { "sessions".into() } else { format!("sessions-{}", g + 1) });
+            let name = group
+                .name
+                .clone()
+                .unwrap_or_else(|| if g == 0 { "sessions".into() } else { format!("sessions-{}", g + 1) });
             if groups.iter().any(|gr: &GroupPlan| gr.name == name) {
                 self.err(path.key("name"), format!("session group name \"{name}\" is used twice"));
             }
@@ -261,7 +317,10 @@ impl Compiler {
                     let ctx = SessionNameCtx { i, n: first + i, group: &name };
                     match render_once(source, &ctx) {
                         Ok(v) if v.trim().is_empty() => {
-                            self.err(path.key(key), format!("`{key}` template \"{source}\" renders to an empty id for i = {i}"));
+                            self.err(
+                                path.key(key),
+                                format!("`{key}` template \"{source}\" renders to an empty id for i = {i}"),
+                            );
                             ok = false;
                             break;
                         }
@@ -317,11 +376,16 @@ impl Compiler {
                 Some(g) => out.extend(g.first..g.first + g.count),
                 None => {
                     let accepted: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
-                    let hint = nearest(name, accepted.iter().copied()).map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
+                    let hint = nearest(name, accepted.iter().copied())
+                        .map(|n| format!("did you mean `{n}`? "))
+                        .unwrap_or_default();
                     self.err_help(
                         path.index(i),
                         format!("no session group is named \"{name}\""),
-                        format!("{hint}groups: {}", accepted.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")),
+                        format!(
+                            "{hint}groups: {}",
+                            accepted.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+                        ),
                     );
                 }
             }
@@ -388,7 +452,16 @@ impl Compiler {
             if reply_timeout.is_zero() {
                 self.err(path.key("reply_timeout"), "`reply_timeout` must be longer than zero");
             }
-            self.message(p, &name, &path.key("message"), message.as_ref(), &phase_sessions, sessions, groups, templates);
+            self.message(
+                p,
+                &name,
+                &path.key("message"),
+                message.as_ref(),
+                &phase_sessions,
+                sessions,
+                groups,
+                templates,
+            );
             let executor = self.executor(phase, &path, &phase_sessions, sessions);
             out.push(PhasePlan { name, start, sessions: phase_sessions, reply_timeout, executor });
         }
@@ -449,7 +522,13 @@ impl Compiler {
         a == Some(ArrivalsSpec::Poisson)
     }
 
-    fn executor(&mut self, phase: &PhaseSpec, path: &KeyPath, phase_sessions: &[usize], sessions: &[Session]) -> ExecutorPlan {
+    fn executor(
+        &mut self,
+        phase: &PhaseSpec,
+        path: &KeyPath,
+        phase_sessions: &[usize],
+        sessions: &[Session],
+    ) -> ExecutorPlan {
         match phase {
             PhaseSpec::ConstantArrivalRate(s) => {
                 let rate = self.rate(path.key("rate"), &s.rate);
@@ -460,7 +539,12 @@ impl Compiler {
                     rate,
                     duration: self.positive_duration(path.key("duration"), &s.duration),
                     poisson: Self::arrivals(s.arrivals),
-                    max_in_flight: self.count(path.key("max_in_flight"), s.max_in_flight.unwrap_or(10_000), 1, 10_000_000),
+                    max_in_flight: self.count(
+                        path.key("max_in_flight"),
+                        s.max_in_flight.unwrap_or(10_000),
+                        1,
+                        10_000_000,
+                    ),
                 }
             }
             PhaseSpec::RampingArrivalRate(s) => {
@@ -469,7 +553,10 @@ impl Compiler {
                     None => 0.0,
                 };
                 if s.stages.is_empty() {
-                    self.err(path.key("stages"), "`stages` is empty; add e.g. { target = \"20/s\", duration = \"1m\" }");
+                    self.err(
+                        path.key("stages"),
+                        "`stages` is empty; add e.g. { target = \"20/s\", duration = \"1m\" }",
+                    );
                 }
                 let stages = s
                     .stages
@@ -477,14 +564,22 @@ impl Compiler {
                     .enumerate()
                     .map(|(i, st)| {
                         let sp = path.key("stages").index(i);
-                        (self.rate(sp.key("target"), &st.target), self.positive_duration(sp.key("duration"), &st.duration))
+                        (
+                            self.rate(sp.key("target"), &st.target),
+                            self.positive_duration(sp.key("duration"), &st.duration),
+                        )
                     })
                     .collect();
                 ExecutorPlan::RampingArrivalRate {
                     start_rate,
                     stages,
                     poisson: Self::arrivals(s.arrivals),
-                    max_in_flight: self.count(path.key("max_in_flight"), s.max_in_flight.unwrap_or(10_000), 1, 10_000_000),
+                    max_in_flight: self.count(
+                        path.key("max_in_flight"),
+                        s.max_in_flight.unwrap_or(10_000),
+                        1,
+                        10_000_000,
+                    ),
                 }
             }
             PhaseSpec::PerSessionIterations(s) => ExecutorPlan::PerSessionIterations {
@@ -519,7 +614,13 @@ impl Compiler {
         }
     }
 
-    fn faults(&mut self, spec: &ScenarioSpec, sessions: &[Session], max_duration: Duration, _target: &TargetPlan) -> Vec<FaultPlan> {
+    fn faults(
+        &mut self,
+        spec: &ScenarioSpec,
+        sessions: &[Session],
+        max_duration: Duration,
+        _target: &TargetPlan,
+    ) -> Vec<FaultPlan> {
         let mut out = Vec::new();
         for (f, fault) in spec.faults.iter().enumerate() {
             let path = root().key("faults").index(f);
@@ -537,9 +638,9 @@ impl Compiler {
                     self.selector(&path, s.owner_of.as_deref(), s.container, s.random, sessions)
                         .map(|select| FaultAction::PauseContainer { select, duration })
                 }
-                FaultSpec::Interrupt(s) => {
-                    self.find_thread(path.key("session"), &s.session, sessions).map(|session| FaultAction::Interrupt { session })
-                }
+                FaultSpec::Interrupt(s) => self
+                    .find_thread(path.key("session"), &s.session, sessions)
+                    .map(|session| FaultAction::Interrupt { session }),
             };
             let trigger = match (at, after) {
                 (Some(t), None) => {
@@ -553,13 +654,22 @@ impl Compiler {
                     }
                     Some(FaultTrigger::At(d))
                 }
-                (None, Some(n)) => Some(FaultTrigger::AfterMessages(self.count(path.key("after_messages"), n, 0, i64::MAX))),
+                (None, Some(n)) => {
+                    Some(FaultTrigger::AfterMessages(self.count(path.key("after_messages"), n, 0, i64::MAX)))
+                }
                 (Some(_), Some(_)) => {
-                    self.err_help(path.key("after_messages"), "a fault has both `at` and `after_messages`", "keep one of them");
+                    self.err_help(
+                        path.key("after_messages"),
+                        "a fault has both `at` and `after_messages`",
+                        "keep one of them",
+                    );
                     None
                 }
                 (None, None) => {
-                    let d = self.err(path.clone(), "the fault says neither when (`at`) nor after how many messages (`after_messages`) it strikes");
+                    let d = self.err(
+                        path.clone(),
+                        "the fault says neither when (`at`) nor after how many messages (`after_messages`) it strikes",
+                    );
                     d.help = Some("add e.g. at = \"2m\" or after_messages = 50".into());
                     None
                 }
@@ -567,10 +677,18 @@ impl Compiler {
             let times = self.count(path.key("times"), times.unwrap_or(1), 1, 100_000);
             let every = every.as_deref().map(|e| self.positive_duration(path.key("every"), e));
             if every.is_some() && matches!(trigger, Some(FaultTrigger::AfterMessages(_))) {
-                self.err_help(path.key("every"), "`every` repeats a fault given by `at`", "use `at` with `every`, or drop `every`");
+                self.err_help(
+                    path.key("every"),
+                    "`every` repeats a fault given by `at`",
+                    "use `at` with `every`, or drop `every`",
+                );
             }
             if times > 1 && every.is_none() {
-                self.err_help(path.key("times"), "`times` needs `every` to say how far apart the strikes are", "add e.g. every = \"6m\"");
+                self.err_help(
+                    path.key("times"),
+                    "`times` needs `every` to say how far apart the strikes are",
+                    "add e.g. every = \"6m\"",
+                );
             }
             let (Some(action), Some(trigger)) = (action, trigger) else { continue };
             let label = name.clone().unwrap_or_else(|| default_fault_label(&action, sessions));
@@ -636,11 +754,17 @@ impl Compiler {
                     groups.iter().map(|g| g.name.as_str()).collect()
                 };
                 if !names.contains(&tag.value.as_str()) {
-                    let hint = nearest(&tag.value, names.iter().copied()).map(|n| format!("did you mean \"{n}\"? ")).unwrap_or_default();
+                    let hint = nearest(&tag.value, names.iter().copied())
+                        .map(|n| format!("did you mean \"{n}\"? "))
+                        .unwrap_or_default();
                     self.err_help(
                         path.clone(),
                         format!("no {} is named \"{}\"", tag.key, tag.value),
-                        format!("{hint}{}s: {}", tag.key, names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")),
+                        format!(
+                            "{hint}{}s: {}",
+                            tag.key,
+                            names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+                        ),
                     );
                     continue;
                 }

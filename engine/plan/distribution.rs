@@ -182,7 +182,10 @@ mod tests {
             Distribution::parse("uniform(1s, 5s)").unwrap(),
             Distribution::Uniform { min: Duration::from_secs(1), max: Duration::from_secs(5) }
         );
-        assert!(matches!(Distribution::parse("lognormal(p50 = 3s, p99 = 9s)").unwrap(), Distribution::LogNormal { .. }));
+        assert!(matches!(
+            Distribution::parse("lognormal(p50 = 3s, p99 = 9s)").unwrap(),
+            Distribution::LogNormal { .. }
+        ));
         assert!(Distribution::parse("lognormal(p50 = 9s, p99 = 3s)").is_err());
         assert!(Distribution::parse("gamma(3s)").unwrap_err().contains("unknown distribution"));
         assert!(Distribution::parse("normal(mean = 3s, sd = 1s)").unwrap_err().contains("no parameter `sd`"));

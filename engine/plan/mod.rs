@@ -7,7 +7,7 @@ mod template;
 mod threshold;
 mod units;
 
-pub use compile::compile;
+pub use compile::{compile, load_and_compile};
 pub(crate) use compile::{field_name, instruction_name};
 pub use distribution::Distribution;
 pub use model::*;

@@ -97,7 +97,9 @@ pub(crate) fn parse_key(key: &str) -> Result<(Metric, Option<TagFilter>), String
     let (name, tag) = match key.find('{') {
         Some(open) => {
             let Some(body) = key[open + 1..].strip_suffix('}') else {
-                return Err(format!("`{key}`: the tag is not closed with `}}`; write e.g. 'message_latency{{phase=\"burst\"}}'"));
+                return Err(format!(
+                    "`{key}`: the tag is not closed with `}}`; write e.g. 'message_latency{{phase=\"burst\"}}'"
+                ));
             };
             let Some((k, v)) = body.split_once('=') else {
                 return Err(format!("`{key}`: a tag is written `{{phase=\"name\"}}` or `{{group=\"name\"}}`"));
@@ -113,7 +115,8 @@ pub(crate) fn parse_key(key: &str) -> Result<(Metric, Option<TagFilter>), String
     };
     let Some(metric) = Metric::from_name(name.trim()) else {
         let names = Metric::ALL.iter().map(|m| m.name());
-        let hint = crate::scenario::nearest(name, names.clone()).map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
+        let hint =
+            crate::scenario::nearest(name, names.clone()).map(|n| format!("did you mean `{n}`? ")).unwrap_or_default();
         return Err(format!(
             "unknown metric `{name}`; {hint}accepted: {}",
             names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
@@ -139,7 +142,8 @@ pub(crate) struct ParsedRule {
 pub(crate) fn parse_rule(metric: Metric, text: &str) -> Result<ParsedRule, String> {
     let t = text.trim();
     let ops = ["<=", ">=", "==", "!=", "<", ">"];
-    let Some((pos, op)) = ops.iter().filter_map(|op| t.find(op).map(|p| (p, *op))).min_by_key(|(p, op)| (*p, -(op.len() as i64)))
+    let Some((pos, op)) =
+        ops.iter().filter_map(|op| t.find(op).map(|p| (p, *op))).min_by_key(|(p, op)| (*p, -(op.len() as i64)))
     else {
         return Err(format!(
             "\"{text}\" has no comparison; write e.g. \"p(99) < 15s\" with one of <, <=, >, >=, ==, !="
@@ -194,12 +198,12 @@ pub(crate) fn parse_rule(metric: Metric, text: &str) -> Result<ParsedRule, Strin
                 let b = parse_size(value_text).map_err(|e| format!("`{}` is a size: {e}", metric.name()))?;
                 b as f64
             }
-            Unit::Percent => parse_percent(value_text).map_err(|e| format!("`{}` is a percentage: {e}", metric.name()))? * 100.0,
-            Unit::Count => value_text
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite())
-                .ok_or_else(|| format!("\"{value_text}\" is not a number; `{}` compares with a number such as 10", metric.name()))?,
+            Unit::Percent => {
+                parse_percent(value_text).map_err(|e| format!("`{}` is a percentage: {e}", metric.name()))? * 100.0
+            }
+            Unit::Count => value_text.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
+                format!("\"{value_text}\" is not a number; `{}` compares with a number such as 10", metric.name())
+            })?,
         }
     };
     Ok(ParsedRule { aggregate, cmp, limit })

@@ -20,9 +20,8 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     if let Some(d) = parse_fractional(t) {
         return Ok(d);
     }
-    humantime::parse_duration(t).map_err(|e| {
-        format!("\"{text}\" is not a duration ({e}); write e.g. \"30s\", \"5m\", \"250ms\" or \"1h 30m\"")
-    })
+    humantime::parse_duration(t)
+        .map_err(|e| format!("\"{text}\" is not a duration ({e}); write e.g. \"30s\", \"5m\", \"250ms\" or \"1h 30m\""))
 }
 
 fn parse_fractional(t: &str) -> Option<Duration> {
@@ -51,10 +50,8 @@ pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
     let Some((count, unit)) = text.trim().split_once('/') else {
         return Err(format!("\"{text}\" is not a rate; {accepted}"));
     };
-    let count: f64 = count
-        .trim()
-        .parse()
-        .map_err(|_| format!("\"{text}\": \"{}\" is not a number; {accepted}", count.trim()))?;
+    let count: f64 =
+        count.trim().parse().map_err(|_| format!("\"{text}\": \"{}\" is not a number; {accepted}", count.trim()))?;
     if !count.is_finite() || count < 0.0 {
         return Err(format!("\"{text}\" is negative; rates are zero or more"));
     }

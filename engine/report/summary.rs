@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::verdict::{ThresholdResult, evaluate, format_value};
 use crate::metrics::{Metric, MetricKind, Recorder, Tag, encode_histogram, stats};
 use crate::plan::Plan;
-use crate::runtime::{Accounting, ClockKind, EndReason, FaultRecord, PhaseRecord, RunResult, SessionRecord, TimelinePoint};
+use crate::runtime::{
+    Accounting, ClockKind, EndReason, FaultRecord, PhaseRecord, RunResult, SessionRecord, TimelinePoint,
+};
 
 /// The version of the summary format; bumped on incompatible changes.
 pub const SUMMARY_VERSION: u32 = 1;

@@ -39,9 +39,14 @@ pub fn terminal_summary(s: &RunSummary) -> String {
         "  messages: sent {}, replied {}, failed {}, lost {}, duplicated {}, out of order {}, interrupts {}, dropped {}",
         a.sent, a.replied, a.failed, a.lost, a.duplicated, a.out_of_order, a.interrupts, a.dropped_arrivals
     );
-    let rows: Vec<_> = s.metrics.iter().filter(|m| m.tag_key.is_none() && m.histogram.is_some() && m.count > 0).collect();
+    let rows: Vec<_> =
+        s.metrics.iter().filter(|m| m.tag_key.is_none() && m.histogram.is_some() && m.count > 0).collect();
     if !rows.is_empty() {
-        let _ = writeln!(out, "  {:<18} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}", "metric", "count", "min", "avg", "p50", "p90", "p99", "max");
+        let _ = writeln!(
+            out,
+            "  {:<18} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            "metric", "count", "min", "avg", "p50", "p90", "p99", "max"
+        );
         for m in rows {
             let d = &m.display;
             let _ = writeln!(

@@ -108,7 +108,8 @@ pub fn evaluate(plan: &Plan, rec: &Recorder) -> Vec<ThresholdResult> {
                 rule: t.rule.clone(),
                 passed,
                 measured,
-                measured_text: measured.map_or_else(|| "no data".to_owned(), |m| format_value(t.metric, Some(t.aggregate), m)),
+                measured_text: measured
+                    .map_or_else(|| "no data".to_owned(), |m| format_value(t.metric, Some(t.aggregate), m)),
                 abort_on_fail: t.abort_on_fail,
             }
         })

@@ -468,7 +468,9 @@ impl Dispatcher<'_> {
     /// Starts every phase that waits for its predecessor once that one is done.
     fn start_chained_phases(&mut self) {
         for p in 1..self.plan.phases.len() {
-            if self.plan.phases[p].start == PhaseStart::AfterPrevious && self.executors[p].is_none() && self.phase_done[p - 1]
+            if self.plan.phases[p].start == PhaseStart::AfterPrevious
+                && self.executors[p].is_none()
+                && self.phase_done[p - 1]
             {
                 self.start_phase(p);
             }
@@ -507,9 +509,8 @@ impl Dispatcher<'_> {
         let tags = self.tags(p, session);
         if capped {
             let cap = match &self.plan.phases[p].executor {
-                ExecutorPlan::ConstantArrivalRate { max_in_flight, .. } | ExecutorPlan::RampingArrivalRate { max_in_flight, .. } => {
-                    *max_in_flight
-                }
+                ExecutorPlan::ConstantArrivalRate { max_in_flight, .. }
+                | ExecutorPlan::RampingArrivalRate { max_in_flight, .. } => *max_in_flight,
                 _ => u64::MAX,
             };
             if self.phase_in_flight[p] >= cap {
@@ -539,7 +540,8 @@ impl Dispatcher<'_> {
         let templates = &self.plan.templates;
         // Templates were rendered once at compile time, so a failure here is not expected; keep
         // the error text as the instruction rather than dropping the message.
-        let instruction = templates.render(&instruction_name(p), &ctx).unwrap_or_else(|e| format!("<template error: {e}>"));
+        let instruction =
+            templates.render(&instruction_name(p), &ctx).unwrap_or_else(|e| format!("<template error: {e}>"));
         let fields = self
             .field_names(p)
             .into_iter()
@@ -649,7 +651,8 @@ impl Dispatcher<'_> {
             self.phase_records[phase].replied += 1;
             self.recorder.add(Metric::MessagesReplied, 1, &tags);
             let pair = self.plan.sessions[session].pair_key();
-            let (done, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.recoveries).into_iter().partition(|r| r.pair == pair);
+            let (done, keep): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut self.recoveries).into_iter().partition(|r| r.pair == pair);
             self.recoveries = keep;
             for r in done {
                 self.recorder.record(Metric::RecoveryTime, now.saturating_sub(r.since), &[]);

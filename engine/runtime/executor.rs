@@ -96,7 +96,13 @@ impl Executor {
                     at += us(*d);
                     from = to;
                 }
-                Kind::Open { schedule: RateSchedule { stages: out }, poisson: *poisson, next_index: 0, cumulative: 0.0, rr: 0 }
+                Kind::Open {
+                    schedule: RateSchedule { stages: out },
+                    poisson: *poisson,
+                    next_index: 0,
+                    cumulative: 0.0,
+                    rr: 0,
+                }
             }
             ExecutorPlan::PerSessionIterations { iterations, round_robin, think_time } => Kind::Closed {
                 iterations: *iterations,
@@ -107,7 +113,9 @@ impl Executor {
                 pending: 0,
             },
             ExecutorPlan::Burst { .. } => Kind::Burst,
-            ExecutorPlan::Soak { interval, duration } => Kind::Soak { interval: us(*interval), end: start + us(*duration) },
+            ExecutorPlan::Soak { interval, duration } => {
+                Kind::Soak { interval: us(*interval), end: start + us(*duration) }
+            }
         };
         Self { phase_sessions: phase.sessions.clone(), kind, finished_sending: false, start }
     }
@@ -215,7 +223,8 @@ impl Executor {
     fn closed_check(&mut self) {
         if let Kind::Closed { iterations, round_robin, sent, rr_sent, pending, .. } = &self.kind {
             let n = self.phase_sessions.len() as u64;
-            let all_sent = if *round_robin { *rr_sent >= *iterations * n } else { sent.iter().all(|s| s >= iterations) };
+            let all_sent =
+                if *round_robin { *rr_sent >= *iterations * n } else { sent.iter().all(|s| s >= iterations) };
             if all_sent && *pending == 0 {
                 self.finished_sending = true;
             }

@@ -158,11 +158,7 @@ impl FileDiagnostics {
             }
         }
         let n = self.items.len();
-        out.push_str(&format!(
-            "{}: {n} error{} found; nothing was run\n",
-            self.file,
-            if n == 1 { "" } else { "s" }
-        ));
+        out.push_str(&format!("{}: {n} error{} found; nothing was run\n", self.file, if n == 1 { "" } else { "s" }));
         out
     }
 }

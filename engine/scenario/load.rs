@@ -43,21 +43,48 @@ pub fn scenario_schema() -> &'static Json {
     })
 }
 
+/// A file that failed to load, with what could still be recovered from it.
+#[derive(Debug, Clone)]
+pub struct LoadFailure {
+    /// The errors found so far.
+    pub diagnostics: FileDiagnostics,
+    /// The scenario with the offending keys left out, when the rest still deserialises; the
+    /// compile step runs on it so that its errors are reported in the same pass.
+    pub recovered: Option<LoadedScenario>,
+}
+
+impl From<FileDiagnostics> for LoadFailure {
+    fn from(diagnostics: FileDiagnostics) -> Self {
+        Self { diagnostics, recovered: None }
+    }
+}
+
 /// Reads and loads a scenario file from disk.
 pub fn load_file(path: &Path) -> Result<LoadedScenario, FileDiagnostics> {
+    load_file_recovering(path).map_err(|f| f.diagnostics)
+}
+
+/// Reads and loads a scenario file, keeping what can be recovered when it has errors.
+pub fn load_file_recovering(path: &Path) -> Result<LoadedScenario, LoadFailure> {
     let file = path.display().to_string();
     match std::fs::read(path) {
-        Ok(bytes) => load_bytes(&file, &bytes),
+        Ok(bytes) => load_bytes_recovering(&file, &bytes),
         Err(e) => Err(FileDiagnostics {
             file: file.clone(),
             source: String::new(),
             items: vec![Diagnostic::at(KeyPath::root(), format!("cannot read {file}: {e}"))],
-        }),
+        }
+        .into()),
     }
 }
 
 /// Loads a scenario from bytes; `file` is the name used in messages.
 pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<LoadedScenario, FileDiagnostics> {
+    load_bytes_recovering(file, bytes).map_err(|f| f.diagnostics)
+}
+
+/// Loads a scenario from bytes, keeping what can be recovered when it has errors.
+pub fn load_bytes_recovering(file: &str, bytes: &[u8]) -> Result<LoadedScenario, LoadFailure> {
     let fail = |source: String, items: Vec<Diagnostic>| FileDiagnostics { file: file.to_owned(), source, items };
     let source = match std::str::from_utf8(bytes) {
         Ok(s) => s.to_owned(),
@@ -73,7 +100,8 @@ pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<LoadedScenario, FileDiagno
                         .label("invalid byte")
                         .help("a scenario is a UTF-8 TOML text file"),
                 ],
-            ));
+            )
+            .into());
         }
     };
     if source.contains('\0') {
@@ -86,7 +114,8 @@ pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<LoadedScenario, FileDiagno
                     .label("NUL byte")
                     .help("a scenario is a UTF-8 TOML text file"),
             ],
-        ));
+        )
+        .into());
     }
     let meaningful = source.lines().any(|l| {
         let t = l.trim();
@@ -99,7 +128,8 @@ pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<LoadedScenario, FileDiagno
                 Diagnostic::at(KeyPath::root(), "the scenario is empty")
                     .help("a scenario needs at least `name`, one `[[sessions]]` group and one `[[phases]]` entry; see `herd schema`"),
             ],
-        ));
+        )
+        .into());
     }
     let (doc, syntax_errors) = DeTable::parse_recoverable(&source);
     if !syntax_errors.is_empty() {
@@ -113,13 +143,22 @@ pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<LoadedScenario, FileDiagno
                     .help("see https://toml.io for the syntax")
             })
             .collect();
-        return Err(fail(source, items));
+        return Err(fail(source, items).into());
     }
     let mut structural = check_document(&doc, scenario_schema());
     if !structural.is_empty() {
         locate(&source, &mut structural);
         structural.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
-        return Err(fail(source, structural));
+        // Leave the offending keys out and try again, so the compile step can still report the
+        // errors in the rest of the file.
+        let mut pruned = doc.clone();
+        for d in structural.iter().rev() {
+            prune(pruned.get_mut(), &d.path.0);
+        }
+        let recovered = ScenarioSpec::deserialize(toml::de::Deserializer::from(pruned))
+            .ok()
+            .map(|spec| LoadedScenario { file: file.to_owned(), source: source.clone(), spec });
+        return Err(LoadFailure { diagnostics: fail(source, structural), recovered });
     }
     // The schema walk and serde agree by construction; serde still has the last word so that a
     // gap in the walk can never let a malformed file through.
@@ -129,8 +168,41 @@ pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<LoadedScenario, FileDiagno
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
             let items = vec![Diagnostic::at(KeyPath::root(), e.message().trim().to_owned()).span(span).label("here")];
-            Err(fail(source, items))
+            Err(fail(source, items).into())
         }
+    }
+}
+
+/// Removes the value at `path` from a document.
+fn prune<'i>(table: &mut DeTable<'i>, path: &[PathSeg]) {
+    match path {
+        [] => {}
+        [PathSeg::Key(k)] => {
+            let all = std::mem::take(table);
+            *table = all.into_iter().filter(|(key, _)| key.get_ref().as_ref() != k.as_str()).collect();
+        }
+        [PathSeg::Key(k), rest @ ..] => {
+            if let Some((_, value)) = table.iter_mut().find(|(key, _)| key.get_ref().as_ref() == k.as_str()) {
+                prune_value(value.get_mut(), rest);
+            }
+        }
+        [PathSeg::Index(_), ..] => {}
+    }
+}
+
+fn prune_value<'i>(value: &mut DeValue<'i>, path: &[PathSeg]) {
+    match (value, path) {
+        (DeValue::Table(t), _) => prune(t, path),
+        (DeValue::Array(items), [PathSeg::Index(i)]) => {
+            let all = std::mem::replace(items, toml::de::DeArray::new());
+            *items = all.into_iter().enumerate().filter(|(n, _)| n != i).map(|(_, v)| v).collect();
+        }
+        (DeValue::Array(items), [PathSeg::Index(i), rest @ ..]) => {
+            if let Some(item) = items.get_mut(*i) {
+                prune_value(item.get_mut(), rest);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -6,6 +6,8 @@ mod schema_check;
 mod spec;
 
 pub use diagnostic::{Diagnostic, FileDiagnostics, KeyPath, PathSeg};
-pub use load::{LoadedScenario, load_bytes, load_file, scenario_schema};
+pub use load::{
+    LoadFailure, LoadedScenario, load_bytes, load_bytes_recovering, load_file, load_file_recovering, scenario_schema,
+};
 pub(crate) use schema_check::nearest;
 pub use spec::*;

@@ -103,10 +103,13 @@ impl<'s> Checker<'s> {
                 DeValue::String(s) if accepted.contains(&s.as_ref()) => {}
                 DeValue::String(s) => self.unknown_value(value, path, s, &accepted),
                 other => self.out.push(
-                    Diagnostic::at(path.clone(), format!("`{}` must be a string, found {}", key_name(path), type_name(other)))
-                        .span(value.span())
-                        .label("wrong type")
-                        .help(format!("accepted: {}", quote_list(accepted.iter().copied()))),
+                    Diagnostic::at(
+                        path.clone(),
+                        format!("`{}` must be a string, found {}", key_name(path), type_name(other)),
+                    )
+                    .span(value.span())
+                    .label("wrong type")
+                    .help(format!("accepted: {}", quote_list(accepted.iter().copied()))),
                 ),
             }
             return;
@@ -138,6 +141,18 @@ impl<'s> Checker<'s> {
                 self.out.push(d);
                 return;
             }
+        }
+        if let (Some(min), DeValue::Integer(i)) = (schema.get("minimum").and_then(Json::as_f64), v)
+            && let Some(n) = i.to_string().replace('_', "").parse::<f64>().ok()
+            && n < min
+        {
+            self.out.push(
+                Diagnostic::at(path.clone(), format!("`{}` = {n} is below the minimum {min}", key_name(path)))
+                    .span(value.span())
+                    .label("too small")
+                    .help(format!("accepted: a whole number of at least {min}")),
+            );
+            return;
         }
         match v {
             DeValue::Table(t) => self.check_table(t, value.span(), schema, path),
@@ -172,7 +187,9 @@ impl<'s> Checker<'s> {
         let v = value.get_ref();
         let alts: Vec<&'s Json> = alts.iter().map(|a| self.resolve(a)).filter(|a| !is_null_schema(a)).collect();
         // `Option<T>` is `anyOf [T, null]`: only T is left to check against.
-        if let [only] = alts.as_slice() {
+        if let [only] = alts.as_slice()
+            && tag_property(&[only]).is_none()
+        {
             self.check_value(value, only, path);
             return;
         }
@@ -183,10 +200,13 @@ impl<'s> Checker<'s> {
                 DeValue::String(s) if consts.contains(&s.as_ref()) => {}
                 DeValue::String(s) => self.unknown_value(value, path, s, &consts),
                 other => self.out.push(
-                    Diagnostic::at(path.clone(), format!("`{}` must be a string, found {}", key_name(path), type_name(other)))
-                        .span(value.span())
-                        .label("wrong type")
-                        .help(format!("accepted: {}", quote_list(consts.iter().copied()))),
+                    Diagnostic::at(
+                        path.clone(),
+                        format!("`{}` must be a string, found {}", key_name(path), type_name(other)),
+                    )
+                    .span(value.span())
+                    .label("wrong type")
+                    .help(format!("accepted: {}", quote_list(consts.iter().copied()))),
                 ),
             }
             return;
@@ -219,10 +239,13 @@ impl<'s> Checker<'s> {
                             None => self.unknown_value(tag_value, &tag_path, name, &names),
                         },
                         None => self.out.push(
-                            Diagnostic::at(tag_path.clone(), format!("`{tag}` must be a string, found {}", type_name(tag_value.get_ref())))
-                                .span(tag_value.span())
-                                .label("wrong type")
-                                .help(format!("accepted: {}", quote_list(names.iter().copied()))),
+                            Diagnostic::at(
+                                tag_path.clone(),
+                                format!("`{tag}` must be a string, found {}", type_name(tag_value.get_ref())),
+                            )
+                            .span(tag_value.span())
+                            .label("wrong type")
+                            .help(format!("accepted: {}", quote_list(names.iter().copied()))),
                         ),
                     }
                 }
@@ -230,17 +253,14 @@ impl<'s> Checker<'s> {
             return;
         }
         // Shapes of different types: check against the first alternative of the value's type.
-        if let Some(alt) = alts.iter().find(|a| schema_types(a).is_some_and(|ts| ts.iter().any(|t| json_type_matches(t, v)))) {
+        if let Some(alt) =
+            alts.iter().find(|a| schema_types(a).is_some_and(|ts| ts.iter().any(|t| json_type_matches(t, v))))
+        {
             self.check_value(value, alt, path);
             return;
         }
-        let expected: Vec<&str> = alts
-            .iter()
-            .filter_map(|a| schema_types(a))
-            .flatten()
-            .filter(|t| *t != "null")
-            .map(describe_type)
-            .collect();
+        let expected: Vec<&str> =
+            alts.iter().filter_map(|a| schema_types(a)).flatten().filter(|t| *t != "null").map(describe_type).collect();
         let mut d = Diagnostic::at(
             path.clone(),
             format!("`{}` must be {}, found {}", key_name(path), expected.join(" or "), type_name(v)),
@@ -285,7 +305,8 @@ impl<'s> Checker<'s> {
                         if let Some(near) = nearest(name, accepted.iter().copied()) {
                             help = format!("did you mean `{near}`? {help}");
                         }
-                        let where_ = if path.0.is_empty() { "at the top level".to_owned() } else { format!("in `{path}`") };
+                        let where_ =
+                            if path.0.is_empty() { "at the top level".to_owned() } else { format!("in `{path}`") };
                         self.out.push(
                             Diagnostic::at(key_path, format!("unknown key `{name}` {where_}"))
                                 .span(key.span())
@@ -359,8 +380,13 @@ fn tag_property(alts: &[&Json]) -> Option<String> {
 
 fn first_sentence(text: &str) -> String {
     let text = text.split("\n\n").next().unwrap_or(text).replace('\n', " ");
-    match text.find(". ") {
-        Some(i) => text[..=i].to_owned(),
-        None => text,
+    // The first ". " that is not part of "e.g. " or "i.e. " ends the sentence.
+    let mut from = 0;
+    while let Some(i) = text[from..].find(". ").map(|i| i + from) {
+        if !text[..i].ends_with("e.g") && !text[..i].ends_with("i.e") {
+            return text[..=i].to_owned();
+        }
+        from = i + 2;
     }
+    text
 }

@@ -142,7 +142,8 @@ impl SimTarget {
         p.waiting_claim = true;
         self.claim_queue.push_back(pair.to_owned());
         self.assign_claims(now, io);
-        let starting_free = self.containers.iter().filter(|c| c.alive && c.ready_at.is_some() && c.claim.is_none()).count();
+        let starting_free =
+            self.containers.iter().filter(|c| c.alive && c.ready_at.is_some() && c.claim.is_none()).count();
         if self.claim_queue.len() > starting_free && self.live_count() < self.params.max_containers as usize {
             self.start_container(now, io);
         }
@@ -151,7 +152,9 @@ impl SimTarget {
     /// Gives waiting pairs to ready, unclaimed containers in order.
     fn assign_claims(&mut self, now: Micros, io: &mut TargetIo) {
         while let Some(pair) = self.claim_queue.front().cloned() {
-            let Some(c) = self.containers.iter().position(|c| c.ready() && c.claim.is_none() && c.paused_until.is_none()) else {
+            let Some(c) =
+                self.containers.iter().position(|c| c.ready() && c.claim.is_none() && c.paused_until.is_none())
+            else {
                 return;
             };
             self.claim_queue.pop_front();
@@ -382,7 +385,8 @@ impl Target for SimTarget {
                 }
             }
             Timer::Redeliver => {
-                let pairs: Vec<String> = self.pairs.iter().filter(|(_, p)| !p.queue.is_empty()).map(|(k, _)| k.clone()).collect();
+                let pairs: Vec<String> =
+                    self.pairs.iter().filter(|(_, p)| !p.queue.is_empty()).map(|(k, _)| k.clone()).collect();
                 for pair in pairs {
                     match self.pairs.get(&pair).and_then(|p| p.owner) {
                         Some(c) => self.dispatch(now, c, io),
@@ -467,14 +471,21 @@ impl Target for SimTarget {
             out.containers.push(c as u64);
             self.arm(io, until, Timer::Unpause(c as u64, epoch));
         }
-        out.detail = format!("paused {} container(s) for {}", out.containers.len(), crate::plan::format_duration(std::time::Duration::from_micros(duration)));
+        out.detail = format!(
+            "paused {} container(s) for {}",
+            out.containers.len(),
+            crate::plan::format_duration(std::time::Duration::from_micros(duration))
+        );
         out
     }
 
     fn interrupt(&mut self, now: Micros, session: usize, io: &mut TargetIo) -> FaultOutcome {
         let pair = self.pair_keys[session].clone();
         let Some(c) = self.pairs.get(&pair).and_then(|p| p.owner) else {
-            return FaultOutcome { detail: format!("no container owned {pair}; nothing to interrupt"), ..FaultOutcome::default() };
+            return FaultOutcome {
+                detail: format!("no container owned {pair}; nothing to interrupt"),
+                ..FaultOutcome::default()
+            };
         };
         match self.preempt(now, c as usize, io) {
             Some(id) => {
@@ -515,7 +526,8 @@ impl Target for SimTarget {
             let memory = self.memory(&self.containers[c]);
             out.containers.push((c as u64, memory, (cpu * 100.0).round() as u64));
         }
-        out.queue_depth = self.pairs.values().map(|p| p.queue.iter().filter(|m| m.visible_at <= now).count() as u64).sum();
+        out.queue_depth =
+            self.pairs.values().map(|p| p.queue.iter().filter(|m| m.visible_at <= now).count() as u64).sum();
         self.last_sample = now;
         out
     }

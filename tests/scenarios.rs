@@ -1,0 +1,47 @@
+//! One test per shipped scenario: it validates against the schema, runs on the virtual clock,
+//! passes every threshold, keeps its accounting exact, and gives the same summary twice.
+
+mod common;
+
+use std::path::Path;
+
+use herd::report::Verdict;
+
+fn schema_validator() -> jsonschema::Validator {
+    let text = std::fs::read_to_string("schemas/scenario.schema.json").expect("schemas/scenario.schema.json exists");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("the schema is JSON");
+    jsonschema::validator_for(&schema).expect("the schema compiles")
+}
+
+fn shipped_scenario(path: &Path) -> datatest_stable::Result<()> {
+    // Editors validate files against the checked-in schema; so must every shipped scenario.
+    let text = std::fs::read_to_string(path)?;
+    let doc: toml::Value = toml::from_str(&text)?;
+    let json = serde_json::to_value(&doc)?;
+    let validator = schema_validator();
+    let errors: Vec<String> = validator.iter_errors(&json).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{} does not validate against the schema:\n{}", path.display(), errors.join("\n"));
+
+    let plan = common::plan(path);
+    let summary = common::run_plan(&plan);
+    let failed: Vec<String> = summary
+        .thresholds
+        .iter()
+        .filter(|t| !t.passed)
+        .map(|t| format!("{} {} (measured {})", t.key, t.rule, t.measured_text))
+        .collect();
+    assert!(failed.is_empty(), "{}: thresholds failed: {failed:?}", path.display());
+    assert_eq!(summary.verdict, Verdict::Passed);
+    assert!(!summary.thresholds.is_empty(), "a shipped scenario must assert something");
+    assert!(summary.accounting.sent > 0, "the scenario sent nothing");
+    common::assert_accounting(&summary);
+
+    // Determinism: the same seed gives the same summary.
+    let again = common::run_plan(&plan);
+    assert_eq!(common::comparable(&summary), common::comparable(&again), "{} is not deterministic", path.display());
+    Ok(())
+}
+
+datatest_stable::harness! {
+    { test = shipped_scenario, root = "scenarios", pattern = r"\.toml$" },
+}
