@@ -4,6 +4,30 @@
 //! The flow of data runs one way: a scenario file is loaded (`scenario`), compiled into a `Plan`
 //! (`plan`), run against a target (`runtime`, `target`) while a recorder collects metrics
 //! (`metrics`), and summarised with threshold verdicts (`report`).
+//!
+//! ```
+//! use herd::plan::compile;
+//! use herd::runtime::{NoObserver, RunOptions, run};
+//! use herd::scenario::load_bytes;
+//! use herd::target::build_target;
+//!
+//! let text = r#"
+//! name = "hello"
+//! [[sessions]]
+//! count = 2
+//! [[phases]]
+//! executor = "burst"
+//! count = 3
+//! [thresholds]
+//! messages_lost = ["count == 0"]
+//! "#;
+//! let loaded = load_bytes("hello.toml", text.as_bytes()).map_err(|d| d.render()).unwrap();
+//! let plan = compile(&loaded).map_err(|d| d.render()).unwrap();
+//! let mut target = build_target(&plan).unwrap();
+//! let result = run(&plan, target.as_mut(), &RunOptions::default(), &mut NoObserver);
+//! assert_eq!(result.accounting.sent, 6);
+//! assert_eq!(result.accounting.replied + result.accounting.failed + result.accounting.lost, 6);
+//! ```
 
 pub mod metrics;
 pub mod plan;

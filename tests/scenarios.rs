@@ -42,6 +42,18 @@ fn shipped_scenario(path: &Path) -> datatest_stable::Result<()> {
     Ok(())
 }
 
+/// The examples that show where the seed's numbers cannot hold must fail, and say so.
+fn honest_failure(path: &Path) -> datatest_stable::Result<()> {
+    let plan = common::plan(path);
+    assert!(plan.description.starts_with("Fails honestly."), "{}: the description must say it fails", path.display());
+    let summary = common::run_plan(&plan);
+    assert_eq!(summary.verdict, Verdict::Failed, "{} was meant to fail", path.display());
+    assert!(summary.thresholds.iter().any(|t| !t.passed));
+    common::assert_accounting(&summary);
+    Ok(())
+}
+
 datatest_stable::harness! {
     { test = shipped_scenario, root = "scenarios", pattern = r"\.toml$" },
+    { test = honest_failure, root = "examples", pattern = r"\.toml$" },
 }

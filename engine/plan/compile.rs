@@ -338,8 +338,8 @@ impl Compiler {
                 }
             }
             if ok {
-                for i in 0..count {
-                    let thread = rendered[3][i].clone();
+                let [clients, projects, users, thread_ids] = rendered;
+                for (i, thread) in thread_ids.into_iter().enumerate() {
                     if let Some(other) = threads.get(&thread) {
                         self.err_help(
                             path.key("thread"),
@@ -353,9 +353,9 @@ impl Compiler {
                         index: first + i,
                         group: g,
                         group_index: i,
-                        client: rendered[0][i].clone(),
-                        project: rendered[1][i].clone(),
-                        user: rendered[2][i].clone(),
+                        client: clients[i].clone(),
+                        project: projects[i].clone(),
+                        user: users[i].clone(),
                         thread,
                     });
                 }

@@ -270,12 +270,6 @@ impl Executor {
         }
         self.closed_check();
     }
-
-    /// Whether arrivals of this phase are subject to random think times (for tests).
-    #[cfg(test)]
-    pub(crate) fn is_closed(&self) -> bool {
-        matches!(self.kind, Kind::Closed { .. })
-    }
 }
 
 /// Draws a uuid from the run's seeded generator so message ids are reproducible.

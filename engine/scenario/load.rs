@@ -50,7 +50,7 @@ pub struct LoadFailure {
     pub diagnostics: FileDiagnostics,
     /// The scenario with the offending keys left out, when the rest still deserialises; the
     /// compile step runs on it so that its errors are reported in the same pass.
-    pub recovered: Option<LoadedScenario>,
+    pub recovered: Option<Box<LoadedScenario>>,
 }
 
 impl From<FileDiagnostics> for LoadFailure {
@@ -157,7 +157,7 @@ pub fn load_bytes_recovering(file: &str, bytes: &[u8]) -> Result<LoadedScenario,
         }
         let recovered = ScenarioSpec::deserialize(toml::de::Deserializer::from(pruned))
             .ok()
-            .map(|spec| LoadedScenario { file: file.to_owned(), source: source.clone(), spec });
+            .map(|spec| Box::new(LoadedScenario { file: file.to_owned(), source: source.clone(), spec }));
         return Err(LoadFailure { diagnostics: fail(source, structural), recovered });
     }
     // The schema walk and serde agree by construction; serde still has the last word so that a
@@ -224,41 +224,26 @@ pub(crate) fn locate(source: &str, items: &mut [Diagnostic]) {
 
 /// The span of the value at `path`, or of the deepest part of it that exists in the file.
 fn span_of(doc: &Spanned<DeTable<'_>>, path: &KeyPath) -> Option<Range<usize>> {
-    if path.0.is_empty() {
-        return None;
-    }
+    let mut table: Option<&DeTable<'_>> = Some(doc.get_ref());
     let mut current: Option<&Spanned<DeValue<'_>>> = None;
     let mut best: Option<Range<usize>> = None;
     for seg in &path.0 {
-        let next = match (seg, current) {
-            (PathSeg::Key(k), None) => doc.get_ref().iter().find(|(key, _)| key.get_ref().as_ref() == k.as_str()),
-            (PathSeg::Key(k), Some(v)) => match v.get_ref() {
-                DeValue::Table(t) => t.iter().find(|(key, _)| key.get_ref().as_ref() == k.as_str()),
-                _ => None,
+        let next = match seg {
+            PathSeg::Key(k) => {
+                table.and_then(|t| t.iter().find(|(key, _)| key.get_ref().as_ref() == k.as_str())).map(|(_, v)| v)
             }
-            .map(|(key, value)| (key, value)),
-            (PathSeg::Index(i), Some(v)) => match v.get_ref() {
-                DeValue::Array(items) => {
-                    items.get(*i).map(|item| {
-                        current = Some(item);
-                        best = Some(item.span());
-                    });
-                    if items.get(*i).is_some() {
-                        continue;
-                    }
-                    None
-                }
+            PathSeg::Index(i) => match current.map(Spanned::get_ref) {
+                Some(DeValue::Array(items)) => items.get(*i),
                 _ => None,
             },
-            (PathSeg::Index(_), None) => None,
         };
-        match next {
-            Some((_, value)) => {
-                best = Some(value.span());
-                current = Some(value);
-            }
-            None => break,
-        }
+        let Some(value) = next else { break };
+        best = Some(value.span());
+        current = Some(value);
+        table = match value.get_ref() {
+            DeValue::Table(t) => Some(t),
+            _ => None,
+        };
     }
     best
 }

@@ -196,7 +196,7 @@ impl SimTarget {
         if pos != 0 {
             return;
         }
-        let msg = p.queue.pop_front().unwrap_or_else(|| unreachable_msg());
+        let msg = p.queue.pop_front().unwrap_or_else(unreachable_msg);
         let thread_changed = self.containers[ci].last_thread.is_some_and(|t| t != msg.session);
         let switch = if thread_changed { us(self.params.switch_cost.sample(&mut self.rng)) } else { 0 };
         if thread_changed {

@@ -1,0 +1,178 @@
+//! The `herd` binary end to end: exit codes, files written, Ctrl-C, the schema and the plan.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use herd::metrics::decode_histogram;
+use herd::report::{RunSummary, Verdict, read_summary};
+
+fn herd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_herd")).args(args).output().expect("herd runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn out_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary folder")
+}
+
+fn summary(dir: &Path, name: &str) -> RunSummary {
+    read_summary(&dir.join(name).join("summary.json")).expect("summary.json is readable")
+}
+
+#[test]
+fn a_passing_run_exits_0_and_writes_a_lossless_summary() {
+    let out = out_dir();
+    let o = herd(&["run", "scenarios/burst-100.toml", "--out", out.path().to_str().unwrap(), "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "stdout:\n{}\nstderr:\n{}", text(&o.stdout), text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert!(stdout.contains("burst-100  PASSED"), "{stdout}");
+    assert!(!stdout.contains('\u{1b}'), "no escape codes when not on a terminal");
+    let s = summary(out.path(), "burst-100");
+    assert_eq!(s.verdict, Verdict::Passed);
+    assert_eq!(s.scenario.seed, 3);
+    assert_eq!(s.accounting.sent, 100);
+    let latency = s.metrics.iter().find(|m| m.name == "message_latency" && m.tag_key.is_none()).expect("latency");
+    let h = decode_histogram(latency.histogram.as_deref().expect("histogram")).expect("V2 base64 decodes");
+    assert_eq!(h.len(), latency.count);
+    assert_eq!(h.max() as f64, latency.max.unwrap());
+    assert!(out.path().join("burst-100/journal.jsonl").exists());
+    assert!(s.run.command_line.contains("herd run scenarios/burst-100.toml --seed 3"), "{}", s.run.command_line);
+}
+
+#[test]
+fn a_failed_threshold_exits_1() {
+    let out = out_dir();
+    let o = herd(&["run", "tests/failing/memory-leak.toml", "--out", out.path().to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let s = summary(out.path(), "memory-leak");
+    assert_eq!(s.verdict, Verdict::Failed);
+    let growth = s.thresholds.iter().find(|t| t.rule == "growth < 100MiB").expect("growth rule");
+    assert!(!growth.passed);
+    // 360 messages at 1 MiB each: the growth is about 360 MiB.
+    let measured = growth.measured.expect("measured") / (1 << 20) as f64;
+    assert!((300.0..400.0).contains(&measured), "growth {measured} MiB");
+    assert!(s.thresholds.iter().find(|t| t.rule == "max < 1GiB").unwrap().passed);
+    assert!(text(&o.stdout).contains("FAIL container_memory"));
+}
+
+#[test]
+fn invalid_scenarios_exit_2_with_locations_and_run_nothing() {
+    let out = out_dir();
+    let o = herd(&[
+        "run",
+        "scenarios/burst-100.toml",
+        "tests/invalid/unknown-metric.toml",
+        "tests/invalid/negative-count.toml",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = text(&o.stderr);
+    assert!(stderr.contains("tests/invalid/unknown-metric.toml:16:18: unknown metric `message_latncy`"), "{stderr}");
+    assert!(stderr.contains("tests/invalid/negative-count.toml:4:9"), "{stderr}");
+    // Nothing ran, not even the valid scenario given first.
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "no partial side effect");
+}
+
+#[test]
+fn check_lists_every_valid_file_and_exits_0() {
+    let o = herd(&["check", "scenarios/"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let files = std::fs::read_dir("scenarios").unwrap().count();
+    assert_eq!(text(&o.stdout).lines().filter(|l| l.starts_with("ok: ")).count(), files);
+}
+
+#[test]
+fn bad_command_lines_exit_2() {
+    assert_eq!(herd(&["run"]).status.code(), Some(2));
+    assert_eq!(herd(&["run", "--frobnicate", "scenarios/"]).status.code(), Some(2));
+    let o = herd(&["check", "no/such/file.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("no such file or folder"));
+}
+
+#[test]
+fn the_checked_in_schema_is_fresh() {
+    let o = herd(&["schema"]);
+    assert_eq!(o.status.code(), Some(0));
+    let checked_in = std::fs::read_to_string("schemas/scenario.schema.json").expect("schema file");
+    assert!(
+        text(&o.stdout) == checked_in,
+        "schemas/scenario.schema.json is stale; regenerate it with `cargo run -- schema > schemas/scenario.schema.json`"
+    );
+}
+
+#[test]
+fn plan_shows_sessions_phases_faults_and_thresholds() {
+    let o = herd(&["plan", "scenarios/container-failure.toml"]);
+    assert_eq!(o.status.code(), Some(0));
+    let plan = text(&o.stdout);
+    assert!(plan.contains("group stresstest: 1 sessions over 1 project+user pairs"), "{plan}");
+    assert!(plan.contains("after-failure [constant-arrival-rate] at 2m 10s"), "{plan}");
+    assert!(plan.contains("at 2m 21s: kill the owner of failure-thread"), "{plan}");
+    assert!(plan.contains("recovery_time max < 60s"), "{plan}");
+    let json = herd(&["plan", "scenarios/container-failure.toml", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("plan JSON");
+    assert_eq!(v["faults"][0]["trigger"]["kind"], "at");
+}
+
+#[test]
+fn the_seed_flag_overrides_the_file_and_changes_the_run() {
+    let a = out_dir();
+    let b = out_dir();
+    for (dir, seed) in [(&a, "1"), (&b, "2")] {
+        let o = herd(&[
+            "run",
+            "scenarios/session-switching.toml",
+            "--seed",
+            seed,
+            "--out",
+            dir.path().to_str().unwrap(),
+            "-q",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    }
+    let (sa, sb) = (summary(a.path(), "session-switching"), summary(b.path(), "session-switching"));
+    assert_eq!((sa.scenario.seed, sb.scenario.seed), (1, 2));
+    let p50 =
+        |s: &RunSummary| s.metrics.iter().find(|m| m.name == "message_latency" && m.tag_key.is_none()).unwrap().p50;
+    assert_ne!(p50(&sa), p50(&sb), "different seeds draw different processing times");
+}
+
+#[test]
+fn ctrl_c_stops_the_run_writes_an_interrupted_summary_and_exits_130() {
+    let out = out_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herd"))
+        .args(["run", "scenarios/memory-soak.toml", "--clock", "real", "--quiet", "--out"])
+        .arg(out.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("herd starts");
+    // Wait until the run is under way (its journal exists), then interrupt it.
+    let journal: PathBuf = out.path().join("memory-soak/journal.jsonl");
+    let started = Instant::now();
+    while !journal.exists() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s.code();
+        }
+        assert!(Instant::now() < deadline, "herd did not stop after Ctrl-C");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(130));
+    let s = summary(out.path(), "memory-soak");
+    assert_eq!(s.verdict, Verdict::Interrupted);
+    assert!(s.duration_seconds < 60.0, "stopped early, not after 30 minutes: {}", s.duration_seconds);
+    assert_eq!(s.accounting.sent, s.accounting.replied + s.accounting.failed + s.accounting.lost);
+}
