@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::distribution::Distribution;
 use super::model::*;
-use super::template::{MessageContext, MessageVars, PhaseVars, SessionContext, Templates, render_once};
+use super::template::{MessageContext, MessageVars, Templates, render_once};
 use super::threshold::{parse_key, parse_rule};
 use super::units::{parse_duration, parse_percent, parse_rate, parse_size};
 use crate::scenario::{
@@ -495,18 +495,9 @@ impl Compiler {
                 continue;
             }
             if let Some(s) = sample {
-                let ctx = MessageContext {
-                    session: SessionContext {
-                        client: &s.client,
-                        project: &s.project,
-                        user: &s.user,
-                        thread: &s.thread,
-                        index: s.group_index,
-                        group: groups.get(s.group).map_or("", |g| g.name.as_str()),
-                    },
-                    message: MessageVars { seq: 0, iteration: 0, id: "00000000-0000-0000-0000-000000000000".into() },
-                    phase: PhaseVars { name: phase_name },
-                };
+                let group = groups.get(s.group).map_or("", |g| g.name.as_str());
+                let vars = MessageVars { seq: 0, iteration: 0, id: "00000000-0000-0000-0000-000000000000".into() };
+                let ctx = MessageContext::new(s, group, vars, phase_name);
                 if let Err(e) = templates.render(&name, &ctx) {
                     self.err_help(
                         key_path,

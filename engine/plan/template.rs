@@ -5,6 +5,8 @@ use std::fmt;
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
+use super::model::Session;
+
 /// The compiled message templates of a plan, by name.
 pub struct Templates {
     env: Environment<'static>,
@@ -80,6 +82,24 @@ pub struct MessageContext<'a> {
     pub message: MessageVars,
     /// The phase.
     pub phase: PhaseVars<'a>,
+}
+
+impl<'a> MessageContext<'a> {
+    /// The context of one message of `session` in phase `phase`.
+    pub fn new(session: &'a Session, group: &'a str, message: MessageVars, phase: &'a str) -> Self {
+        Self {
+            session: SessionContext {
+                client: &session.client,
+                project: &session.project,
+                user: &session.user,
+                thread: &session.thread,
+                index: session.group_index,
+                group,
+            },
+            message,
+            phase: PhaseVars { name: phase },
+        }
+    }
 }
 
 /// `session.*` in a message template.

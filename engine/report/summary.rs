@@ -189,6 +189,31 @@ fn tag_parts(plan: &Plan, tag: Option<Tag>) -> (Option<String>, Option<String>) 
     }
 }
 
+impl MetricSummary {
+    /// A summary with only a count, for counters and rates.
+    fn counted(name: &str, tag: (Option<String>, Option<String>), kind: &str, count: u64) -> Self {
+        Self {
+            name: name.to_owned(),
+            tag_key: tag.0,
+            tag_value: tag.1,
+            kind: kind.to_owned(),
+            unit: "count".to_owned(),
+            count,
+            min: None,
+            max: None,
+            avg: None,
+            p50: None,
+            p90: None,
+            p99: None,
+            p999: None,
+            rate: None,
+            growth: None,
+            display: DisplayStats::default(),
+            histogram: None,
+        }
+    }
+}
+
 fn metric_summaries(plan: &Plan, rec: &Recorder) -> Vec<MetricSummary> {
     let mut out = Vec::new();
     for (key, h) in rec.histograms() {
@@ -228,48 +253,12 @@ fn metric_summaries(plan: &Plan, rec: &Recorder) -> Vec<MetricSummary> {
         });
     }
     for (key, total) in rec.counters() {
-        let (tag_key, tag_value) = tag_parts(plan, key.tag);
-        out.push(MetricSummary {
-            name: key.metric.name().to_owned(),
-            tag_key,
-            tag_value,
-            kind: "counter".into(),
-            unit: "count".into(),
-            count: *total,
-            min: None,
-            max: None,
-            avg: None,
-            p50: None,
-            p90: None,
-            p99: None,
-            p999: None,
-            rate: None,
-            growth: None,
-            display: DisplayStats::default(),
-            histogram: None,
-        });
+        out.push(MetricSummary::counted(key.metric.name(), tag_parts(plan, key.tag), "counter", *total));
     }
     for (key, (ok, total)) in rec.rates() {
-        let (tag_key, tag_value) = tag_parts(plan, key.tag);
-        out.push(MetricSummary {
-            name: key.metric.name().to_owned(),
-            tag_key,
-            tag_value,
-            kind: "rate".into(),
-            unit: "count".into(),
-            count: *total,
-            min: None,
-            max: None,
-            avg: None,
-            p50: None,
-            p90: None,
-            p99: None,
-            p999: None,
-            rate: (*total > 0).then(|| *ok as f64 / *total as f64),
-            growth: None,
-            display: DisplayStats::default(),
-            histogram: None,
-        });
+        let mut m = MetricSummary::counted(key.metric.name(), tag_parts(plan, key.tag), "rate", *total);
+        m.rate = (*total > 0).then(|| *ok as f64 / *total as f64);
+        out.push(m);
     }
     // Catalogue order, then the untagged series first: the order people read them in.
     out.sort_by_key(|m| {

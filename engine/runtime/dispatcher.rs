@@ -16,8 +16,8 @@ use super::clock::{Clock, ClockKind};
 use super::executor::{ExecCx, Executor, seeded_uuid};
 use crate::metrics::{Metric, Recorder, Tag, new_histogram, stats};
 use crate::plan::{
-    ExecutorPlan, FaultAction, FaultTrigger, MessageContext, MessageVars, PhaseStart, PhaseVars, Plan, SessionContext,
-    field_name, instruction_name,
+    ExecutorPlan, FaultAction, FaultTrigger, MessageContext, MessageVars, PhaseStart, Plan, field_name,
+    instruction_name,
 };
 use crate::report::rule_holds;
 use crate::target::{Micros, Observation, Outbound, Target, TargetIo};
@@ -525,18 +525,8 @@ impl Dispatcher<'_> {
         self.iterations[session] += 1;
         let correlation = seeded_uuid(&mut self.rng);
         let s = &self.plan.sessions[session];
-        let ctx = MessageContext {
-            session: SessionContext {
-                client: &s.client,
-                project: &s.project,
-                user: &s.user,
-                thread: &s.thread,
-                index: s.group_index,
-                group: &self.plan.groups[s.group].name,
-            },
-            message: MessageVars { seq, iteration, id: correlation.clone() },
-            phase: PhaseVars { name: &self.plan.phases[p].name },
-        };
+        let vars = MessageVars { seq, iteration, id: correlation.clone() };
+        let ctx = MessageContext::new(s, &self.plan.groups[s.group].name, vars, &self.plan.phases[p].name);
         let templates = &self.plan.templates;
         // Templates were rendered once at compile time, so a failure here is not expected; keep
         // the error text as the instruction rather than dropping the message.

@@ -99,19 +99,7 @@ impl<'s> Checker<'s> {
         }
         if let Some(values) = schema.get("enum").and_then(Json::as_array) {
             let accepted: Vec<&str> = values.iter().filter_map(Json::as_str).collect();
-            match v {
-                DeValue::String(s) if accepted.contains(&s.as_ref()) => {}
-                DeValue::String(s) => self.unknown_value(value, path, s, &accepted),
-                other => self.out.push(
-                    Diagnostic::at(
-                        path.clone(),
-                        format!("`{}` must be a string, found {}", key_name(path), type_name(other)),
-                    )
-                    .span(value.span())
-                    .label("wrong type")
-                    .help(format!("accepted: {}", quote_list(accepted.iter().copied()))),
-                ),
-            }
+            self.check_one_of_strings(value, path, &accepted);
             return;
         }
         if let Some(c) = schema.get("const").and_then(Json::as_str) {
@@ -167,6 +155,23 @@ impl<'s> Checker<'s> {
         }
     }
 
+    /// Checks a value that must be one of a fixed set of strings.
+    fn check_one_of_strings(&mut self, value: &Spanned<DeValue<'_>>, path: &KeyPath, accepted: &[&str]) {
+        match value.get_ref() {
+            DeValue::String(s) if accepted.contains(&s.as_ref()) => {}
+            DeValue::String(s) => self.unknown_value(value, path, s, accepted),
+            other => self.out.push(
+                Diagnostic::at(
+                    path.clone(),
+                    format!("`{}` must be a string, found {}", key_name(path), type_name(other)),
+                )
+                .span(value.span())
+                .label("wrong type")
+                .help(format!("accepted: {}", quote_list(accepted.iter().copied()))),
+            ),
+        }
+    }
+
     fn unknown_value(&mut self, value: &Spanned<DeValue<'_>>, path: &KeyPath, given: &str, accepted: &[&str]) {
         let mut help = format!("accepted: {}", quote_list(accepted.iter().copied()));
         if let Some(near) = nearest(given, accepted.iter().copied()) {
@@ -196,19 +201,7 @@ impl<'s> Checker<'s> {
         // String constants: an enum whose variants carry descriptions.
         let consts: Vec<&str> = alts.iter().filter_map(|a| a.get("const").and_then(Json::as_str)).collect();
         if !consts.is_empty() && consts.len() == alts.len() {
-            match v {
-                DeValue::String(s) if consts.contains(&s.as_ref()) => {}
-                DeValue::String(s) => self.unknown_value(value, path, s, &consts),
-                other => self.out.push(
-                    Diagnostic::at(
-                        path.clone(),
-                        format!("`{}` must be a string, found {}", key_name(path), type_name(other)),
-                    )
-                    .span(value.span())
-                    .label("wrong type")
-                    .help(format!("accepted: {}", quote_list(consts.iter().copied()))),
-                ),
-            }
+            self.check_one_of_strings(value, path, &consts);
             return;
         }
         // Tagged variants: find the tag property and pick the variant it names.
