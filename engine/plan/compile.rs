@@ -284,11 +284,9 @@ impl Compiler {
 
     fn sessions(&mut self, spec: &ScenarioSpec) -> (Vec<GroupPlan>, Vec<Session>) {
         if spec.sessions.is_empty() {
-            self.err_help(
-                root().key("sessions"),
-                "the scenario has no sessions",
-                "add a group: [[sessions]] count = 10, project = \"project-{{ i }}\"",
-            );
+            let d = self.err(root().key("sessions"), "the scenario has no sessions");
+            d.label = "no `[[sessions]]` in this file".into();
+            d.help = Some("add a group: [[sessions]] count = 10, project = \"project-{{ i }}\"".into());
         }
         let mut groups = Vec::new();
         let mut sessions: Vec<Session> = Vec::new();
@@ -422,10 +420,10 @@ impl Compiler {
         templates: &mut Templates,
     ) -> Vec<PhasePlan> {
         if spec.phases.is_empty() {
-            self.err_help(
-                root().key("phases"),
-                "the scenario has no phases",
-                "add one: [[phases]] executor = \"constant-arrival-rate\", rate = \"10/s\", duration = \"1m\"",
+            let d = self.err(root().key("phases"), "the scenario has no phases");
+            d.label = "no `[[phases]]` in this file".into();
+            d.help = Some(
+                "add one: [[phases]] executor = \"constant-arrival-rate\", rate = \"10/s\", duration = \"1m\"".into(),
             );
         }
         let mut out: Vec<PhasePlan> = Vec::new();

@@ -126,6 +126,8 @@ pub fn load_bytes_recovering(file: &str, bytes: &[u8]) -> Result<LoadedScenario,
             source,
             vec![
                 Diagnostic::at(KeyPath::root(), "the scenario is empty")
+                    .span(0..0)
+                    .label("nothing here")
                     .help("a scenario needs at least `name`, one `[[sessions]]` group and one `[[phases]]` entry; see `herd schema`"),
             ],
         )
@@ -147,6 +149,9 @@ pub fn load_bytes_recovering(file: &str, bytes: &[u8]) -> Result<LoadedScenario,
     }
     let mut structural = check_document(&doc, scenario_schema());
     if !structural.is_empty() {
+        for d in structural.iter_mut().filter(|d| d.span.is_none() && d.path.0.len() <= 1) {
+            d.span = Some(0..0);
+        }
         locate(&source, &mut structural);
         structural.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
         // Leave the offending keys out and try again, so the compile step can still report the
@@ -218,7 +223,9 @@ pub(crate) fn locate(source: &str, items: &mut [Diagnostic]) {
     }
     let (doc, _) = DeTable::parse_recoverable(source);
     for d in items.iter_mut().filter(|d| d.span.is_none()) {
-        d.span = span_of(&doc, &d.path);
+        // A key that is not in the file at all (a missing `[[sessions]]`) is reported at the top
+        // of the file, so that every error still has a line and column.
+        d.span = Some(span_of(&doc, &d.path).unwrap_or(0..0));
     }
 }
 

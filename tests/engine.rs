@@ -1,0 +1,130 @@
+//! The runtime's executors, faults and stop conditions, each against a small scenario in
+//! tests/engine/ whose outcome can be worked out by hand.
+
+mod common;
+
+use std::path::Path;
+
+use herd::report::{RunSummary, Verdict};
+use herd::runtime::EndReason;
+
+fn run(name: &str) -> RunSummary {
+    let summary = common::run_plan(&common::plan(&Path::new("tests/engine").join(format!("{name}.toml"))));
+    common::assert_accounting(&summary);
+    summary
+}
+
+fn metric<'a>(s: &'a RunSummary, name: &str) -> &'a herd::report::MetricSummary {
+    s.metrics.iter().find(|m| m.name == name && m.tag_key.is_none()).unwrap_or_else(|| panic!("no {name}"))
+}
+
+/// HdrHistogram keeps three significant figures.
+fn assert_close(measured: f64, expected: f64) {
+    assert!((measured - expected).abs() <= expected * 1e-3, "measured {measured}, expected {expected}");
+}
+
+#[test]
+fn constant_rate_sends_rate_times_duration() {
+    let s = run("arrivals-constant");
+    assert_eq!(s.accounting.sent, 600);
+    assert_eq!(s.accounting.replied, 600);
+    // Evenly spaced: 10 sessions round-robin, one every 100 ms, each answered in 100 ms.
+    assert_close(metric(&s, "message_latency").max.unwrap(), 100_000.0);
+}
+
+#[test]
+fn poisson_arrivals_keep_the_mean_rate() {
+    let s = run("arrivals-poisson");
+    // 600 expected; a Poisson count has a standard deviation of about 24.5.
+    assert!((527..=673).contains(&s.accounting.sent), "sent {}", s.accounting.sent);
+    assert_ne!(s.accounting.sent, 600, "gaps are random, not even");
+}
+
+#[test]
+fn ramping_rate_follows_the_area_under_its_stages() {
+    // 0 to 20/s over 10 s (100), 20/s for 10 s (200), 20/s to 0 over 10 s (100).
+    let s = run("arrivals-ramping");
+    assert_eq!(s.accounting.sent, 400);
+    let tl = &s.timeline;
+    assert!(tl.len() >= 3);
+    assert!(
+        tl[0].sent < tl[1].sent,
+        "the first interval ramps up: {:?}",
+        tl.iter().map(|p| p.sent).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn closed_model_waits_for_each_reply_and_thinks() {
+    let s = run("arrivals-closed");
+    assert_eq!(s.accounting.sent, 20);
+    // Five rounds of 1 s processing and 2 s thinking, less the last think: 13 s.
+    assert!((s.duration_seconds - 13.0).abs() < 0.01, "took {}", s.duration_seconds);
+    // Never more than one message of a session in flight, so never any queueing.
+    assert_close(metric(&s, "message_latency").max.unwrap(), 1_000_000.0);
+}
+
+#[test]
+fn phases_overlap_by_offset_and_chain_otherwise() {
+    let s = run("overlapping-phases");
+    assert_eq!(s.verdict, Verdict::Passed, "{:?}", s.thresholds);
+    let first = &s.phases[0];
+    let second = &s.phases[1];
+    let third = &s.phases[2];
+    assert_eq!(second.started, Some(30.0), "second starts at its offset, while first still runs");
+    assert!(first.finished.unwrap() > second.started.unwrap());
+    assert!(third.started.unwrap() >= second.finished.unwrap(), "third waits for second");
+    assert_eq!(third.sent, 12, "a burst of 3 to each of 4 sessions");
+}
+
+#[test]
+fn the_in_flight_cap_drops_arrivals_and_counts_them() {
+    let s = run("in-flight-cap");
+    assert_eq!(s.accounting.sent + s.accounting.dropped_arrivals, 20);
+    assert!(s.accounting.dropped_arrivals > 0);
+    let lost_or_sent = s.metrics.iter().find(|m| m.name == "dropped_arrivals" && m.tag_key.is_none()).unwrap().count;
+    assert_eq!(lost_or_sent, s.accounting.dropped_arrivals);
+}
+
+#[test]
+fn abort_on_fail_stops_the_run_early() {
+    let s = run("abort-on-fail");
+    assert_eq!(s.verdict, Verdict::Aborted);
+    assert_eq!(s.end_reason, EndReason::Aborted);
+    assert!(s.duration_seconds < 600.0, "stopped at the first failing sample, not after an hour");
+    assert!(s.abort_reason.as_deref().unwrap_or("").contains("max < 400MiB"));
+}
+
+#[test]
+fn max_duration_ends_the_run_and_counts_unanswered_messages_as_lost() {
+    let s = run("max-duration");
+    assert_eq!(s.end_reason, EndReason::MaxDuration);
+    assert_eq!(s.duration_seconds, 60.0);
+    // 15 s each, one at a time: four answered within the minute.
+    assert_eq!(s.accounting.replied, 4);
+    assert_eq!(s.accounting.lost, 6);
+}
+
+#[test]
+fn faults_strike_their_blast_radius_and_say_what_they_did() {
+    let s = run("faults");
+    let f = |name: &str| s.faults.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("no fault {name}"));
+    let pause = f("pause t-0");
+    assert_eq!(pause.at, Some(61.0));
+    assert_eq!(pause.containers.len(), 1);
+    // The message the paused container was working on waited out the pause.
+    assert!(metric(&s, "message_latency").max.unwrap() >= 45e6);
+    assert_eq!(f("kill container 1").containers, vec![1]);
+    assert_eq!(f("kill two at random").containers.len(), 2);
+    let interrupt = f("interrupt after 20 messages");
+    assert!(interrupt.detail.starts_with("interrupted message"), "{}", interrupt.detail);
+    assert_eq!(s.accounting.interrupts, 1);
+    let never = f("kill a container that was never started");
+    assert!(never.containers.is_empty());
+    assert_eq!(never.detail, "container 99 had not been started");
+    // Killed pairs answered again, and nothing was lost: messages came back after the
+    // visibility timeout.
+    assert_eq!(s.accounting.lost, 0);
+    assert!(metric(&s, "recovery_time").count >= 1);
+    assert_eq!(s.unrecovered_kills, 0);
+}
