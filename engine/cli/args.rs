@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use herd::report::Format;
 use herd::runtime::ClockKind;
 
 /// Declarative performance, stress, soak and fault scenarios for queue-driven multi-session
@@ -37,6 +38,41 @@ pub(crate) enum Command {
     },
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Render reports again from saved summaries, with no re-run.
+    Report(ReportArgs),
+    /// Compare a run with a baseline; exit 1 when a latency regressed or a threshold that passed
+    /// now fails.
+    Compare {
+        /// The baseline's summary.json.
+        baseline: PathBuf,
+        /// The current run's summary.json.
+        current: PathBuf,
+        /// How much worse a statistic may get before it counts as a regression.
+        #[arg(long, default_value = "10%")]
+        tolerance: String,
+        /// Where to write the comparison as Markdown (default: compare.md beside the current
+        /// summary).
+        #[arg(long)]
+        md: Option<PathBuf>,
+    },
+}
+
+/// Options of `herd report`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReportArgs {
+    /// summary.json files.
+    #[arg(required = true)]
+    pub summaries: Vec<PathBuf>,
+    /// Formats to write.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Format::Html, Format::Md, Format::Junit])]
+    pub format: Vec<Format>,
+    /// A folder whose report.html, report.md, index.html, index.md or compare.md replace the
+    /// built-in templates.
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
+    /// Write into `<out>/<scenario-name>/` instead of beside each summary.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// Options of `herd run`.
@@ -57,6 +93,15 @@ pub(crate) struct RunArgs {
     /// No live progress line; plain lines only.
     #[arg(long, short)]
     pub quiet: bool,
+    /// A baseline to compare with: a summary.json, or a folder of `<name>/summary.json`.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
+    /// Tolerance for the baseline comparison.
+    #[arg(long, default_value = "10%")]
+    pub tolerance: String,
+    /// A folder whose templates replace the built-in ones.
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

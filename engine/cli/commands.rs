@@ -10,12 +10,15 @@ use std::time::Instant;
 use anyhow::{Context as _, Result};
 use clap::Parser as _;
 use herd::plan::{ExecutorPlan, FaultTrigger, PhaseStart, Plan, TargetPlan, format_duration, load_and_compile};
-use herd::report::{RunInfo, summarize, terminal_summary, write_summary};
+use herd::report::{
+    Comparison, Format, IndexEntry, Renderer, RunInfo, RunSummary, compare, junit, parse_tolerance, read_summary,
+    summarize, terminal_summary, write_reports, write_summary,
+};
 use herd::runtime::{RunOptions, run};
 use herd::scenario::{FileDiagnostics, scenario_schema};
 use herd::target::build_target;
 
-use super::args::{Cli, Command, PlanFormat, RunArgs};
+use super::args::{Cli, Command, PlanFormat, ReportArgs, RunArgs};
 use super::progress::Reporter;
 
 const EXIT_INVALID: u8 = 2;
@@ -29,12 +32,21 @@ pub(crate) fn main() -> ExitCode {
         Command::Check { paths } => cmd_check(&paths),
         Command::Plan { path, format } => cmd_plan(&path, format),
         Command::Schema => cmd_schema(),
+        Command::Report(args) => cmd_report(&args),
+        Command::Compare { baseline, current, tolerance, md } => {
+            cmd_compare(&baseline, &current, &tolerance, md.as_deref())
+        }
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_TARGET)
+            // A template that fails while rendering is bad input, like a bad scenario.
+            if e.chain().any(|c| c.downcast_ref::<herd::report::RenderError>().is_some()) {
+                ExitCode::from(EXIT_INVALID)
+            } else {
+                ExitCode::from(EXIT_TARGET)
+            }
         }
     }
 }
@@ -247,6 +259,29 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
+    // Everything that can be wrong with the command line is checked before anything runs.
+    let renderer = match Renderer::new(args.templates.as_deref()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let tolerance = match parse_tolerance(&args.tolerance) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: --tolerance: {e}");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let baselines = match args.baseline.as_deref().map(|b| load_baselines(b, &plans)).transpose() {
+        Ok(b) => b.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("error: --baseline: {e}");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let mut summaries: Vec<RunSummary> = Vec::new();
     let stop = Arc::new(AtomicBool::new(false));
     let handler_stop = stop.clone();
     // The first Ctrl-C stops arrivals and lets in-flight messages finish; a second one ends the
@@ -288,16 +323,30 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
             wall_seconds: wall.elapsed().as_secs_f64(),
             command_line: reproduce(&plan, args),
         };
-        let summary = summarize(&plan, &result, args.clock, info);
+        let mut summary = summarize(&plan, &result, args.clock, info);
+        if let Some((_, base)) = baselines.iter().find(|(name, _)| name == &plan.name) {
+            summary.comparison = Some(compare(base, &summary, tolerance));
+        }
         let path =
             write_summary(&dir, &summary).with_context(|| format!("cannot write the summary in {}", dir.display()))?;
+        write_reports(&dir, &summary, &renderer, &[Format::Html, Format::Md, Format::Junit])
+            .with_context(|| format!("cannot write the reports in {}", dir.display()))?;
         print!("{}", terminal_summary(&summary));
+        if let Some(c) = &summary.comparison {
+            print_comparison(c);
+        }
         println!("  summary: {}", path.display());
+        println!("  report:  {}", dir.join("report.html").display());
         let code = summary.verdict.exit_code();
         worst = worst.max(u8::try_from(code).unwrap_or(1));
+        summaries.push(summary);
         if stop.load(Ordering::SeqCst) {
             break;
         }
+    }
+    if multiple {
+        write_index(&args.out, &summaries, &renderer)?;
+        println!("index: {}", args.out.join("index.html").display());
     }
     Ok(ExitCode::from(worst))
 }
@@ -309,4 +358,141 @@ fn reproduce(plan: &Plan, args: &RunArgs) -> String {
         herd::runtime::ClockKind::Real => "real",
     };
     format!("herd run {} --seed {} --clock {clock} --out {}", plan.file, plan.seed, args.out.display())
+}
+
+/// Baselines by scenario name: a single summary.json, or a folder of `<name>/summary.json`.
+fn load_baselines(path: &Path, plans: &[Plan]) -> Result<Vec<(String, RunSummary)>, String> {
+    if path.is_dir() {
+        let mut out = Vec::new();
+        for p in plans {
+            let file = path.join(&p.name).join("summary.json");
+            if file.exists() {
+                out.push((p.name.clone(), read_summary(&file)?));
+            }
+        }
+        if out.is_empty() {
+            return Err(format!("{} holds no <scenario-name>/summary.json for these scenarios", path.display()));
+        }
+        Ok(out)
+    } else {
+        let s = read_summary(path)?;
+        // A single baseline applies to a single scenario whatever its name, so a renamed
+        // scenario can still be compared with its predecessor.
+        match plans {
+            [only] => Ok(vec![(only.name.clone(), s)]),
+            _ => Ok(vec![(s.scenario.name.clone(), s)]),
+        }
+    }
+}
+
+fn print_comparison(c: &Comparison) {
+    let verdict = if c.failed() { "REGRESSED" } else { "no regression" };
+    println!("  baseline {} ({}): {verdict} at {}% tolerance", c.baseline_name, c.baseline_started_at, c.tolerance_pct);
+    for r in c.rows.iter().filter(|r| r.regressed) {
+        println!("    {} {}: {} -> {} ({})", r.metric, r.stat, r.baseline_text, r.current_text, r.change_text);
+    }
+    for t in c.threshold_changes.iter().filter(|t| t.baseline_passed && !t.current_passed) {
+        println!("    {} {} passed before and fails now ({})", t.key, t.rule, t.measured_text);
+    }
+}
+
+/// Writes index.html, index.md and an aggregated junit.xml for a run over several scenarios.
+fn write_index(out: &Path, summaries: &[RunSummary], renderer: &Renderer) -> Result<()> {
+    let entries: Vec<IndexEntry> = summaries.iter().map(IndexEntry::new).collect();
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join("index.html"), renderer.index(&entries, true)?)?;
+    std::fs::write(out.join("index.md"), renderer.index(&entries, false)?)?;
+    let refs: Vec<&RunSummary> = summaries.iter().collect();
+    std::fs::write(out.join("junit.xml"), junit(&refs)?)?;
+    Ok(())
+}
+
+fn cmd_report(args: &ReportArgs) -> Result<ExitCode> {
+    let renderer = match Renderer::new(args.templates.as_deref()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let mut summaries = Vec::new();
+    for path in &args.summaries {
+        match read_summary(path) {
+            Ok(s) => summaries.push((path.clone(), s)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(EXIT_INVALID));
+            }
+        }
+    }
+    for (path, s) in &summaries {
+        let dir = match &args.out {
+            Some(out) => out.join(&s.scenario.name),
+            None => path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+        };
+        std::fs::create_dir_all(&dir)?;
+        for written in write_reports(&dir, s, &renderer, &args.format)? {
+            println!("{}", written.display());
+        }
+    }
+    if summaries.len() > 1 {
+        let out = match &args.out {
+            Some(out) => out.clone(),
+            None => common_parent(summaries.iter().map(|(p, _)| p.as_path())),
+        };
+        let only: Vec<RunSummary> = summaries.into_iter().map(|(_, s)| s).collect();
+        write_index(&out, &only, &renderer)?;
+        println!("{}", out.join("index.html").display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The folder that holds every summary's folder.
+fn common_parent<'a>(paths: impl Iterator<Item = &'a Path>) -> PathBuf {
+    let dirs: Vec<PathBuf> = paths
+        .map(|p| p.parent().and_then(Path::parent).map_or_else(|| PathBuf::from("."), Path::to_path_buf))
+        .collect();
+    let first = dirs.first().cloned().unwrap_or_else(|| PathBuf::from("."));
+    first
+        .ancestors()
+        .find(|a| dirs.iter().all(|d| d.starts_with(a)))
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn cmd_compare(baseline: &Path, current: &Path, tolerance: &str, md: Option<&Path>) -> Result<ExitCode> {
+    let tolerance = match parse_tolerance(tolerance) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: --tolerance: {e}");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let (base, cur) = match (read_summary(baseline), read_summary(current)) {
+        (Ok(b), Ok(c)) => (b, c),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let c = compare(&base, &cur, tolerance);
+    println!("{:<22} {:<5} {:>12} {:>12} {:>10}", "metric", "stat", "baseline", "current", "change");
+    for r in &c.rows {
+        let flag = if r.regressed { "  REGRESSED" } else { "" };
+        println!(
+            "{:<22} {:<5} {:>12} {:>12} {:>10}{flag}",
+            r.metric, r.stat, r.baseline_text, r.current_text, r.change_text
+        );
+    }
+    for t in &c.threshold_changes {
+        let now = if t.current_passed { "passes now" } else { "FAILS now" };
+        println!("threshold {} {}: {now} ({})", t.key, t.rule, t.measured_text);
+    }
+    let md_path = md
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| current.parent().map_or_else(|| PathBuf::from("compare.md"), |d| d.join("compare.md")));
+    let renderer = Renderer::new(None)?;
+    std::fs::write(&md_path, renderer.comparison(&c)?)
+        .with_context(|| format!("cannot write {}", md_path.display()))?;
+    println!("{}: {}", if c.failed() { "REGRESSED" } else { "no regression" }, md_path.display());
+    Ok(if c.failed() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

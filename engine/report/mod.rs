@@ -1,10 +1,18 @@
-//! Summaries and verdicts: what a run measured, whether its thresholds held, and the plain-text
-//! summary for the terminal.
+//! Summaries, verdicts and reports: what a run measured, whether its thresholds held, the
+//! comparison with a baseline, and the HTML, Markdown and JUnit renderings.
 
+mod charts;
+mod compare;
+mod model;
+mod render;
 mod summary;
 mod terminal;
 mod verdict;
 
+pub use charts::Chart;
+pub use compare::{CompareRow, Comparison, ThresholdChange, compare, parse_tolerance};
+pub use model::{FaultRow, PhaseRow, ReportData, SessionRow, StatsRow, ThresholdRow};
+pub use render::{Format, IndexEntry, RenderError, Renderer, junit, write_reports};
 pub use summary::{
     DisplayStats, MetricSummary, RunInfo, RunSummary, SUMMARY_VERSION, ScenarioInfo, Verdict, read_summary, summarize,
     write_summary,

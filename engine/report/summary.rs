@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::compare::Comparison;
 use super::verdict::{ThresholdResult, evaluate, format_value};
 use crate::metrics::{Metric, MetricKind, Recorder, Tag, encode_histogram, stats};
 use crate::plan::Plan;
@@ -31,6 +32,16 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// The verdict as written in summaries and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::Aborted => "aborted",
+            Verdict::Interrupted => "interrupted",
+        }
+    }
+
     /// The process exit code for this verdict.
     pub fn exit_code(self) -> i32 {
         match self {
@@ -159,6 +170,9 @@ pub struct RunSummary {
     pub slowest_sessions: Vec<SessionRecord>,
     /// One point per sample interval.
     pub timeline: Vec<TimelinePoint>,
+    /// The comparison with a baseline run, when one was given.
+    #[serde(default)]
+    pub comparison: Option<Comparison>,
     /// Wall-clock facts that differ between identical runs.
     pub run: RunInfo,
 }
@@ -302,6 +316,7 @@ pub fn summarize(plan: &Plan, result: &RunResult, clock: ClockKind, run: RunInfo
         faults: result.faults.clone(),
         slowest_sessions: slowest,
         timeline: result.timeline.clone(),
+        comparison: None,
         run,
     }
 }

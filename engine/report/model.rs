@@ -1,0 +1,375 @@
+//! The report model: one serialisable structure, built from a summary alone, that feeds every
+//! template. Because nothing here reads the clock or the file system, re-rendering a saved
+//! summary gives byte-identical reports.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::charts::{BLUE, Chart, GREEN, ORANGE, PURPLE, Series, VERMILION, YFormat, spectrum_chart, timeline_chart};
+use super::compare::Comparison;
+use super::summary::RunSummary;
+use crate::metrics::decode_histogram;
+use crate::plan::format_duration;
+use crate::runtime::Accounting;
+
+/// Everything a report template can show.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportData {
+    /// Scenario name.
+    pub name: String,
+    /// Scenario description.
+    pub description: String,
+    /// The scenario file.
+    pub file: String,
+    /// Seed.
+    pub seed: u64,
+    /// `passed`, `failed`, `aborted` or `interrupted`.
+    pub verdict: String,
+    /// The verdict in capitals, for headings.
+    pub verdict_label: String,
+    /// Target kind.
+    pub target: String,
+    /// herd's version.
+    pub engine_version: String,
+    /// Wall-clock start.
+    pub started_at: String,
+    /// Length of the run on its clock, formatted.
+    pub duration: String,
+    /// `virtual` or `real`.
+    pub clock: String,
+    /// Wall time the run took, formatted.
+    pub wall: String,
+    /// The command that reproduces the run.
+    pub command_line: String,
+    /// Why the run ended, in words.
+    pub end_reason: String,
+    /// The threshold that aborted the run.
+    pub abort_reason: Option<String>,
+    /// Threshold rows, failures first.
+    pub thresholds: Vec<ThresholdRow>,
+    /// How many thresholds failed.
+    pub thresholds_failed: usize,
+    /// Message accounting.
+    pub accounting: Accounting,
+    /// Kills never recovered from.
+    pub unrecovered_kills: u64,
+    /// Statistics rows in the seed's monitor shape.
+    pub stats: Vec<StatsRow>,
+    /// Phases.
+    pub phases: Vec<PhaseRow>,
+    /// The ten slowest sessions.
+    pub slowest_sessions: Vec<SessionRow>,
+    /// Faults in time order.
+    pub faults: Vec<FaultRow>,
+    /// Timeline charts.
+    pub charts: Vec<Chart>,
+    /// Percentile spectra of the latency metrics.
+    pub spectra: Vec<Chart>,
+    /// The comparison with a baseline, when there is one.
+    pub comparison: Option<Comparison>,
+}
+
+/// One threshold rule.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdRow {
+    /// Metric key.
+    pub key: String,
+    /// Rule.
+    pub rule: String,
+    /// Measured value, formatted.
+    pub measured: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// Whether a failure stops the run.
+    pub abort_on_fail: bool,
+}
+
+/// One metric's statistics.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatsRow {
+    /// Metric name, with its tag when it has one.
+    pub metric: String,
+    /// Count.
+    pub count: u64,
+    /// Formatted statistics.
+    pub min: String,
+    /// Largest.
+    pub max: String,
+    /// Mean.
+    pub avg: String,
+    /// Median.
+    pub p50: String,
+    /// 90th percentile.
+    pub p90: String,
+    /// 99th percentile.
+    pub p99: String,
+}
+
+/// One phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseRow {
+    /// Name.
+    pub name: String,
+    /// Executor.
+    pub executor: String,
+    /// Start, formatted.
+    pub started: String,
+    /// End, formatted.
+    pub finished: String,
+    /// Sent.
+    pub sent: u64,
+    /// Replied.
+    pub replied: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Lost.
+    pub lost: u64,
+    /// Median latency of the phase.
+    pub p50: String,
+    /// 99th percentile latency of the phase.
+    pub p99: String,
+}
+
+/// One session.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionRow {
+    /// Thread id.
+    pub thread: String,
+    /// Project+user.
+    pub pair: String,
+    /// Sent.
+    pub sent: u64,
+    /// Lost.
+    pub lost: u64,
+    /// Largest latency.
+    pub max: String,
+    /// Mean latency.
+    pub avg: String,
+}
+
+/// One fault.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultRow {
+    /// When, formatted, or `not reached`.
+    pub at: String,
+    /// Label.
+    pub name: String,
+    /// Action.
+    pub action: String,
+    /// What happened.
+    pub detail: String,
+}
+
+fn secs(s: f64) -> String {
+    format_duration(Duration::from_secs_f64(s.max(0.0)))
+}
+
+fn micros(us: u64) -> String {
+    format_duration(Duration::from_micros(us))
+}
+
+impl ReportData {
+    /// Builds the report model of a summary.
+    pub fn from_summary(s: &RunSummary) -> Self {
+        let mut thresholds: Vec<ThresholdRow> = s
+            .thresholds
+            .iter()
+            .map(|t| ThresholdRow {
+                key: t.key.clone(),
+                rule: t.rule.clone(),
+                measured: t.measured_text.clone(),
+                passed: t.passed,
+                abort_on_fail: t.abort_on_fail,
+            })
+            .collect();
+        // Failures first; otherwise keep the file's order.
+        thresholds.sort_by_key(|t| t.passed);
+        let stats = s
+            .metrics
+            .iter()
+            .filter(|m| m.histogram.is_some() && m.count > 0 && m.tag_key.is_none())
+            .map(|m| StatsRow {
+                metric: m.name.clone(),
+                count: m.count,
+                min: m.display.min.clone(),
+                max: m.display.max.clone(),
+                avg: m.display.avg.clone(),
+                p50: m.display.p50.clone(),
+                p90: m.display.p90.clone(),
+                p99: m.display.p99.clone(),
+            })
+            .collect();
+        let phase_latency = |name: &str| {
+            s.metrics.iter().find(|m| {
+                m.name == "message_latency"
+                    && m.tag_key.as_deref() == Some("phase")
+                    && m.tag_value.as_deref() == Some(name)
+            })
+        };
+        let phases = s
+            .phases
+            .iter()
+            .map(|p| {
+                let lat = phase_latency(&p.name);
+                PhaseRow {
+                    name: p.name.clone(),
+                    executor: p.executor.clone(),
+                    started: p.started.map_or_else(|| "not started".into(), secs),
+                    finished: p.finished.map_or_else(|| "not finished".into(), secs),
+                    sent: p.sent,
+                    replied: p.replied,
+                    failed: p.failed,
+                    lost: p.lost,
+                    p50: lat.map_or_else(|| "-".into(), |m| m.display.p50.clone()),
+                    p99: lat.map_or_else(|| "-".into(), |m| m.display.p99.clone()),
+                }
+            })
+            .collect();
+        let slowest_sessions = s
+            .slowest_sessions
+            .iter()
+            .filter(|r| r.answered > 0 || r.lost > 0)
+            .map(|r| SessionRow {
+                thread: r.thread.clone(),
+                pair: r.pair.clone(),
+                sent: r.sent,
+                lost: r.lost,
+                max: micros(r.max_latency_us),
+                avg: r.total_latency_us.checked_div(r.answered).map_or_else(|| "-".into(), micros),
+            })
+            .collect();
+        let mut faults: Vec<FaultRow> = s
+            .faults
+            .iter()
+            .map(|f| FaultRow {
+                at: f.at.map_or_else(|| "not reached".into(), secs),
+                name: f.name.clone(),
+                action: f.action.clone(),
+                detail: f.detail.clone(),
+            })
+            .collect();
+        let order = |name: &str| s.faults.iter().find(|f| f.name == name).and_then(|f| f.at).unwrap_or(f64::MAX);
+        faults.sort_by(|a, b| order(&a.name).total_cmp(&order(&b.name)));
+        Self {
+            name: s.scenario.name.clone(),
+            description: s.scenario.description.clone(),
+            file: s.scenario.file.clone(),
+            seed: s.scenario.seed,
+            verdict: s.verdict.name().to_owned(),
+            verdict_label: s.verdict.name().to_uppercase(),
+            target: s.target.get("kind").and_then(|k| k.as_str()).unwrap_or("unknown").to_owned(),
+            engine_version: s.run.engine_version.clone(),
+            started_at: s.run.started_at.clone(),
+            duration: secs(s.duration_seconds),
+            clock: match s.clock {
+                crate::runtime::ClockKind::Virtual => "virtual".into(),
+                crate::runtime::ClockKind::Real => "real".into(),
+            },
+            wall: format!("{:.2}s", s.run.wall_seconds),
+            command_line: s.run.command_line.clone(),
+            end_reason: match s.end_reason {
+                crate::runtime::EndReason::Completed => "every phase finished".into(),
+                crate::runtime::EndReason::MaxDuration => "max_duration was reached".into(),
+                crate::runtime::EndReason::Aborted => "an abort_on_fail threshold failed".into(),
+                crate::runtime::EndReason::Interrupted => "interrupted (Ctrl-C)".into(),
+            },
+            abort_reason: s.abort_reason.clone(),
+            thresholds_failed: thresholds.iter().filter(|t| !t.passed).count(),
+            thresholds,
+            accounting: s.accounting.clone(),
+            unrecovered_kills: s.unrecovered_kills,
+            stats,
+            phases,
+            slowest_sessions,
+            faults,
+            charts: timeline_charts(s),
+            spectra: spectra(s),
+            comparison: s.comparison.clone(),
+        }
+    }
+}
+
+fn timeline_charts(s: &RunSummary) -> Vec<Chart> {
+    let tl = &s.timeline;
+    let x_max = s.duration_seconds.max(tl.last().map_or(0.0, |p| p.t));
+    let faults: Vec<(f64, String)> = s.faults.iter().filter_map(|f| f.at.map(|at| (at, f.name.clone()))).collect();
+    let pts = |f: &dyn Fn(&crate::runtime::TimelinePoint) -> Option<f64>| -> Vec<(f64, f64)> {
+        tl.iter().filter_map(|p| f(p).map(|v| (p.t, v))).collect()
+    };
+    let series = |name, color, points| Series { name, color, points };
+    let mib = (1u64 << 20) as f64;
+    [
+        timeline_chart(
+            "latency",
+            "Message latency per interval",
+            YFormat::Millis,
+            &[
+                series("p50", BLUE, pts(&|p| p.latency_p50_ms)),
+                series("p90", ORANGE, pts(&|p| p.latency_p90_ms)),
+                series("p99", VERMILION, pts(&|p| p.latency_p99_ms)),
+            ],
+            &faults,
+            x_max,
+        ),
+        timeline_chart(
+            "messages",
+            "Messages per interval",
+            YFormat::Number,
+            &[
+                series("sent", BLUE, pts(&|p| Some(p.sent as f64))),
+                series("replied", GREEN, pts(&|p| Some(p.replied as f64))),
+                series("failed", ORANGE, pts(&|p| Some(p.failed as f64))),
+                series("lost", VERMILION, pts(&|p| Some(p.lost as f64))),
+            ],
+            &faults,
+            x_max,
+        ),
+        timeline_chart(
+            "containers",
+            "Containers running",
+            YFormat::Number,
+            &[series("running", PURPLE, pts(&|p| Some(p.containers as f64)))],
+            &faults,
+            x_max,
+        ),
+        timeline_chart(
+            "memory",
+            "Container memory (largest container)",
+            YFormat::Mebibytes,
+            &[series("memory", BLUE, pts(&|p| p.memory_max_bytes.map(|b| b as f64 / mib)))],
+            &faults,
+            x_max,
+        ),
+        timeline_chart(
+            "cpu",
+            "Container CPU (mean over containers)",
+            YFormat::Percent,
+            &[series("cpu", ORANGE, pts(&|p| p.cpu_avg_pct))],
+            &faults,
+            x_max,
+        ),
+        timeline_chart(
+            "queue-depth",
+            "Queue depth",
+            YFormat::Number,
+            &[series("queue depth", GREEN, pts(&|p| Some(p.queue_depth as f64)))],
+            &faults,
+            x_max,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn spectra(s: &RunSummary) -> Vec<Chart> {
+    ["message_latency", "session_switch", "container_start", "recovery_time"]
+        .iter()
+        .filter_map(|name| {
+            let m = s.metrics.iter().find(|m| m.name == *name && m.tag_key.is_none())?;
+            let h = decode_histogram(m.histogram.as_deref()?)?;
+            spectrum_chart(&format!("spectrum-{name}"), &format!("{name} percentile spectrum"), &h)
+        })
+        .collect()
+}

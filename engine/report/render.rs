@@ -1,0 +1,252 @@
+//! Rendering reports: minijinja templates (built in, overridable from a folder) for HTML and
+//! Markdown, quick-junit for JUnit XML.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use serde::Serialize;
+
+use super::compare::Comparison;
+use super::model::ReportData;
+use super::summary::{RunSummary, Verdict};
+
+/// The built-in templates, by name. A folder given with `--templates` may replace any of them.
+const BUILT_IN: [(&str, &str); 5] = [
+    ("report.html", include_str!("../../reports/report.html")),
+    ("report.md", include_str!("../../reports/report.md")),
+    ("index.html", include_str!("../../reports/index.html")),
+    ("index.md", include_str!("../../reports/index.md")),
+    ("compare.md", include_str!("../../reports/compare.md")),
+];
+
+/// The report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A self-contained HTML page.
+    Html,
+    /// GitHub-flavoured Markdown.
+    Md,
+    /// JUnit XML.
+    Junit,
+}
+
+/// A report could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// A template has an error (syntax, or a name it uses that the model does not have).
+    #[error("template {name}: {message}")]
+    Template {
+        /// The template's name or path.
+        name: String,
+        /// What is wrong, with the line when known.
+        message: String,
+    },
+    /// A template override folder could not be read.
+    #[error("cannot read template {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// JUnit serialisation failed.
+    #[error("cannot write JUnit XML: {0}")]
+    Junit(String),
+}
+
+/// The template set used for rendering.
+pub struct Renderer {
+    env: Environment<'static>,
+    origin: Vec<(String, String)>,
+}
+
+fn template_error(origin: &[(String, String)], name: &str, e: &minijinja::Error) -> RenderError {
+    let path = origin.iter().find(|(n, _)| n == name).map_or(name.to_owned(), |(_, p)| p.clone());
+    let line = e.line().map(|l| format!(" (line {l})")).unwrap_or_default();
+    RenderError::Template { name: path, message: format!("{}{line}", crate::plan::explain_template_error(e)) }
+}
+
+impl Renderer {
+    /// The built-in templates, each replaced by `<dir>/<name>` when such a file exists.
+    pub fn new(overrides: Option<&Path>) -> Result<Self, RenderError> {
+        let mut env = Environment::new();
+        // A template that names something the model does not have is a bug in the template:
+        // say so instead of printing an empty cell.
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Files end with a newline, as text files should.
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder().keep_trailing_newline(true).build() {
+            env.set_syntax(syntax);
+        }
+        env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
+        // Markdown is not auto-escaped: `md` makes user text (descriptions, names) inert in
+        // Markdown renderers that allow HTML and keeps it from breaking table cells.
+        env.add_filter("md", |v: String| {
+            v.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('|', "\\|").replace('\n', " ")
+        });
+        // Inside a code span HTML is already inert; only the cell separator needs escaping.
+        env.add_filter("cell", |v: String| v.replace('|', "\\|"));
+        let mut origin = Vec::new();
+        for (name, builtin) in BUILT_IN {
+            let (source, from) = match overrides.map(|d| d.join(name)).filter(|p| p.exists()) {
+                Some(path) => (
+                    std::fs::read_to_string(&path).map_err(|source| RenderError::Io { path: path.clone(), source })?,
+                    path.display().to_string(),
+                ),
+                None => (builtin.to_owned(), format!("reports/{name} (built in)")),
+            };
+            origin.push((name.to_owned(), from));
+            env.add_template_owned(name.to_owned(), source).map_err(|e| template_error(&origin, name, &e))?;
+        }
+        Ok(Self { env, origin })
+    }
+
+    fn render<S: Serialize>(&self, name: &str, ctx: &S) -> Result<String, RenderError> {
+        let tmpl = self.env.get_template(name).map_err(|e| template_error(&self.origin, name, &e))?;
+        tmpl.render(Value::from(minijinja::value::Serde(ctx))).map_err(|e| template_error(&self.origin, name, &e))
+    }
+
+    /// The HTML report of one run.
+    pub fn html(&self, data: &ReportData) -> Result<String, RenderError> {
+        self.render("report.html", &serde_json::json!({ "r": data }))
+    }
+
+    /// The Markdown report of one run.
+    pub fn markdown(&self, data: &ReportData) -> Result<String, RenderError> {
+        self.render("report.md", &serde_json::json!({ "r": data }))
+    }
+
+    /// The index of a folder run, in HTML or Markdown.
+    pub fn index(&self, entries: &[IndexEntry], html: bool) -> Result<String, RenderError> {
+        let failed = entries.iter().filter(|e| e.verdict != "passed").count();
+        let ctx = serde_json::json!({ "entries": entries, "failed": failed, "total": entries.len() });
+        self.render(if html { "index.html" } else { "index.md" }, &ctx)
+    }
+
+    /// A comparison as Markdown.
+    pub fn comparison(&self, c: &Comparison) -> Result<String, RenderError> {
+        self.render("compare.md", &serde_json::json!({ "c": c }))
+    }
+}
+
+/// One line of the index of a folder run.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexEntry {
+    /// Scenario name.
+    pub name: String,
+    /// Verdict.
+    pub verdict: String,
+    /// Relative link to its HTML report.
+    pub html: String,
+    /// Relative link to its Markdown report.
+    pub md: String,
+    /// Messages sent.
+    pub sent: u64,
+    /// Messages lost.
+    pub lost: u64,
+    /// Success rate, formatted.
+    pub success: String,
+    /// Median latency.
+    pub p50: String,
+    /// 99th percentile latency.
+    pub p99: String,
+    /// Failed thresholds out of all.
+    pub thresholds: String,
+}
+
+impl IndexEntry {
+    /// The index line of a summary whose reports live in `<name>/`.
+    pub fn new(s: &RunSummary) -> Self {
+        let success = s
+            .metrics
+            .iter()
+            .find(|m| m.name == "message_success" && m.tag_key.is_none())
+            .and_then(|m| m.rate)
+            .map_or_else(|| "-".to_owned(), |r| format!("{:.1}%", r * 100.0));
+        let lat = s.metrics.iter().find(|m| m.name == "message_latency" && m.tag_key.is_none());
+        Self {
+            name: s.scenario.name.clone(),
+            verdict: s.verdict.name().to_owned(),
+            html: format!("{}/report.html", s.scenario.name),
+            md: format!("{}/report.md", s.scenario.name),
+            sent: s.accounting.sent,
+            lost: s.accounting.lost,
+            success,
+            p50: lat.map_or_else(|| "-".into(), |m| m.display.p50.clone()),
+            p99: lat.map_or_else(|| "-".into(), |m| m.display.p99.clone()),
+            thresholds: format!(
+                "{} of {} failed",
+                s.thresholds.iter().filter(|t| !t.passed).count(),
+                s.thresholds.len()
+            ),
+        }
+    }
+}
+
+/// The JUnit XML of one or more runs: a testsuite per scenario, a testcase per threshold rule,
+/// and a testcase for the run itself (failed when it was aborted or interrupted).
+pub fn junit(summaries: &[&RunSummary]) -> Result<String, RenderError> {
+    let mut report = Report::new("herd");
+    let mut total = Duration::ZERO;
+    for s in summaries {
+        let mut suite = TestSuite::new(s.scenario.name.clone());
+        let took = Duration::from_secs_f64(s.duration_seconds.max(0.0));
+        total += took;
+        suite.set_time(took);
+        suite.add_property(("seed", s.scenario.seed.to_string().as_str()));
+        suite.add_property(("file", s.scenario.file.as_str()));
+        let run_status = match s.verdict {
+            Verdict::Aborted | Verdict::Interrupted => {
+                let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                let reason = s.abort_reason.clone().unwrap_or_else(|| "the run was interrupted".to_owned());
+                st.set_message(format!("the run did not complete: {reason}"));
+                st.set_type("aborted");
+                st
+            }
+            _ => TestCaseStatus::success(),
+        };
+        let mut run = TestCase::new("run completes", run_status);
+        run.set_classname(s.scenario.name.clone());
+        run.set_time(took);
+        suite.add_test_case(run);
+        for t in &s.thresholds {
+            let status = if t.passed {
+                TestCaseStatus::success()
+            } else {
+                let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                st.set_message(format!("measured {}, required {}", t.measured_text, t.rule));
+                st.set_type("threshold");
+                st
+            };
+            let mut case = TestCase::new(format!("{} {}", t.key, t.rule), status);
+            case.set_classname(s.scenario.name.clone());
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+    }
+    report.set_time(total);
+    report.to_string().map_err(|e| RenderError::Junit(e.to_string()))
+}
+
+/// Writes the reports of one run next to its summary: `report.html`, `report.md`, `junit.xml`.
+pub fn write_reports(
+    dir: &Path,
+    summary: &RunSummary,
+    renderer: &Renderer,
+    formats: &[Format],
+) -> Result<Vec<PathBuf>, RenderError> {
+    let data = ReportData::from_summary(summary);
+    let mut written = Vec::new();
+    for f in formats {
+        let (name, text) = match f {
+            Format::Html => ("report.html", renderer.html(&data)?),
+            Format::Md => ("report.md", renderer.markdown(&data)?),
+            Format::Junit => ("junit.xml", junit(&[summary])?),
+        };
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|source| RenderError::Io { path: path.clone(), source })?;
+        written.push(path);
+    }
+    Ok(written)
+}
