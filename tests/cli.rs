@@ -176,3 +176,33 @@ fn ctrl_c_stops_the_run_writes_an_interrupted_summary_and_exits_130() {
     assert!(s.duration_seconds < 60.0, "stopped early, not after 30 minutes: {}", s.duration_seconds);
     assert_eq!(s.accounting.sent, s.accounting.replied + s.accounting.failed + s.accounting.lost);
 }
+
+#[test]
+fn a_killed_run_leaves_a_journal_that_herd_report_renders() {
+    let out = out_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herd"))
+        .args(["run", "scenarios/load-100-sessions.toml", "--clock", "real", "--quiet", "--out"])
+        .arg(out.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("herd starts");
+    let journal = out.path().join("load-100-sessions/journal.jsonl");
+    // Wait for the first sample (10 s of real time would be too long: count lines instead of
+    // samples, the start and phase lines come at once), then kill the process outright.
+    let started = Instant::now();
+    while std::fs::read_to_string(&journal).map_or(0, |t| t.lines().count()) < 2 {
+        assert!(started.elapsed() < Duration::from_secs(20), "no journal");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    assert!(!out.path().join("load-100-sessions/summary.json").exists(), "a killed run writes no summary");
+    let o = herd(&["report", journal.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let md = std::fs::read_to_string(out.path().join("load-100-sessions/report.md")).unwrap();
+    assert!(md.contains("INTERRUPTED"), "{md}");
+    assert!(md.contains("rebuilt from journal.jsonl"), "{md}");
+    let html = std::fs::read_to_string(out.path().join("load-100-sessions/report.html")).unwrap();
+    assert!(html.contains("load-100-sessions"));
+}

@@ -11,8 +11,8 @@ use anyhow::{Context as _, Result};
 use clap::Parser as _;
 use herd::plan::{ExecutorPlan, FaultTrigger, PhaseStart, Plan, TargetPlan, format_duration, load_and_compile};
 use herd::report::{
-    Comparison, Format, IndexEntry, Renderer, RunInfo, RunSummary, compare, junit, parse_tolerance, read_summary,
-    summarize, terminal_summary, write_reports, write_summary,
+    Comparison, Format, IndexEntry, Renderer, RunInfo, RunSummary, compare, junit, parse_tolerance, read_journal,
+    read_summary, summarize, terminal_summary, write_reports, write_summary,
 };
 use herd::runtime::{RunOptions, run};
 use herd::scenario::{FileDiagnostics, scenario_schema};
@@ -310,19 +310,20 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         if multiple {
             eprintln!("== {} ({})", plan.name, plan.file);
         }
-        let mut reporter = Reporter::new(&dir, &plan.name, plan.seed, args.quiet)
+        let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let mut info = RunInfo {
+            engine_version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at,
+            wall_seconds: 0.0,
+            command_line: reproduce(&plan, args),
+        };
+        let mut reporter = Reporter::new(&dir, &plan, args.clock, info.clone(), args.quiet)
             .with_context(|| format!("cannot write to {}", dir.display()))?;
         let options = RunOptions { clock: args.clock, stop: stop.clone() };
-        let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         let wall = Instant::now();
         let result = run(&plan, target.as_mut(), &options, &mut reporter);
         reporter.finish();
-        let info = RunInfo {
-            engine_version: env!("CARGO_PKG_VERSION").to_owned(),
-            started_at,
-            wall_seconds: wall.elapsed().as_secs_f64(),
-            command_line: reproduce(&plan, args),
-        };
+        info.wall_seconds = wall.elapsed().as_secs_f64();
         let mut summary = summarize(&plan, &result, args.clock, info);
         if let Some((_, base)) = baselines.iter().find(|(name, _)| name == &plan.name) {
             summary.comparison = Some(compare(base, &summary, tolerance));
@@ -417,7 +418,8 @@ fn cmd_report(args: &ReportArgs) -> Result<ExitCode> {
     };
     let mut summaries = Vec::new();
     for path in &args.summaries {
-        match read_summary(path) {
+        let read = if path.extension().is_some_and(|e| e == "jsonl") { read_journal(path) } else { read_summary(path) };
+        match read {
             Ok(s) => summaries.push((path.clone(), s)),
             Err(e) => {
                 eprintln!("error: {e}");

@@ -3,6 +3,7 @@
 
 mod charts;
 mod compare;
+mod journal;
 mod model;
 mod render;
 mod summary;
@@ -11,6 +12,7 @@ mod verdict;
 
 pub use charts::Chart;
 pub use compare::{CompareRow, Comparison, ThresholdChange, compare, parse_tolerance};
+pub use journal::{JournalLine, JournalWriter, read_journal};
 pub use model::{FaultRow, PhaseRow, ReportData, SessionRow, StatsRow, ThresholdRow};
 pub use render::{Format, IndexEntry, RenderError, Renderer, junit, write_reports};
 pub use summary::{
