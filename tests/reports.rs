@@ -51,7 +51,7 @@ fn markdown_report_snapshot() {
 #[test]
 fn junit_snapshot_and_schema() {
     let summary = hostile_summary();
-    let xml = junit(&[&summary]).unwrap();
+    let xml = junit(&[&ReportData::from_summary(&summary)]).unwrap();
     assert!(xml.contains(r#"<testsuite name="hostile-text" tests="5""#), "{xml}");
     assert!(xml.contains("measured 3.58s, required p(50) &lt; 1ms"), "{xml}");
     insta::with_settings!({
@@ -75,7 +75,7 @@ fn junit_snapshot_and_schema() {
 #[test]
 fn an_aborted_run_fails_its_run_testcase() {
     let summary = common::run_plan(&common::plan(Path::new("tests/engine/abort-on-fail.toml")));
-    let xml = junit(&[&summary]).unwrap();
+    let xml = junit(&[&ReportData::from_summary(&summary)]).unwrap();
     assert!(xml.contains(r#"<testcase name="run completes""#));
     assert!(xml.contains("the run did not complete: container_memory: max &lt; 400MiB failed"), "{xml}");
 }

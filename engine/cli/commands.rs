@@ -11,8 +11,8 @@ use anyhow::{Context as _, Result};
 use clap::Parser as _;
 use herd::plan::{ExecutorPlan, FaultTrigger, PhaseStart, Plan, TargetPlan, format_duration, load_and_compile};
 use herd::report::{
-    Comparison, Format, IndexEntry, Renderer, RunInfo, RunSummary, compare, junit, parse_tolerance, read_journal,
-    read_summary, summarize, terminal_summary, write_reports, write_summary,
+    Comparison, Format, IndexEntry, Renderer, ReportData, RunInfo, RunSummary, compare, junit, parse_tolerance,
+    read_journal, read_summary, summarize, terminal_summary, write_reports, write_summary,
 };
 use herd::runtime::{RunOptions, run};
 use herd::scenario::{FileDiagnostics, scenario_schema};
@@ -403,7 +403,8 @@ fn write_index(out: &Path, summaries: &[RunSummary], renderer: &Renderer) -> Res
     std::fs::create_dir_all(out)?;
     std::fs::write(out.join("index.html"), renderer.index(&entries, true)?)?;
     std::fs::write(out.join("index.md"), renderer.index(&entries, false)?)?;
-    let refs: Vec<&RunSummary> = summaries.iter().collect();
+    let data: Vec<ReportData> = summaries.iter().map(ReportData::from_summary).collect();
+    let refs: Vec<&ReportData> = data.iter().collect();
     std::fs::write(out.join("junit.xml"), junit(&refs)?)?;
     Ok(())
 }

@@ -36,6 +36,8 @@ pub struct ReportData {
     pub started_at: String,
     /// Length of the run on its clock, formatted.
     pub duration: String,
+    /// Length of the run on its clock, in seconds.
+    pub duration_seconds: f64,
     /// `virtual` or `real`.
     pub clock: String,
     /// Wall time the run took, formatted.
@@ -73,6 +75,8 @@ pub struct ReportData {
 /// One threshold rule.
 #[derive(Debug, Clone, Serialize)]
 pub struct ThresholdRow {
+    /// Position in the scenario file.
+    pub index: usize,
     /// Metric key.
     pub key: String,
     /// Rule.
@@ -175,7 +179,9 @@ impl ReportData {
         let mut thresholds: Vec<ThresholdRow> = s
             .thresholds
             .iter()
-            .map(|t| ThresholdRow {
+            .enumerate()
+            .map(|(index, t)| ThresholdRow {
+                index,
                 key: t.key.clone(),
                 rule: t.rule.clone(),
                 measured: t.measured_text.clone(),
@@ -262,6 +268,7 @@ impl ReportData {
             engine_version: s.run.engine_version.clone(),
             started_at: s.run.started_at.clone(),
             duration: secs(s.duration_seconds),
+            duration_seconds: s.duration_seconds,
             clock: match s.clock {
                 crate::runtime::ClockKind::Virtual => "virtual".into(),
                 crate::runtime::ClockKind::Real => "real".into(),

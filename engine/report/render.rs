@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::compare::Comparison;
 use super::model::ReportData;
-use super::summary::{RunSummary, Verdict};
+use super::summary::RunSummary;
 
 /// The built-in templates, by name. A folder given with `--templates` may replace any of them.
 const BUILT_IN: [(&str, &str); 5] = [
@@ -186,41 +186,43 @@ impl IndexEntry {
 
 /// The JUnit XML of one or more runs: a testsuite per scenario, a testcase per threshold rule,
 /// and a testcase for the run itself (failed when it was aborted or interrupted).
-pub fn junit(summaries: &[&RunSummary]) -> Result<String, RenderError> {
+pub fn junit(reports: &[&ReportData]) -> Result<String, RenderError> {
     let mut report = Report::new("herd");
     let mut total = Duration::ZERO;
-    for s in summaries {
-        let mut suite = TestSuite::new(s.scenario.name.clone());
-        let took = Duration::from_secs_f64(s.duration_seconds.max(0.0));
+    for r in reports {
+        let mut suite = TestSuite::new(r.name.clone());
+        let took = Duration::from_secs_f64(r.duration_seconds.max(0.0));
         total += took;
         suite.set_time(took);
-        suite.add_property(("seed", s.scenario.seed.to_string().as_str()));
-        suite.add_property(("file", s.scenario.file.as_str()));
-        let run_status = match s.verdict {
-            Verdict::Aborted | Verdict::Interrupted => {
-                let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                let reason = s.abort_reason.clone().unwrap_or_else(|| "the run was interrupted".to_owned());
-                st.set_message(format!("the run did not complete: {reason}"));
-                st.set_type("aborted");
-                st
-            }
-            _ => TestCaseStatus::success(),
+        suite.add_property(("seed", r.seed.to_string().as_str()));
+        suite.add_property(("file", r.file.as_str()));
+        let run_status = if r.verdict == "aborted" || r.verdict == "interrupted" {
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            let reason = r.abort_reason.clone().unwrap_or_else(|| r.end_reason.clone());
+            st.set_message(format!("the run did not complete: {reason}"));
+            st.set_type(r.verdict.clone());
+            st
+        } else {
+            TestCaseStatus::success()
         };
         let mut run = TestCase::new("run completes", run_status);
-        run.set_classname(s.scenario.name.clone());
+        run.set_classname(r.name.clone());
         run.set_time(took);
         suite.add_test_case(run);
-        for t in &s.thresholds {
+        // Keep the file's order here: CI lists test cases as they come.
+        let mut rows: Vec<&super::model::ThresholdRow> = r.thresholds.iter().collect();
+        rows.sort_by_key(|t| t.index);
+        for t in rows {
             let status = if t.passed {
                 TestCaseStatus::success()
             } else {
                 let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                st.set_message(format!("measured {}, required {}", t.measured_text, t.rule));
+                st.set_message(format!("measured {}, required {}", t.measured, t.rule));
                 st.set_type("threshold");
                 st
             };
             let mut case = TestCase::new(format!("{} {}", t.key, t.rule), status);
-            case.set_classname(s.scenario.name.clone());
+            case.set_classname(r.name.clone());
             suite.add_test_case(case);
         }
         report.add_test_suite(suite);
@@ -242,7 +244,7 @@ pub fn write_reports(
         let (name, text) = match f {
             Format::Html => ("report.html", renderer.html(&data)?),
             Format::Md => ("report.md", renderer.markdown(&data)?),
-            Format::Junit => ("junit.xml", junit(&[summary])?),
+            Format::Junit => ("junit.xml", junit(&[&data])?),
         };
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(|source| RenderError::Io { path: path.clone(), source })?;
