@@ -60,12 +60,7 @@ impl JournalWriter {
         std::fs::create_dir_all(dir)?;
         let mut w = Self { out: Some(BufWriter::new(File::create(dir.join("journal.jsonl"))?)) };
         w.write(&JournalLine::Start {
-            scenario: ScenarioInfo {
-                name: plan.name.clone(),
-                description: plan.description.clone(),
-                file: plan.file.clone(),
-                seed: plan.seed,
-            },
+            scenario: ScenarioInfo::of(plan),
             target: serde_json::to_value(&plan.target).unwrap_or(serde_json::Value::Null),
             clock,
             run,
@@ -128,19 +123,7 @@ pub fn read_journal(path: &Path) -> Result<RunSummary, String> {
         };
         match entry {
             JournalLine::Start { scenario, target, clock, run, phases: names } => {
-                phases = names
-                    .into_iter()
-                    .map(|(name, executor)| PhaseRecord {
-                        name,
-                        executor,
-                        started: None,
-                        finished: None,
-                        sent: 0,
-                        replied: 0,
-                        failed: 0,
-                        lost: 0,
-                    })
-                    .collect();
+                phases = names.into_iter().map(|(name, executor)| PhaseRecord::new(name, executor)).collect();
                 start = Some((scenario, target, clock, run));
             }
             JournalLine::Sample { point, totals: t } => {

@@ -65,6 +65,18 @@ pub struct ScenarioInfo {
     pub seed: u64,
 }
 
+impl ScenarioInfo {
+    /// The scenario facts of a plan.
+    pub fn of(plan: &Plan) -> Self {
+        Self {
+            name: plan.name.clone(),
+            description: plan.description.clone(),
+            file: plan.file.clone(),
+            seed: plan.seed,
+        }
+    }
+}
+
 /// How and when the run happened. Everything that changes between two identical runs lives
 /// here, so the rest of the summary can be compared for determinism.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -296,12 +308,7 @@ pub fn summarize(plan: &Plan, result: &RunResult, clock: ClockKind, run: RunInfo
     slowest.truncate(10);
     RunSummary {
         summary_version: SUMMARY_VERSION,
-        scenario: ScenarioInfo {
-            name: plan.name.clone(),
-            description: plan.description.clone(),
-            file: plan.file.clone(),
-            seed: plan.seed,
-        },
+        scenario: ScenarioInfo::of(plan),
         target: serde_json::to_value(&plan.target).unwrap_or(serde_json::Value::Null),
         clock,
         verdict,

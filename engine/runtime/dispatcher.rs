@@ -125,6 +125,13 @@ pub struct PhaseRecord {
     pub lost: u64,
 }
 
+impl PhaseRecord {
+    /// A phase that has not started yet.
+    pub fn new(name: String, executor: String) -> Self {
+        Self { name, executor, started: None, finished: None, sent: 0, replied: 0, failed: 0, lost: 0 }
+    }
+}
+
 /// Per-session latency figures, for the slowest-sessions table.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SessionRecord {
@@ -296,16 +303,7 @@ pub fn run(plan: &Plan, target: &mut dyn Target, options: &RunOptions, observer:
         phase_records: plan
             .phases
             .iter()
-            .map(|p| PhaseRecord {
-                name: p.name.clone(),
-                executor: p.executor.name().to_owned(),
-                started: None,
-                finished: None,
-                sent: 0,
-                replied: 0,
-                failed: 0,
-                lost: 0,
-            })
+            .map(|p| PhaseRecord::new(p.name.clone(), p.executor.name().to_owned()))
             .collect(),
         phase_done: vec![false; plan.phases.len()],
         faults: plan
