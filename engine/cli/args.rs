@@ -87,9 +87,15 @@ pub(crate) struct RunArgs {
     /// Override every scenario's seed.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// The clock that drives the run.
-    #[arg(long, value_enum, default_value_t = ClockKind::Virtual)]
-    pub clock: ClockKind,
+    /// The clock that drives the run. Default: virtual for the simulated target, real for aws.
+    #[arg(long, value_enum)]
+    pub clock: Option<ClockKind>,
+    /// Print every call that would change something on the target, make none, and exit.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Address for the Step Functions callback listener (overrides the scenario's).
+    #[arg(long)]
+    pub callback_listen: Option<String>,
     /// No live progress line; plain lines only.
     #[arg(long, short)]
     pub quiet: bool,

@@ -14,9 +14,10 @@ use herd::report::{
     Comparison, Format, IndexEntry, Renderer, ReportData, RunInfo, RunSummary, compare, junit, parse_tolerance,
     read_journal, read_summary, summarize, terminal_summary, write_reports, write_summary,
 };
+use herd::runtime::ClockKind;
 use herd::runtime::{RunOptions, run};
 use herd::scenario::{FileDiagnostics, scenario_schema};
-use herd::target::build_target;
+use herd::target::build_target_with;
 
 use super::args::{Cli, Command, PlanFormat, ReportArgs, RunArgs};
 use super::progress::Reporter;
@@ -165,6 +166,25 @@ fn plan_text(plan: &Plan) -> String {
         d(plan.sample_interval)
     );
     match &plan.target {
+        TargetPlan::Aws(a) => {
+            let _ = writeln!(
+                out,
+                "target aws{}: region {}, endpoint {}, provision {}, reply {}, containers {}",
+                a.preset.as_ref().map(|p| format!(" (preset {p})")).unwrap_or_default(),
+                a.region.as_deref().unwrap_or("from the AWS configuration"),
+                a.endpoint_url.as_deref().unwrap_or("from the AWS configuration"),
+                a.provision,
+                match &a.reply {
+                    herd::plan::ReplyParams::Sqs { .. } => "sqs",
+                    herd::plan::ReplyParams::StepFunctionsCallback { .. } => "step-functions-callback",
+                },
+                match &a.containers {
+                    herd::plan::ContainersParams::None => "none",
+                    herd::plan::ContainersParams::Ecs { .. } => "ecs",
+                    herd::plan::ContainersParams::Local { .. } => "local",
+                }
+            );
+        }
         TargetPlan::Sim(s) => {
             let _ = writeln!(
                 out,
@@ -281,6 +301,28 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
+    if args.dry_run {
+        for plan in &plans {
+            println!("{} ({}): calls that would change something", plan.name, plan.file);
+            match &plan.target {
+                TargetPlan::Sim(_) => println!("  none: the simulated target runs in process"),
+                TargetPlan::Aws(params) => match herd::target::aws::dry_run(plan, params) {
+                    Ok(calls) => calls.iter().for_each(|c| println!("  {c}")),
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", plan.file);
+                        return Ok(ExitCode::from(EXIT_INVALID));
+                    }
+                },
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    for plan in &plans {
+        if matches!(plan.target, TargetPlan::Aws(_)) && args.clock == Some(ClockKind::Virtual) {
+            eprintln!("error: {}: the aws target runs on the real clock; drop --clock virtual", plan.file);
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    }
     let mut summaries: Vec<RunSummary> = Vec::new();
     let stop = Arc::new(AtomicBool::new(false));
     let handler_stop = stop.clone();
@@ -300,7 +342,12 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
             plan.seed = seed;
         }
         let dir = args.out.join(&plan.name);
-        let mut target = match build_target(&plan) {
+        let clock = args.clock.unwrap_or(match plan.target {
+            TargetPlan::Sim(_) => ClockKind::Virtual,
+            TargetPlan::Aws(_) => ClockKind::Real,
+        });
+        let aws_options = herd::target::aws::AwsOptions { callback_listen: args.callback_listen.clone() };
+        let mut target = match build_target_with(&plan, &aws_options) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("error: {}: {e}", plan.file);
@@ -317,14 +364,45 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
             wall_seconds: 0.0,
             command_line: reproduce(&plan, args),
         };
-        let mut reporter = Reporter::new(&dir, &plan, args.clock, info.clone(), args.quiet)
+        let mut reporter = Reporter::new(&dir, &plan, clock, info.clone(), args.quiet)
             .with_context(|| format!("cannot write to {}", dir.display()))?;
-        let options = RunOptions { clock: args.clock, stop: stop.clone() };
+        let options = RunOptions { clock, stop: stop.clone() };
+        let mut publisher = match (&plan.cloudwatch, &plan.target) {
+            (Some(cw), target) => {
+                let (region, endpoint) = match target {
+                    TargetPlan::Aws(a) => (a.region.clone(), a.endpoint_url.clone()),
+                    TargetPlan::Sim(_) => (None, None),
+                };
+                match herd::target::aws::CloudWatchPublisher::new(
+                    cw,
+                    region.as_deref(),
+                    endpoint.as_deref(),
+                    &plan.name,
+                ) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        eprintln!("error: {}: CloudWatch: {e}", plan.file);
+                        return Ok(ExitCode::from(EXIT_TARGET));
+                    }
+                }
+            }
+            (None, _) => None,
+        };
         let wall = Instant::now();
-        let result = run(&plan, target.as_mut(), &options, &mut reporter);
+        let result = match publisher.as_mut() {
+            Some(p) => run(&plan, target.as_mut(), &options, &mut herd::runtime::Both(&mut reporter, p)),
+            None => run(&plan, target.as_mut(), &options, &mut reporter),
+        };
         reporter.finish();
+        if let Some(p) = publisher.as_mut() {
+            let (errors, last) = p.flush();
+            if errors > 0 {
+                eprintln!("herd: {errors} CloudWatch PutMetricData call(s) failed; last: {}", last.unwrap_or_default());
+            }
+        }
+        drop(target);
         info.wall_seconds = wall.elapsed().as_secs_f64();
-        let mut summary = summarize(&plan, &result, args.clock, info);
+        let mut summary = summarize(&plan, &result, clock, info);
         if let Some((_, base)) = baselines.iter().find(|(name, _)| name == &plan.name) {
             summary.comparison = Some(compare(base, &summary, tolerance));
         }
@@ -355,10 +433,11 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
 /// The command line that reproduces one scenario's run.
 fn reproduce(plan: &Plan, args: &RunArgs) -> String {
     let clock = match args.clock {
-        herd::runtime::ClockKind::Virtual => "virtual",
-        herd::runtime::ClockKind::Real => "real",
+        Some(ClockKind::Virtual) => " --clock virtual",
+        Some(ClockKind::Real) => " --clock real",
+        None => "",
     };
-    format!("herd run {} --seed {} --clock {clock} --out {}", plan.file, plan.seed, args.out.display())
+    format!("herd run {} --seed {}{clock} --out {}", plan.file, plan.seed, args.out.display())
 }
 
 /// Baselines by scenario name: a single summary.json, or a folder of `<name>/summary.json`.

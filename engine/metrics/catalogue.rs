@@ -73,11 +73,15 @@ pub enum Metric {
     PreviewLoad,
     /// Containers running, sampled.
     ContainersRunning,
+    /// Calls to the target that failed after their retries.
+    TargetErrors,
+    /// Replies that could not be read.
+    MalformedReplies,
 }
 
 impl Metric {
     /// Every metric, in report order.
-    pub const ALL: [Metric; 19] = [
+    pub const ALL: [Metric; 21] = [
         Metric::MessageLatency,
         Metric::MessageSuccess,
         Metric::MessagesSent,
@@ -97,6 +101,8 @@ impl Metric {
         Metric::DroppedArrivals,
         Metric::PreviewLoad,
         Metric::ContainersRunning,
+        Metric::TargetErrors,
+        Metric::MalformedReplies,
     ];
 
     /// The metric's name as written in scenarios and reports.
@@ -121,6 +127,8 @@ impl Metric {
             Metric::DroppedArrivals => "dropped_arrivals",
             Metric::PreviewLoad => "preview_load",
             Metric::ContainersRunning => "containers_running",
+            Metric::TargetErrors => "target_errors",
+            Metric::MalformedReplies => "malformed_replies",
         }
     }
 
@@ -149,7 +157,9 @@ impl Metric {
             | Metric::MessagesDuplicated
             | Metric::MessagesOutOfOrder
             | Metric::Interrupts
-            | Metric::DroppedArrivals => MetricKind::Counter,
+            | Metric::DroppedArrivals
+            | Metric::TargetErrors
+            | Metric::MalformedReplies => MetricKind::Counter,
         }
     }
 

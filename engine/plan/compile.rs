@@ -181,12 +181,20 @@ impl Compiler {
                 "sampling that often only inflates the summary; use e.g. \"1s\" or \"10s\"",
             );
         }
-        let target = match &spec.target {
-            None => TargetPlan::Sim(self.sim(&SimTargetSpec::default(), &root().key("target"))),
-            Some(TargetSpec::Sim(sim)) => TargetPlan::Sim(self.sim(sim, &root().key("target"))),
-        };
         let (groups, sessions) = self.sessions(spec);
         let mut templates = Templates::new();
+        let target = match &spec.target {
+            None => TargetPlan::Sim(Box::new(self.sim(&SimTargetSpec::default(), &root().key("target")))),
+            Some(TargetSpec::Sim(sim)) => TargetPlan::Sim(Box::new(self.sim(sim, &root().key("target")))),
+            Some(TargetSpec::Aws(aws)) => TargetPlan::Aws(Box::new(super::aws::compile_aws(
+                aws,
+                &root().key("target"),
+                &sessions,
+                &mut templates,
+                &mut self.errors,
+                parse_duration,
+            ))),
+        };
         let phases = self.phases(spec, &groups, &sessions, reply_timeout, &mut templates);
         let faults = self.faults(spec, &sessions, max_duration, &target);
         let thresholds = self.thresholds(spec, &groups, &phases);
@@ -203,6 +211,7 @@ impl Compiler {
             phases,
             faults,
             thresholds,
+            cloudwatch: spec.output.as_ref().and_then(|o| o.cloudwatch.as_ref()).map(super::aws::compile_cloudwatch),
             templates: Arc::new(templates),
         }
     }
@@ -678,6 +687,34 @@ impl Compiler {
                     "`times` needs `every` to say how far apart the strikes are",
                     "add e.g. every = \"6m\"",
                 );
+            }
+            if let TargetPlan::Aws(aws) = _target {
+                match fault {
+                    FaultSpec::KillContainer(_) | FaultSpec::PauseContainer(_) if !aws.containers.controllable() => {
+                        self.err_help(
+                            path.key("action"),
+                            "this fault needs container control, and `[target.containers]` is `none`",
+                            "declare [target.containers] kind = \"ecs\" (with a blast radius) or kind = \"local\"",
+                        );
+                    }
+                    FaultSpec::PauseContainer(_)
+                        if matches!(aws.containers, super::aws::ContainersParams::Ecs { .. }) =>
+                    {
+                        self.err_help(
+                            path.key("action"),
+                            "ECS tasks cannot be paused",
+                            "use kill-container, or local containers (paused with SIGSTOP)",
+                        );
+                    }
+                    FaultSpec::Interrupt(_) if aws.claims.as_ref().is_none_or(|c| c.interrupt_queue.is_none()) => {
+                        self.err_help(
+                            path.key("action"),
+                            "an interrupt needs an interrupt queue",
+                            "set [target.claims] interrupt_queue, or use preset = \"webordinary-b\"",
+                        );
+                    }
+                    _ => {}
+                }
             }
             let (Some(action), Some(trigger)) = (action, trigger) else { continue };
             let label = name.clone().unwrap_or_else(|| default_fault_label(&action, sessions));

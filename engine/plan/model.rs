@@ -38,6 +38,8 @@ pub struct Plan {
     pub faults: Vec<FaultPlan>,
     /// Threshold rules.
     pub thresholds: Vec<ThresholdPlan>,
+    /// CloudWatch publishing, when asked for.
+    pub cloudwatch: Option<super::aws::CloudWatchParams>,
     /// The message templates of every phase.
     #[serde(skip)]
     pub templates: Arc<Templates>,
@@ -48,7 +50,9 @@ pub struct Plan {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TargetPlan {
     /// The simulated target.
-    Sim(SimParams),
+    Sim(Box<SimParams>),
+    /// A real deployment or AWS-compatible endpoint.
+    Aws(Box<super::aws::AwsParams>),
 }
 
 impl TargetPlan {
@@ -56,6 +60,7 @@ impl TargetPlan {
     pub fn kind(&self) -> &'static str {
         match self {
             TargetPlan::Sim(_) => "sim",
+            TargetPlan::Aws(_) => "aws",
         }
     }
 }

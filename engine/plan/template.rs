@@ -136,3 +136,96 @@ pub struct PhaseVars<'a> {
     /// Phase name.
     pub name: &'a str,
 }
+
+/// What the aws target's templates (queue names, bodies, group ids) can refer to.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetContext {
+    /// The session.
+    pub session: OwnedSession,
+    /// The message.
+    pub message: TargetMessageVars,
+    /// The phase.
+    pub phase: OwnedPhase,
+    /// Milliseconds since the Unix epoch when the message is sent.
+    pub timestamp_ms: u64,
+    /// The same instant, RFC 3339.
+    pub timestamp: String,
+    /// URL of the session's work queue (for claim requests).
+    pub work_queue_url: String,
+}
+
+/// `session.*` for target templates.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnedSession {
+    /// Client id.
+    pub client: String,
+    /// Project id.
+    pub project: String,
+    /// User id.
+    pub user: String,
+    /// Thread id.
+    pub thread: String,
+    /// Index within its group.
+    pub index: usize,
+}
+
+/// `phase.*` for target templates.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnedPhase {
+    /// Phase name.
+    pub name: String,
+}
+
+/// `message.*` for target templates.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetMessageVars {
+    /// Correlation id (commandId, messageId, task token).
+    pub id: String,
+    /// Run-wide sequence number.
+    pub seq: u64,
+    /// Per-session iteration.
+    pub iteration: u64,
+    /// The rendered instruction.
+    pub instruction: String,
+    /// The rendered extra fields.
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+impl TargetContext {
+    /// The context of one message.
+    pub fn new(
+        session: &Session,
+        message: TargetMessageVars,
+        phase: &str,
+        now: std::time::SystemTime,
+        work_queue_url: &str,
+    ) -> Self {
+        let ms = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        Self {
+            session: OwnedSession {
+                client: session.client.clone(),
+                project: session.project.clone(),
+                user: session.user.clone(),
+                thread: session.thread.clone(),
+                index: session.group_index,
+            },
+            message,
+            phase: OwnedPhase { name: phase.to_owned() },
+            timestamp_ms: ms,
+            timestamp: humantime::format_rfc3339_millis(now).to_string(),
+            work_queue_url: work_queue_url.to_owned(),
+        }
+    }
+
+    /// A context for checking templates at load time.
+    pub fn sample(session: &Session, work_queue_url: &str) -> Self {
+        let message = TargetMessageVars {
+            id: "00000000-0000-0000-0000-000000000000".into(),
+            seq: 0,
+            iteration: 0,
+            instruction: "sample instruction".into(),
+            fields: Default::default(),
+        };
+        Self::new(session, message, "phase", std::time::UNIX_EPOCH, work_queue_url)
+    }
+}

@@ -79,6 +79,18 @@ pub struct TimelinePoint {
     pub latency_p90_ms: Option<f64>,
     /// 99th percentile, milliseconds.
     pub latency_p99_ms: Option<f64>,
+    /// Replies in the interval (for CloudWatch statistic sets).
+    #[serde(default)]
+    pub latency_count: u64,
+    /// Sum of the interval's latencies, milliseconds.
+    #[serde(default)]
+    pub latency_sum_ms: f64,
+    /// Smallest latency in the interval, milliseconds.
+    #[serde(default)]
+    pub latency_min_ms: Option<f64>,
+    /// Largest latency in the interval, milliseconds.
+    #[serde(default)]
+    pub latency_max_ms: Option<f64>,
     /// Containers running or starting.
     pub containers: u64,
     /// Largest container memory, bytes.
@@ -172,6 +184,15 @@ pub struct Accounting {
     pub dropped_arrivals: u64,
     /// Replies that came after their message had been counted lost.
     pub late_replies: u64,
+    /// Calls to the target that failed after their retries.
+    #[serde(default)]
+    pub target_errors: u64,
+    /// Replies that could not be read.
+    #[serde(default)]
+    pub malformed_replies: u64,
+    /// Replies with a correlation id herd never sent (another run's, or a worker's bug).
+    #[serde(default)]
+    pub unknown_replies: u64,
 }
 
 /// A kill whose pair has not yet answered successfully since.
@@ -215,6 +236,24 @@ pub trait RunObserver {
     fn fault(&mut self, _record: &FaultRecord) {}
 }
 
+/// Two observers fed the same events, in order.
+pub struct Both<'a>(pub &'a mut dyn RunObserver, pub &'a mut dyn RunObserver);
+
+impl RunObserver for Both<'_> {
+    fn sample(&mut self, point: &TimelinePoint, totals: &Accounting, latency: Option<(u64, u64)>) {
+        self.0.sample(point, totals, latency);
+        self.1.sample(point, totals, latency);
+    }
+    fn phase_started(&mut self, name: &str, at: f64) {
+        self.0.phase_started(name, at);
+        self.1.phase_started(name, at);
+    }
+    fn fault(&mut self, record: &FaultRecord) {
+        self.0.fault(record);
+        self.1.fault(record);
+    }
+}
+
 /// An observer that ignores everything.
 pub struct NoObserver;
 impl RunObserver for NoObserver {}
@@ -228,6 +267,7 @@ enum Ev {
     Fault(usize),
     Sample,
     Timeout(u64),
+    Poll,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,6 +404,9 @@ impl Dispatcher<'_> {
         }
         let interval = us(self.plan.sample_interval).max(1);
         self.push(interval, Ev::Sample);
+        if let Some(every) = self.target.poll_every() {
+            self.push(every, Ev::Poll);
+        }
         let mut end = EndReason::Completed;
         let mut grace_deadline: Option<Micros> = None;
         loop {
@@ -441,6 +484,14 @@ impl Dispatcher<'_> {
                 self.push(now + interval, Ev::Sample);
             }
             Ev::Timeout(id) => self.timeout(id),
+            Ev::Poll => {
+                let mut io = TargetIo::default();
+                self.target.poll(now, &mut io);
+                self.absorb(io);
+                if let Some(every) = self.target.poll_every() {
+                    self.push(now + every.max(1), Ev::Poll);
+                }
+            }
         }
     }
 
@@ -593,6 +644,15 @@ impl Dispatcher<'_> {
                 let tags = self.messages.get(id as usize).map(|m| self.tags(m.phase, m.session));
                 self.recorder.record(Metric::SessionSwitch, took, tags.as_ref().map_or(&[][..], |t| &t[..]));
             }
+            Observation::TargetError { .. } => {
+                self.acct.target_errors += 1;
+                self.recorder.add(Metric::TargetErrors, 1, &[]);
+            }
+            Observation::MalformedReply { .. } => {
+                self.acct.malformed_replies += 1;
+                self.recorder.add(Metric::MalformedReplies, 1, &[]);
+            }
+            Observation::UnknownReply => self.acct.unknown_replies += 1,
             Observation::PreviewLoad { id, took } => {
                 let tags = self.messages.get(id as usize).map(|m| self.tags(m.phase, m.session));
                 self.recorder.record(Metric::PreviewLoad, took, tags.as_ref().map_or(&[][..], |t| &t[..]));
@@ -747,6 +807,10 @@ impl Dispatcher<'_> {
             latency_p50_ms: lat.map(|s| ms(s.p50)),
             latency_p90_ms: lat.map(|s| ms(s.p90)),
             latency_p99_ms: lat.map(|s| ms(s.p99)),
+            latency_count: lat.map_or(0, |s| s.count),
+            latency_sum_ms: lat.map_or(0.0, |s| s.avg * s.count as f64 / 1e3),
+            latency_min_ms: lat.map(|s| ms(s.min)),
+            latency_max_ms: lat.map(|s| ms(s.max)),
             containers: g.running,
             memory_max_bytes: g.containers.iter().map(|c| c.1).max(),
             cpu_avg_pct: (!g.containers.is_empty())
@@ -777,6 +841,10 @@ impl Dispatcher<'_> {
     }
 
     fn finish(mut self, end: EndReason) -> RunResult {
+        // Replies that are already in let the last messages count as answered.
+        let mut io = TargetIo::default();
+        self.target.poll(self.clock.now(), &mut io);
+        self.absorb(io);
         // Whatever is still unanswered when the run stops never got its reply in time.
         for id in 0..self.messages.len() {
             if self.messages[id].state == MsgState::InFlight {
@@ -791,6 +859,7 @@ impl Dispatcher<'_> {
         if last_t.is_none_or(|t| t < secs(self.clock.now())) {
             self.sample();
         }
+        self.target.finish();
         RunResult {
             recorder: self.recorder,
             accounting: self.acct,

@@ -7,6 +7,6 @@ mod executor;
 
 pub use clock::ClockKind;
 pub use dispatcher::{
-    Accounting, EndReason, FaultRecord, NoObserver, PhaseRecord, RunObserver, RunOptions, RunResult, SessionRecord,
-    TimelinePoint, run,
+    Accounting, Both, EndReason, FaultRecord, NoObserver, PhaseRecord, RunObserver, RunOptions, RunResult,
+    SessionRecord, TimelinePoint, run,
 };

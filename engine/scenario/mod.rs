@@ -4,6 +4,7 @@ mod diagnostic;
 mod load;
 mod schema_check;
 mod spec;
+mod spec_aws;
 
 pub use diagnostic::{Diagnostic, FileDiagnostics, KeyPath, PathSeg};
 pub use load::{
@@ -11,3 +12,4 @@ pub use load::{
 };
 pub(crate) use schema_check::nearest;
 pub use spec::*;
+pub use spec_aws::*;

@@ -50,6 +50,9 @@ pub struct ScenarioSpec {
     /// Scheduled faults: container kills, interrupts, pauses.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// Where results go besides the files in the output folder.
+    #[serde(default)]
+    pub output: Option<super::spec_aws::OutputSpec>,
     /// Pass/fail rules per metric, k6 style: `message_latency = ["p(50) < 5s", "p(99) < 15s"]`. A
     /// key may select a tag: `'message_latency{phase="burst"}'`.
     #[serde(default)]
@@ -62,7 +65,10 @@ pub struct ScenarioSpec {
 pub enum TargetSpec {
     /// The in-process model of the architecture (containers, queues, ownership), on a virtual
     /// clock by default.
-    Sim(SimTargetSpec),
+    Sim(Box<SimTargetSpec>),
+    /// A real deployment (SQS, DynamoDB, ECS, CloudWatch) or any AWS-compatible endpoint, on the
+    /// real clock.
+    Aws(Box<super::spec_aws::AwsTargetSpec>),
 }
 
 /// Parameters of the simulated target. Every field has a default taken from the real system's

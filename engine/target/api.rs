@@ -48,6 +48,18 @@ pub enum Observation {
         /// How long the switch took.
         took: Micros,
     },
+    /// A call to the system under test failed after its retries (throttling, 5xx, network).
+    TargetError {
+        /// What failed.
+        detail: String,
+    },
+    /// A reply that could not be read (not JSON, or without a correlation id).
+    MalformedReply {
+        /// Why.
+        detail: String,
+    },
+    /// A reply whose correlation id herd never sent.
+    UnknownReply,
     /// A preview page loaded after a reply.
     PreviewLoad {
         /// The message whose reply produced the page.
@@ -114,4 +126,13 @@ pub trait Target {
     fn interrupt(&mut self, now: Micros, session: usize, io: &mut TargetIo) -> FaultOutcome;
     /// Samples gauges.
     fn sample(&mut self, now: Micros) -> GaugeSample;
+    /// How often the runtime must call `poll`, for targets whose events come from outside.
+    fn poll_every(&self) -> Option<Micros> {
+        None
+    }
+    /// Collects what arrived from outside since the last call.
+    fn poll(&mut self, _now: Micros, _io: &mut TargetIo) {}
+    /// Called once after the run, also when it was interrupted: release what the target holds
+    /// (provisioned queues, started processes).
+    fn finish(&mut self) {}
 }

@@ -1,0 +1,543 @@
+//! Compiling the `aws` target: presets merged under the scenario's keys, templates checked by
+//! rendering them for every session (queue names must be valid SQS names, bodies valid JSON),
+//! and faults checked against the container control the target has.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::template::{TargetContext, Templates};
+use crate::scenario::{
+    AwsTargetSpec, ClaimsSpec, CloudWatchOutputSpec, ContainersSpec, Diagnostic, KeyPath, PresetSpec, ReplySpec,
+    SqsReplySpec, WorkSpec,
+};
+
+/// Parameters of the AWS target.
+#[derive(Debug, Clone, Serialize)]
+pub struct AwsParams {
+    /// The preset used, if any.
+    pub preset: Option<String>,
+    /// Region override.
+    pub region: Option<String>,
+    /// Endpoint override.
+    pub endpoint_url: Option<String>,
+    /// Accounts the run may touch (empty: any).
+    pub allowed_accounts: Vec<String>,
+    /// Create and delete queues and tables.
+    pub provision: bool,
+    /// Work messages.
+    pub work: WorkParams,
+    /// Replies.
+    pub reply: ReplyParams,
+    /// Generation B claims.
+    pub claims: Option<ClaimsParams>,
+    /// Container control.
+    pub containers: ContainersParams,
+}
+
+/// Work messages. Template fields hold template names in the plan's `Templates`.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkParams {
+    /// Queue name or URL template.
+    pub queue: String,
+    /// FIFO queue.
+    pub fifo: bool,
+    /// Visibility timeout when created.
+    pub visibility_timeout: Duration,
+    /// Body template.
+    pub body: String,
+    /// FIFO group id template.
+    pub group_id: Option<String>,
+    /// FIFO dedup id template.
+    pub dedup_id: Option<String>,
+    /// (attribute name, template name).
+    pub attributes: Vec<(String, String)>,
+}
+
+/// How replies are observed.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ReplyParams {
+    /// Reply queues.
+    Sqs {
+        /// Reply queue template name.
+        queue: String,
+        /// JSON pointer to the correlation id.
+        match_pointer: String,
+        /// JSON pointer to the success flag.
+        success_pointer: String,
+        /// JSON pointer to the interrupted flag.
+        interrupted_pointer: Option<String>,
+        /// Long-poll wait.
+        wait_time: Duration,
+    },
+    /// Step Functions task callbacks.
+    StepFunctionsCallback {
+        /// Listen address.
+        listen: String,
+    },
+}
+
+/// Generation B claims.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClaimsParams {
+    /// Claim queue name.
+    pub queue: String,
+    /// Claim body template name.
+    pub body: String,
+    /// Ownership table.
+    pub ownership_table: String,
+    /// Active-jobs table.
+    pub jobs_table: Option<String>,
+    /// Interrupt queue template name.
+    pub interrupt_queue: Option<String>,
+}
+
+/// What herd may do to containers.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ContainersParams {
+    /// Nothing.
+    None,
+    /// ECS tasks.
+    Ecs {
+        /// Cluster.
+        cluster: String,
+        /// Service.
+        service: Option<String>,
+        /// Required tag (key, value).
+        required_tag: Option<(String, String)>,
+        /// Kill budget.
+        max_kills: u64,
+        /// Read Container Insights.
+        container_insights: bool,
+    },
+    /// Local processes.
+    Local {
+        /// Command and arguments.
+        command: Vec<String>,
+        /// How many.
+        count: u64,
+        /// Extra environment (values are templates over endpoint_url and callback_url).
+        env: Vec<(String, String)>,
+        /// Replace killed ones.
+        replace_killed: bool,
+        /// Kill budget.
+        max_kills: u64,
+    },
+}
+
+impl ContainersParams {
+    /// Whether faults can strike containers.
+    pub fn controllable(&self) -> bool {
+        !matches!(self, ContainersParams::None)
+    }
+}
+
+/// CloudWatch publishing.
+#[derive(Debug, Clone, Serialize)]
+pub struct CloudWatchParams {
+    /// Namespace.
+    pub namespace: String,
+    /// Region override.
+    pub region: Option<String>,
+    /// Endpoint override.
+    pub endpoint_url: Option<String>,
+}
+
+const PRESET_A: &str = include_str!("../target/presets/webordinary-a.toml");
+const PRESET_B: &str = include_str!("../target/presets/webordinary-b.toml");
+
+/// The preset's keys, as a spec to merge under the scenario's.
+fn preset(p: PresetSpec) -> AwsTargetSpec {
+    let text = match p {
+        PresetSpec::WebordinaryA => PRESET_A,
+        PresetSpec::WebordinaryB => PRESET_B,
+    };
+    // The presets ship with the binary and a test parses both, so this cannot fail at run time.
+    toml::from_str(text).unwrap_or_default()
+}
+
+fn or<T: Clone>(a: &Option<T>, b: &Option<T>) -> Option<T> {
+    a.clone().or_else(|| b.clone())
+}
+
+/// The scenario's target keys over the preset's.
+fn merged(spec: &AwsTargetSpec) -> AwsTargetSpec {
+    let Some(p) = spec.preset else { return spec.clone() };
+    let base = preset(p);
+    let work = match (&spec.work, &base.work) {
+        (Some(w), Some(b)) => Some(WorkSpec {
+            queue: or(&w.queue, &b.queue),
+            fifo: or(&w.fifo, &b.fifo),
+            visibility_timeout: or(&w.visibility_timeout, &b.visibility_timeout),
+            body: or(&w.body, &b.body),
+            group_id: or(&w.group_id, &b.group_id),
+            dedup_id: or(&w.dedup_id, &b.dedup_id),
+            attributes: if w.attributes.is_empty() { b.attributes.clone() } else { w.attributes.clone() },
+        }),
+        (w, b) => or(w, b),
+    };
+    let reply = match (&spec.reply, &base.reply) {
+        (Some(ReplySpec::Sqs(r)), Some(ReplySpec::Sqs(b))) => Some(ReplySpec::Sqs(SqsReplySpec {
+            queue: or(&r.queue, &b.queue),
+            match_pointer: or(&r.match_pointer, &b.match_pointer),
+            success_pointer: or(&r.success_pointer, &b.success_pointer),
+            interrupted_pointer: or(&r.interrupted_pointer, &b.interrupted_pointer),
+            wait_time: or(&r.wait_time, &b.wait_time),
+        })),
+        (r, b) => or(r, b),
+    };
+    let claims = match (&spec.claims, &base.claims) {
+        (Some(c), Some(b)) => Some(ClaimsSpec {
+            queue: or(&c.queue, &b.queue),
+            body: or(&c.body, &b.body),
+            ownership_table: or(&c.ownership_table, &b.ownership_table),
+            jobs_table: or(&c.jobs_table, &b.jobs_table),
+            interrupt_queue: or(&c.interrupt_queue, &b.interrupt_queue),
+        }),
+        (c, b) => or(c, b),
+    };
+    AwsTargetSpec {
+        preset: spec.preset,
+        region: or(&spec.region, &base.region),
+        endpoint_url: or(&spec.endpoint_url, &base.endpoint_url),
+        allowed_accounts: if spec.allowed_accounts.is_empty() {
+            base.allowed_accounts
+        } else {
+            spec.allowed_accounts.clone()
+        },
+        provision: or(&spec.provision, &base.provision),
+        work,
+        reply,
+        claims,
+        containers: or(&spec.containers, &base.containers),
+        queue_depth_interval: or(&spec.queue_depth_interval, &base.queue_depth_interval),
+    }
+}
+
+/// Whether a queue name is one SQS accepts.
+fn queue_name_error(name: &str, fifo: bool) -> Option<String> {
+    if name.starts_with("http://") || name.starts_with("https://") {
+        return None;
+    }
+    let stem = name.strip_suffix(".fifo");
+    if fifo && stem.is_none() {
+        return Some(format!("FIFO queue name \"{name}\" must end in `.fifo`"));
+    }
+    if !fifo && stem.is_some() {
+        return Some(format!("queue name \"{name}\" ends in `.fifo` but `fifo` is false"));
+    }
+    let stem = stem.unwrap_or(name);
+    if name.is_empty() || name.len() > 80 {
+        return Some(format!("queue name \"{name}\" must be 1 to 80 characters"));
+    }
+    if let Some(c) = stem.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
+        return Some(format!("queue name \"{name}\" contains `{c}`; SQS accepts letters, digits, `-` and `_`"));
+    }
+    None
+}
+
+/// Compiles the aws target, adding its templates to `templates` and its errors to `errors`.
+pub(crate) fn compile_aws(
+    spec: &AwsTargetSpec,
+    path: &KeyPath,
+    sessions: &[super::model::Session],
+    templates: &mut Templates,
+    errors: &mut Vec<Diagnostic>,
+    duration: impl Fn(&str) -> Result<Duration, String>,
+) -> AwsParams {
+    let spec = merged(spec);
+    let mut err = |p: KeyPath, m: String, help: Option<&str>| {
+        let mut d =
+            Diagnostic::at(p.clone(), m).label(p.last_key().map(|k| format!("invalid `{k}`")).unwrap_or_default());
+        if let Some(h) = help {
+            d = d.help(h);
+        }
+        errors.push(d);
+    };
+    if spec.allowed_accounts.is_empty() {
+        err(
+            path.key("allowed_accounts"),
+            "the aws target needs `allowed_accounts`: herd will not touch an account it was not told about".into(),
+            Some("e.g. allowed_accounts = [\"123456789012\"] (the account a local moto server reports)"),
+        );
+    }
+    let wpath = path.key("work");
+    let work = spec.work.clone().unwrap_or_default();
+    let need = "set it here or choose a preset: preset = \"webordinary-a\" or \"webordinary-b\"";
+    let queue = work.queue.clone().unwrap_or_default();
+    if work.queue.is_none() {
+        err(wpath.key("queue"), "the aws target needs a work queue".into(), Some(need));
+    }
+    let body = work.body.clone().unwrap_or_default();
+    if work.body.is_none() {
+        err(wpath.key("body"), "the aws target needs a message body template".into(), Some(need));
+    }
+    let fifo = work.fifo.unwrap_or(false);
+    let mut add = |name: &str, source: &str, at: KeyPath, errors: &mut Vec<(KeyPath, String)>| {
+        if let Err(e) = templates.add(name, source) {
+            errors.push((at, format!("template has a syntax error: {e}")));
+        }
+    };
+    let mut template_errors = Vec::new();
+    add("target.work.queue", &queue, wpath.key("queue"), &mut template_errors);
+    add("target.work.body", &body, wpath.key("body"), &mut template_errors);
+    if let Some(g) = &work.group_id {
+        add("target.work.group_id", g, wpath.key("group_id"), &mut template_errors);
+    }
+    if let Some(d) = &work.dedup_id {
+        add("target.work.dedup_id", d, wpath.key("dedup_id"), &mut template_errors);
+    }
+    let mut attributes = Vec::new();
+    for (k, v) in &work.attributes {
+        let name = format!("target.work.attributes.{k}");
+        add(&name, v, wpath.key("attributes").key(k), &mut template_errors);
+        attributes.push((k.clone(), name));
+    }
+    if fifo && work.group_id.is_none() {
+        err(
+            wpath.key("group_id"),
+            "a FIFO work queue needs `group_id`".into(),
+            Some("e.g. group_id = \"{{ session.project }}#{{ session.user }}\""),
+        );
+    }
+    let reply = match spec.reply.clone() {
+        Some(ReplySpec::Sqs(r)) => {
+            let rpath = path.key("reply");
+            let q = r.queue.clone().unwrap_or_default();
+            if r.queue.is_none() {
+                err(rpath.key("queue"), "an `sqs` reply needs `queue`".into(), None);
+            }
+            add("target.reply.queue", &q, rpath.key("queue"), &mut template_errors);
+            let wait = r.wait_time.as_deref().map(&duration).transpose().unwrap_or_else(|e| {
+                template_errors.push((rpath.key("wait_time"), e));
+                None
+            });
+            let wait = wait.unwrap_or(Duration::from_secs(2));
+            if wait > Duration::from_secs(20) {
+                template_errors.push((rpath.key("wait_time"), "SQS long polling waits at most 20s".into()));
+            }
+            let pointer_ok = |p: &Option<String>| p.as_deref().is_none_or(|p| p.is_empty() || p.starts_with('/'));
+            for (key, p) in [
+                ("match_pointer", &r.match_pointer),
+                ("success_pointer", &r.success_pointer),
+                ("interrupted_pointer", &r.interrupted_pointer),
+            ] {
+                if !pointer_ok(p) {
+                    template_errors.push((
+                        rpath.key(key),
+                        format!(
+                            "\"{}\" is not a JSON pointer; write e.g. \"/commandId\"",
+                            p.clone().unwrap_or_default()
+                        ),
+                    ));
+                }
+            }
+            ReplyParams::Sqs {
+                queue: "target.reply.queue".into(),
+                match_pointer: r.match_pointer.unwrap_or_else(|| "/commandId".into()),
+                success_pointer: r.success_pointer.unwrap_or_else(|| "/success".into()),
+                interrupted_pointer: r.interrupted_pointer,
+                wait_time: wait,
+            }
+        }
+        Some(ReplySpec::StepFunctionsCallback(c)) => {
+            let listen = c.listen.unwrap_or_else(|| "127.0.0.1:0".into());
+            if listen.parse::<std::net::SocketAddr>().is_err() {
+                template_errors.push((
+                    path.key("reply").key("listen"),
+                    format!("\"{listen}\" is not an address; write e.g. \"127.0.0.1:8787\""),
+                ));
+            }
+            ReplyParams::StepFunctionsCallback { listen }
+        }
+        None => {
+            err(
+                path.key("reply"),
+                "the aws target needs a reply channel".into(),
+                Some("add [target.reply] kind = \"sqs\" or kind = \"step-functions-callback\", or choose a preset"),
+            );
+            ReplyParams::StepFunctionsCallback { listen: "127.0.0.1:0".into() }
+        }
+    };
+    let claims = spec.claims.clone().map(|c| {
+        let cpath = path.key("claims");
+        if let Some(b) = &c.body {
+            add("target.claims.body", b, cpath.key("body"), &mut template_errors);
+        }
+        if let Some(q) = &c.interrupt_queue {
+            add("target.claims.interrupt_queue", q, cpath.key("interrupt_queue"), &mut template_errors);
+        }
+        if c.queue.is_none() || c.body.is_none() || c.ownership_table.is_none() {
+            template_errors.push((cpath.clone(), "`claims` needs `queue`, `body` and `ownership_table`".into()));
+        }
+        ClaimsParams {
+            queue: c.queue.unwrap_or_default(),
+            body: "target.claims.body".into(),
+            ownership_table: c.ownership_table.unwrap_or_default(),
+            jobs_table: c.jobs_table,
+            interrupt_queue: c.interrupt_queue.map(|_| "target.claims.interrupt_queue".into()),
+        }
+    });
+    let containers = match spec.containers.clone() {
+        None | Some(ContainersSpec::None(_)) => ContainersParams::None,
+        Some(ContainersSpec::Ecs(e)) => {
+            let cpath = path.key("containers");
+            let required_tag = e.required_tag.as_deref().map(|t| match t.split_once('=') {
+                Some((k, v)) if !k.is_empty() => (k.to_owned(), v.to_owned()),
+                _ => {
+                    template_errors.push((cpath.key("required_tag"), format!("\"{t}\" is not `key=value`")));
+                    (String::new(), String::new())
+                }
+            });
+            let max_kills = e.max_kills.unwrap_or(1);
+            if max_kills < 0 {
+                template_errors.push((cpath.key("max_kills"), format!("`max_kills` = {max_kills} is negative")));
+            }
+            ContainersParams::Ecs {
+                cluster: e.cluster.unwrap_or_else(|| "webordinary-edit-cluster".into()),
+                service: e.service,
+                required_tag,
+                max_kills: max_kills.max(0) as u64,
+                container_insights: e.container_insights.unwrap_or(true),
+            }
+        }
+        Some(ContainersSpec::Local(l)) => {
+            let cpath = path.key("containers");
+            if l.command.is_empty() {
+                template_errors.push((
+                    cpath.key("command"),
+                    "`command` is empty; give the worker program and its arguments".into(),
+                ));
+            }
+            let count = l.count.unwrap_or(1);
+            if !(1..=64).contains(&count) {
+                template_errors.push((cpath.key("count"), format!("`count` = {count} is outside 1 to 64")));
+            }
+            ContainersParams::Local {
+                command: l.command,
+                count: count.clamp(1, 64) as u64,
+                env: l.env.into_iter().collect(),
+                replace_killed: l.replace_killed.unwrap_or(true),
+                max_kills: l.max_kills.unwrap_or(10).max(0) as u64,
+            }
+        }
+    };
+    // Render every template for every session now, so a bad queue name or a body that is not
+    // JSON is a load-time error that names the key.
+    if template_errors.is_empty() && !queue.is_empty() && !body.is_empty() {
+        for s in sessions {
+            let ctx = TargetContext::sample(s, "https://sqs.invalid/000000000000/queue");
+            match templates.render("target.work.queue", &ctx) {
+                Ok(name) => {
+                    if let Some(e) = queue_name_error(&name, fifo) {
+                        template_errors.push((wpath.key("queue"), e));
+                        break;
+                    }
+                }
+                Err(e) => {
+                    template_errors.push((wpath.key("queue"), format!("template does not render: {e}")));
+                    break;
+                }
+            }
+            if let ReplyParams::Sqs { queue, .. } = &reply {
+                match templates.render(queue, &ctx) {
+                    Ok(name) => {
+                        if let Some(e) = queue_name_error(&name, name.ends_with(".fifo")) {
+                            template_errors.push((path.key("reply").key("queue"), e));
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        template_errors
+                            .push((path.key("reply").key("queue"), format!("template does not render: {e}")));
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(s) = sessions.first() {
+            let ctx = TargetContext::sample(s, "https://sqs.invalid/000000000000/queue");
+            let mut json_check = |name: &str, at: KeyPath| match templates.render(name, &ctx) {
+                Ok(text) => {
+                    if let Err(e) = serde_json::from_str::<serde_json::Value>(&text) {
+                        template_errors.push((at, format!("the body does not render to JSON: {e}")));
+                    }
+                }
+                Err(e) => template_errors.push((at, format!("template does not render: {e}"))),
+            };
+            json_check("target.work.body", wpath.key("body"));
+            if claims.is_some() {
+                json_check("target.claims.body", path.key("claims").key("body"));
+            }
+        }
+    }
+    for (at, message) in template_errors {
+        err(at, message, None);
+    }
+    let visibility = work.visibility_timeout.as_deref().map(&duration).transpose();
+    let visibility_timeout = match visibility {
+        Ok(v) => v.unwrap_or(Duration::from_secs(30)),
+        Err(e) => {
+            err(wpath.key("visibility_timeout"), e, None);
+            Duration::from_secs(30)
+        }
+    };
+    AwsParams {
+        preset: spec.preset.map(|p| match p {
+            PresetSpec::WebordinaryA => "webordinary-a".into(),
+            PresetSpec::WebordinaryB => "webordinary-b".into(),
+        }),
+        region: spec.region,
+        endpoint_url: spec.endpoint_url,
+        allowed_accounts: spec.allowed_accounts,
+        provision: spec.provision.unwrap_or(false),
+        work: WorkParams {
+            queue: "target.work.queue".into(),
+            fifo,
+            visibility_timeout,
+            body: "target.work.body".into(),
+            group_id: work.group_id.map(|_| "target.work.group_id".into()),
+            dedup_id: work.dedup_id.map(|_| "target.work.dedup_id".into()),
+            attributes,
+        },
+        reply,
+        claims,
+        containers,
+    }
+}
+
+/// Compiles `[output.cloudwatch]`.
+pub(crate) fn compile_cloudwatch(spec: &CloudWatchOutputSpec) -> CloudWatchParams {
+    CloudWatchParams {
+        namespace: spec.namespace.clone().unwrap_or_else(|| "Webordinary/Performance".into()),
+        region: spec.region.clone(),
+        endpoint_url: spec.endpoint_url.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_presets_parse_completely() {
+        for p in [PresetSpec::WebordinaryA, PresetSpec::WebordinaryB] {
+            let text = if p == PresetSpec::WebordinaryA { PRESET_A } else { PRESET_B };
+            let spec: AwsTargetSpec = toml::from_str(text).expect("preset parses");
+            let work = spec.work.expect("preset has work");
+            assert!(work.queue.is_some() && work.body.is_some());
+            assert!(spec.reply.is_some());
+        }
+    }
+
+    #[test]
+    fn queue_names_follow_sqs_rules() {
+        assert!(queue_name_error("webordinary-input-p-u", false).is_none());
+        assert!(queue_name_error("webordinary-input-p-u.fifo", true).is_none());
+        assert!(queue_name_error("webordinary-input-p-u", true).unwrap().contains("must end in `.fifo`"));
+        assert!(queue_name_error("p#u", false).unwrap().contains("contains `#`"));
+        assert!(queue_name_error(&"x".repeat(81), false).is_some());
+    }
+}

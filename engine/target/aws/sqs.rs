@@ -1,0 +1,257 @@
+//! SQS: one sender task per work queue (in order, batched up to 10, claims first for
+//! generation B), one long-polling reply reader per reply queue.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageAttributeValue, SendMessageBatchRequestEntry};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::clients::{Clients, explain};
+use super::inbox::Inbound;
+
+/// A claim request to send before a work message when the pair has no owner.
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimJob {
+    /// `{project}#{user}`.
+    pub pair_key: String,
+    /// The claim queue's URL.
+    pub queue_url: String,
+    /// The rendered claim body.
+    pub body: String,
+    /// The ownership table.
+    pub table: String,
+}
+
+/// One work message, rendered.
+#[derive(Debug, Clone)]
+pub(crate) struct OutMsg {
+    pub body: String,
+    pub group_id: Option<String>,
+    pub dedup_id: Option<String>,
+    pub attributes: Vec<(String, String)>,
+    pub claim: Option<ClaimJob>,
+}
+
+/// Whether the pair has a live owner in the ownership table.
+async fn owned(clients: &Clients, table: &str, pair_key: &str) -> Result<bool, String> {
+    let out = clients
+        .dynamodb
+        .get_item()
+        .table_name(table)
+        .key("projectKey", AttributeValue::S(pair_key.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| explain(&e))?;
+    let Some(item) = out.item else { return Ok(false) };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let ttl = item.get("ttl").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok());
+    Ok(ttl.is_none_or(|t| t >= now))
+}
+
+/// Sends the claims a batch needs: one per unowned pair, as the real router does.
+async fn send_claims(clients: &Clients, batch: &[OutMsg], inbox: &Sender<Inbound>) {
+    let mut done: Vec<&str> = Vec::new();
+    for claim in batch.iter().filter_map(|m| m.claim.as_ref()) {
+        if done.contains(&claim.pair_key.as_str()) {
+            continue;
+        }
+        done.push(&claim.pair_key);
+        match owned(clients, &claim.table, &claim.pair_key).await {
+            Ok(true) => {}
+            Ok(false) => {
+                if let Err(e) =
+                    clients.sqs.send_message().queue_url(&claim.queue_url).message_body(&claim.body).send().await
+                {
+                    let _ =
+                        inbox.send(Inbound::Error(format!("claim request for {}: {}", claim.pair_key, explain(&e))));
+                }
+            }
+            Err(e) => {
+                let _ = inbox.send(Inbound::Error(format!("ownership lookup for {}: {e}", claim.pair_key)));
+            }
+        }
+    }
+}
+
+/// Sends a queue's messages in order, several at once with `SendMessageBatch` when several are
+/// due together.
+pub(crate) async fn sender(
+    clients: Clients,
+    queue_url: String,
+    mut rx: UnboundedReceiver<OutMsg>,
+    inbox: Sender<Inbound>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 10 {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        send_claims(&clients, &batch, &inbox).await;
+        if batch.len() == 1 {
+            let m = &batch[0];
+            let mut req = clients.sqs.send_message().queue_url(&queue_url).message_body(&m.body);
+            if let Some(g) = &m.group_id {
+                req = req.message_group_id(g);
+            }
+            if let Some(d) = &m.dedup_id {
+                req = req.message_deduplication_id(d);
+            }
+            for (k, v) in &m.attributes {
+                if let Ok(attr) = MessageAttributeValue::builder().data_type("String").string_value(v).build() {
+                    req = req.message_attributes(k, attr);
+                }
+            }
+            if let Err(e) = req.send().await {
+                let _ = inbox.send(Inbound::Error(format!("SendMessage to {queue_url}: {}", explain(&e))));
+            }
+            continue;
+        }
+        let mut req = clients.sqs.send_message_batch().queue_url(&queue_url);
+        for (i, m) in batch.iter().enumerate() {
+            let mut entry = SendMessageBatchRequestEntry::builder().id(format!("m{i}")).message_body(&m.body);
+            if let Some(g) = &m.group_id {
+                entry = entry.message_group_id(g);
+            }
+            if let Some(d) = &m.dedup_id {
+                entry = entry.message_deduplication_id(d);
+            }
+            for (k, v) in &m.attributes {
+                if let Ok(attr) = MessageAttributeValue::builder().data_type("String").string_value(v).build() {
+                    entry = entry.message_attributes(k, attr);
+                }
+            }
+            match entry.build() {
+                Ok(e) => req = req.entries(e),
+                Err(e) => {
+                    let _ = inbox.send(Inbound::Error(format!("SendMessageBatch entry: {e}")));
+                }
+            }
+        }
+        match req.send().await {
+            Ok(out) => {
+                for f in out.failed() {
+                    let _ = inbox.send(Inbound::Error(format!(
+                        "SendMessageBatch to {queue_url}: {} {}",
+                        f.code(),
+                        f.message().unwrap_or("")
+                    )));
+                }
+            }
+            Err(e) => {
+                let _ = inbox.send(Inbound::Error(format!("SendMessageBatch to {queue_url}: {}", explain(&e))));
+            }
+        }
+    }
+}
+
+/// JSON pointers that read a reply.
+#[derive(Debug, Clone)]
+pub(crate) struct ReplyPointers {
+    pub correlation: String,
+    pub success: String,
+    pub interrupted: Option<String>,
+}
+
+/// Reads a reply body; `Err` says why it is malformed.
+pub(crate) fn parse_reply(body: &str, p: &ReplyPointers) -> Result<Inbound, String> {
+    let json: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("reply is not JSON: {e}"))?;
+    let correlation = json
+        .pointer(&p.correlation)
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| format!("reply has no string at {}", p.correlation))?
+        .to_owned();
+    let flag = |ptr: &str| json.pointer(ptr).and_then(serde_json::Value::as_bool);
+    let success = flag(&p.success).ok_or_else(|| format!("reply has no boolean at {}", p.success))?;
+    let interrupted = p.interrupted.as_deref().and_then(flag).unwrap_or(false);
+    Ok(Inbound::Reply { correlation, success, interrupted })
+}
+
+/// Long-polls a reply queue until `stop`, reporting every reply and deleting what it read.
+pub(crate) async fn reply_reader(
+    clients: Clients,
+    queue_url: String,
+    pointers: ReplyPointers,
+    wait: Duration,
+    inbox: Sender<Inbound>,
+    stop: Arc<AtomicBool>,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let out = clients
+            .sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait.as_secs().min(20) as i32)
+            .send()
+            .await;
+        let messages = match out {
+            Ok(o) => o.messages.unwrap_or_default(),
+            Err(e) => {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let _ = inbox.send(Inbound::Error(format!("ReceiveMessage from {queue_url}: {}", explain(&e))));
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let mut delete = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            let event = match parse_reply(m.body().unwrap_or(""), &pointers) {
+                Ok(e) => e,
+                Err(why) => Inbound::Malformed(why),
+            };
+            let _ = inbox.send(event);
+            if let Some(handle) = m.receipt_handle()
+                && let Ok(entry) =
+                    DeleteMessageBatchRequestEntry::builder().id(format!("d{i}")).receipt_handle(handle).build()
+            {
+                delete.push(entry);
+            }
+        }
+        if !delete.is_empty()
+            && let Err(e) =
+                clients.sqs.delete_message_batch().queue_url(&queue_url).set_entries(Some(delete)).send().await
+        {
+            let _ = inbox.send(Inbound::Error(format!("DeleteMessageBatch on {queue_url}: {}", explain(&e))));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pointers() -> ReplyPointers {
+        ReplyPointers {
+            correlation: "/commandId".into(),
+            success: "/success".into(),
+            interrupted: Some("/interrupted".into()),
+        }
+    }
+
+    #[test]
+    fn replies_are_read_by_pointer() {
+        let r = parse_reply(r#"{"commandId": "c1", "success": false, "interrupted": true}"#, &pointers()).unwrap();
+        assert!(
+            matches!(r, Inbound::Reply { ref correlation, success: false, interrupted: true } if correlation == "c1")
+        );
+        let r = parse_reply(r#"{"commandId": "c2", "success": true}"#, &pointers()).unwrap();
+        assert!(matches!(r, Inbound::Reply { success: true, interrupted: false, .. }));
+    }
+
+    #[test]
+    fn malformed_replies_say_why() {
+        assert!(parse_reply("not json", &pointers()).unwrap_err().contains("not JSON"));
+        assert!(parse_reply(r#"{"success": true}"#, &pointers()).unwrap_err().contains("/commandId"));
+        assert!(parse_reply(r#"{"commandId": "c", "success": "yes"}"#, &pointers()).unwrap_err().contains("/success"));
+    }
+}

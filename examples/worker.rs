@@ -1,0 +1,245 @@
+//! A reference worker for both generations of the reference system, used by herd's AWS tests as
+//! a real container process (started, measured and killed by `[target.containers] kind = "local"`)
+//! and useful to try a scenario against a local AWS-compatible server.
+//!
+//! Generation A: polls every `webordinary-input-*` queue, "processes" each message, and replies
+//! on `webordinary-output-{project}-{user}` with the message's `commandId`.
+//! Generation B: takes claim requests from `webordinary-unclaimed`, claims the project+user in
+//! `webordinary-container-ownership` with a conditional put, polls the claimed FIFO queue, and
+//! reports each task with `SendTaskSuccess` to the Step Functions endpoint in `HERD_CALLBACK_URL`.
+//!
+//! Options: `--generation a|b`, `--processing-ms N`, `--drop-every N` (delete every Nth message
+//! without answering: a lost message), `--fail-then-succeed-every N` (generation B: answer every
+//! Nth task with `SendTaskFailure` PREEMPTED and then `SendTaskSuccess`, the known defect),
+//! `--idle-exit-secs N` (exit after N seconds without work). Endpoint and region come from
+//! `AWS_ENDPOINT_URL` and `AWS_REGION`; the container id from `HERD_CONTAINER_ID`.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+
+struct Options {
+    generation: String,
+    processing: Duration,
+    drop_every: u64,
+    fail_then_succeed_every: u64,
+    idle_exit: Duration,
+    container_id: String,
+    callback: String,
+}
+
+fn options() -> Options {
+    let args: Vec<String> = std::env::args().collect();
+    let get = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let num = |name: &str, default: u64| get(name).and_then(|v| v.parse().ok()).unwrap_or(default);
+    Options {
+        generation: get("--generation").unwrap_or_else(|| "a".into()),
+        processing: Duration::from_millis(num("--processing-ms", 50)),
+        drop_every: num("--drop-every", 0),
+        fail_then_succeed_every: num("--fail-then-succeed-every", 0),
+        idle_exit: Duration::from_secs(num("--idle-exit-secs", 120)),
+        container_id: std::env::var("HERD_CONTAINER_ID").unwrap_or_else(|_| format!("worker-{}", std::process::id())),
+        callback: std::env::var("HERD_CALLBACK_URL").unwrap_or_default(),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// One AWS JSON 1.0 call to herd's Step Functions listener, over plain HTTP/1.1.
+fn step_functions(callback: &str, operation: &str, body: &serde_json::Value) -> Result<(), String> {
+    let hostport = callback.trim_start_matches("http://").trim_end_matches('/');
+    let payload = body.to_string();
+    let mut stream = TcpStream::connect(hostport).map_err(|e| format!("connect {hostport}: {e}"))?;
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {hostport}\r\nX-Amz-Target: AWSStepFunctions.{operation}\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+        payload.len()
+    );
+    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).map_err(|e| e.to_string())?;
+    if response.starts_with("HTTP/1.1 200") { Ok(()) } else { Err(response.lines().next().unwrap_or("").to_owned()) }
+}
+
+async fn generation_a(sqs: &aws_sdk_sqs::Client, o: &Options) {
+    let mut handled = 0u64;
+    let mut last_work = Instant::now();
+    let mut announced = false;
+    loop {
+        let urls = sqs
+            .list_queues()
+            .queue_name_prefix("webordinary-input-")
+            .send()
+            .await
+            .ok()
+            .and_then(|r| r.queue_urls)
+            .unwrap_or_default();
+        if !announced {
+            println!("ready");
+            announced = true;
+        }
+        let mut any = false;
+        for url in &urls {
+            let Ok(out) =
+                sqs.receive_message().queue_url(url).max_number_of_messages(10).wait_time_seconds(0).send().await
+            else {
+                continue;
+            };
+            for m in out.messages.unwrap_or_default() {
+                any = true;
+                handled += 1;
+                let body: serde_json::Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
+                let project = body["projectId"].as_str().unwrap_or_default().to_owned();
+                let user = body["userId"].as_str().unwrap_or_default().to_owned();
+                tokio::time::sleep(o.processing).await;
+                let drop_it = o.drop_every > 0 && handled.is_multiple_of(o.drop_every);
+                if !drop_it {
+                    let reply = serde_json::json!({
+                        "type": "response",
+                        "sessionId": body["sessionId"],
+                        "projectId": project,
+                        "userId": user,
+                        "commandId": body["commandId"],
+                        "success": true,
+                        "summary": format!("done by {}", o.container_id),
+                        "filesChanged": [],
+                    });
+                    let out_name = format!("webordinary-output-{project}-{user}");
+                    if let Ok(q) = sqs.get_queue_url().queue_name(&out_name).send().await
+                        && let Some(out_url) = q.queue_url
+                    {
+                        let _ = sqs.send_message().queue_url(out_url).message_body(reply.to_string()).send().await;
+                    }
+                } else {
+                    eprintln!("worker {}: dropped message {handled}", o.container_id);
+                }
+                if let Some(h) = m.receipt_handle() {
+                    let _ = sqs.delete_message().queue_url(url).receipt_handle(h).send().await;
+                }
+            }
+        }
+        if any {
+            last_work = Instant::now();
+        } else {
+            if last_work.elapsed() > o.idle_exit {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+async fn claim(ddb: &aws_sdk_dynamodb::Client, pair: &str, o: &Options) -> bool {
+    let now = now_ms();
+    ddb.put_item()
+        .table_name("webordinary-container-ownership")
+        .item("projectKey", AttributeValue::S(pair.to_owned()))
+        .item("containerId", AttributeValue::S(o.container_id.clone()))
+        .item("lastActivity", AttributeValue::N(now.to_string()))
+        .item("ttl", AttributeValue::N((now / 1000 + 300).to_string()))
+        .condition_expression("attribute_not_exists(projectKey) OR #ttl < :now OR containerId = :me")
+        .expression_attribute_names("#ttl", "ttl")
+        .expression_attribute_values(":now", AttributeValue::N((now / 1000).to_string()))
+        .expression_attribute_values(":me", AttributeValue::S(o.container_id.clone()))
+        .send()
+        .await
+        .is_ok()
+}
+
+async fn generation_b(sqs: &aws_sdk_sqs::Client, ddb: &aws_sdk_dynamodb::Client, o: &Options) {
+    let unclaimed = loop {
+        if let Ok(r) = sqs.get_queue_url().queue_name("webordinary-unclaimed").send().await
+            && let Some(u) = r.queue_url
+        {
+            break u;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    println!("ready");
+    let mut claimed: Vec<String> = Vec::new();
+    let mut handled = 0u64;
+    let mut last_work = Instant::now();
+    loop {
+        if let Ok(out) =
+            sqs.receive_message().queue_url(&unclaimed).max_number_of_messages(1).wait_time_seconds(0).send().await
+        {
+            for m in out.messages.unwrap_or_default() {
+                let body: serde_json::Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
+                let pair =
+                    format!("{}#{}", body["projectId"].as_str().unwrap_or(""), body["userId"].as_str().unwrap_or(""));
+                if let Some(url) = body["queueUrl"].as_str()
+                    && claim(ddb, &pair, o).await
+                    && !claimed.contains(&url.to_owned())
+                {
+                    claimed.push(url.to_owned());
+                }
+                if let Some(h) = m.receipt_handle() {
+                    let _ = sqs.delete_message().queue_url(&unclaimed).receipt_handle(h).send().await;
+                }
+            }
+        }
+        let mut any = false;
+        for url in &claimed {
+            let Ok(out) =
+                sqs.receive_message().queue_url(url).max_number_of_messages(1).wait_time_seconds(0).send().await
+            else {
+                continue;
+            };
+            for m in out.messages.unwrap_or_default() {
+                any = true;
+                handled += 1;
+                let body: serde_json::Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
+                let token = body["taskToken"].as_str().unwrap_or_default().to_owned();
+                tokio::time::sleep(o.processing).await;
+                let output = serde_json::json!({ "success": true, "messageId": body["messageId"], "summary": "done", "filesChanged": [], "buildSuccess": true, "deploySuccess": true }).to_string();
+                let defect = o.fail_then_succeed_every > 0 && handled.is_multiple_of(o.fail_then_succeed_every);
+                if defect {
+                    let _ = step_functions(
+                        &o.callback,
+                        "SendTaskFailure",
+                        &serde_json::json!({ "taskToken": token, "error": "PREEMPTED", "cause": "interrupted" }),
+                    );
+                }
+                if let Err(e) = step_functions(
+                    &o.callback,
+                    "SendTaskSuccess",
+                    &serde_json::json!({ "taskToken": token, "output": output }),
+                ) {
+                    eprintln!("worker {}: SendTaskSuccess: {e}", o.container_id);
+                }
+                if let Some(h) = m.receipt_handle() {
+                    let _ = sqs.delete_message().queue_url(url).receipt_handle(h).send().await;
+                }
+            }
+        }
+        if any {
+            last_work = Instant::now();
+        } else {
+            if last_work.elapsed() > o.idle_exit {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let o = options();
+    let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
+    if std::env::var("AWS_REGION").is_err() {
+        loader = loader.region(aws_config::Region::new("us-east-1"));
+    }
+    let config = loader.load().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    match o.generation.as_str() {
+        "b" => generation_b(&sqs, &aws_sdk_dynamodb::Client::new(&config), &o).await,
+        _ => generation_a(&sqs, &o).await,
+    }
+}
