@@ -11,7 +11,9 @@
 //! Options: `--generation a|b`, `--processing-ms N`, `--drop-every N` (delete every Nth message
 //! without answering: a lost message), `--fail-then-succeed-every N` (generation B: answer every
 //! Nth task with `SendTaskFailure` PREEMPTED and then `SendTaskSuccess`, the known defect),
-//! `--idle-exit-secs N` (exit after N seconds without work). Endpoint and region come from
+//! `--idle-exit-secs N` (exit after N seconds without work), `--garbage-every N` (generation A:
+//! also send a reply that is not JSON after every Nth message), `--queue-prefix P` (generation A:
+//! poll only queues whose name starts with P; default `webordinary-input-`). Endpoint and region come from
 //! `AWS_ENDPOINT_URL` and `AWS_REGION`; the container id from `HERD_CONTAINER_ID`.
 
 use std::io::{Read, Write};
@@ -28,6 +30,8 @@ struct Options {
     drop_every: u64,
     fail_then_succeed_every: u64,
     idle_exit: Duration,
+    garbage_every: u64,
+    queue_prefix: String,
     container_id: String,
     callback: String,
 }
@@ -42,6 +46,8 @@ fn options() -> Options {
         drop_every: num("--drop-every", 0),
         fail_then_succeed_every: num("--fail-then-succeed-every", 0),
         idle_exit: Duration::from_secs(num("--idle-exit-secs", 120)),
+        garbage_every: num("--garbage-every", 0),
+        queue_prefix: get("--queue-prefix").unwrap_or_else(|| "webordinary-input-".into()),
         container_id: std::env::var("HERD_CONTAINER_ID").unwrap_or_else(|_| format!("worker-{}", std::process::id())),
         callback: std::env::var("HERD_CALLBACK_URL").unwrap_or_default(),
     }
@@ -73,7 +79,7 @@ async fn generation_a(sqs: &aws_sdk_sqs::Client, o: &Options) {
     loop {
         let urls = sqs
             .list_queues()
-            .queue_name_prefix("webordinary-input-")
+            .queue_name_prefix(&o.queue_prefix)
             .send()
             .await
             .ok()
@@ -113,7 +119,12 @@ async fn generation_a(sqs: &aws_sdk_sqs::Client, o: &Options) {
                     if let Ok(q) = sqs.get_queue_url().queue_name(&out_name).send().await
                         && let Some(out_url) = q.queue_url
                     {
-                        let _ = sqs.send_message().queue_url(out_url).message_body(reply.to_string()).send().await;
+                        let _ = sqs.send_message().queue_url(&out_url).message_body(reply.to_string()).send().await;
+                        if o.garbage_every > 0 && handled.is_multiple_of(o.garbage_every) {
+                            // A reply herd cannot read must be counted, never crash the run.
+                            let _ =
+                                sqs.send_message().queue_url(&out_url).message_body("this is not JSON").send().await;
+                        }
                     }
                 } else {
                     eprintln!("worker {}: dropped message {handled}", o.container_id);

@@ -19,5 +19,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 python3 -c "import playwright" 2>/dev/null \
   || python3 -m pip install -q --disable-pip-version-check "playwright==1.65.2"
+# The AWS tests run against moto's server (a real AWS-compatible server on 127.0.0.1). Their
+# helper starts one when HERD_MOTO_ENDPOINT does not name a running one.
+python3 -c "import moto, flask" 2>/dev/null && [ "$(python3 -c 'import moto; print(moto.__version__)')" = "5.2.5" ] \
+  || python3 -m pip install -q --disable-pip-version-check "moto[server]==5.2.5"
 
 cargo test --locked "$@"

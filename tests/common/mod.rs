@@ -2,6 +2,8 @@
 
 #![allow(dead_code, reason = "each test target uses a different subset of the helpers")]
 
+pub mod moto;
+
 use std::path::Path;
 
 use herd::plan::{Plan, load_and_compile};

@@ -1,0 +1,427 @@
+//! The aws target against a real AWS-compatible server (moto) with the real SDK, and real worker
+//! processes (examples/worker.rs) that herd starts and kills.
+//!
+//! The tests share one moto server and the generation-B queue names are fixed by the reference
+//! system, so they run one at a time.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+use herd::report::{RunSummary, read_summary};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn worker() -> PathBuf {
+    // target/debug/deps/aws-<hash> -> target/debug/examples/worker
+    let exe = std::env::current_exe().expect("test binary path");
+    let path = exe.parent().and_then(Path::parent).map(|d| d.join("examples").join("worker")).expect("target dir");
+    assert!(path.exists(), "{} is missing; `cargo test` builds it (cargo build --examples)", path.display());
+    path
+}
+
+fn herd(dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_herd"));
+    cmd.args(args).current_dir(dir);
+    for (k, v) in common::moto::env() {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("herd runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+async fn config() -> aws_config::SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .endpoint_url(common::moto::endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "test"))
+        .load()
+        .await
+}
+
+fn queues_with_prefix(prefix: &str) -> Vec<String> {
+    rt().block_on(async {
+        let sqs = aws_sdk_sqs::Client::new(&config().await);
+        sqs.list_queues().queue_name_prefix(prefix).send().await.expect("ListQueues").queue_urls.unwrap_or_default()
+    })
+}
+
+fn tables() -> Vec<String> {
+    rt().block_on(async {
+        let ddb = aws_sdk_dynamodb::Client::new(&config().await);
+        ddb.list_tables().send().await.expect("ListTables").table_names.unwrap_or_default()
+    })
+}
+
+/// A generation-A scenario on four sessions over two project+user pairs, served by local
+/// worker processes.
+fn scenario_a(name: &str, project: &str, worker_args: &str, extra: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
+max_duration = "1m"
+reply_timeout = "15s"
+sample_interval = "1s"
+
+[target]
+kind = "aws"
+preset = "webordinary-a"
+allowed_accounts = ["123456789012"]
+provision = true
+containers = {{ kind = "local", command = ["{worker}", "--generation", "a", "--queue-prefix", "webordinary-input-{project}", "--idle-exit-secs", "40"{worker_args}], count = 1 }}
+
+[[sessions]]
+count = 4
+project = "{project}-{{{{ i % 2 }}}}"
+user = "u"
+thread = "t-{{{{ i }}}}"
+
+[[phases]]
+executor = "constant-arrival-rate"
+rate = "10/s"
+duration = "3s"
+message = {{ instruction = "Create test file {{{{ message.seq }}}}.txt" }}
+{extra}
+"#,
+        worker = worker().display()
+    )
+}
+
+fn run_scenario(toml: &str, name: &str, extra_args: &[&str]) -> (Output, Option<RunSummary>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join(format!("{name}.toml"));
+    std::fs::write(&file, toml).expect("write scenario");
+    let mut args = vec!["run", file.to_str().unwrap(), "--out", "out", "--quiet"];
+    args.extend_from_slice(extra_args);
+    let o = herd(dir.path(), &args);
+    let summary = read_summary(&dir.path().join("out").join(name).join("summary.json")).ok();
+    (o, summary, dir)
+}
+
+/// The sum of `messages_sent` for a scenario in a namespace over the last ten minutes.
+fn cloudwatch_sent(namespace: &str, scenario: &str) -> f64 {
+    rt().block_on(async {
+        let cw = aws_sdk_cloudwatch::Client::new(&config().await);
+        let now = std::time::SystemTime::now();
+        let metric = aws_sdk_cloudwatch::types::Metric::builder()
+            .namespace(namespace)
+            .metric_name("messages_sent")
+            .dimensions(aws_sdk_cloudwatch::types::Dimension::builder().name("Scenario").value(scenario).build())
+            .build();
+        let stat = aws_sdk_cloudwatch::types::MetricStat::builder().metric(metric).period(60).stat("Sum").build();
+        let query = aws_sdk_cloudwatch::types::MetricDataQuery::builder().id("sent").metric_stat(stat).build();
+        let out = cw
+            .get_metric_data()
+            .metric_data_queries(query)
+            .start_time(aws_sdk_cloudwatch::primitives::DateTime::from(now - std::time::Duration::from_secs(600)))
+            .end_time(aws_sdk_cloudwatch::primitives::DateTime::from(now + std::time::Duration::from_secs(60)))
+            .send()
+            .await
+            .expect("GetMetricData");
+        out.metric_data_results().iter().flat_map(|r| r.values().iter().copied()).sum()
+    })
+}
+
+#[test]
+fn generation_a_with_a_worker_that_answers_everything_has_exact_accounting() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // A namespace of this test process's own, so data from an earlier run on the same server
+    // does not add up with this one's.
+    let namespace = format!("Herd/Test/{}", std::process::id());
+    let toml = scenario_a("aws-a-exact", "awsa", "", &format!("[output.cloudwatch]\nnamespace = \"{namespace}\"\n"));
+    let before = cloudwatch_sent(&namespace, "aws-a-exact");
+    let (o, s, _dir) = run_scenario(&toml, "aws-a-exact", &[]);
+    let s = s.unwrap_or_else(|| panic!("no summary:\n{}\n{}", text(&o.stdout), text(&o.stderr)));
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", text(&o.stdout), text(&o.stderr));
+    let a = &s.accounting;
+    assert_eq!(a.sent, 30, "10/s for 3 s");
+    assert_eq!((a.replied, a.failed, a.lost, a.duplicated), (30, 0, 0, 0), "{a:?}");
+    assert_eq!(a.target_errors, 0);
+    assert!(s.metrics.iter().any(|m| m.name == "container_start" && m.count == 1), "the worker's start was measured");
+    assert!(
+        s.metrics.iter().any(|m| m.name == "container_memory" && m.max.unwrap_or(0.0) > 1e6),
+        "RSS read from /proc"
+    );
+    // Provisioning cleaned up after itself.
+    assert!(queues_with_prefix("webordinary-input-awsa").is_empty());
+    assert!(queues_with_prefix("webordinary-output-awsa").is_empty());
+    // The run's metrics are in CloudWatch: what GetMetricData sums for messages_sent grew by
+    // exactly what was sent (the server may hold earlier runs' data too).
+    let sent = cloudwatch_sent(&namespace, "aws-a-exact") - before;
+    assert_eq!(sent, 30.0, "CloudWatch saw every message");
+}
+
+#[test]
+fn generation_a_worker_that_drops_one_in_ten_shows_exactly_that_many_lost() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let toml = scenario_a("aws-a-drops", "awsd", ", \"--drop-every\", \"10\", \"--garbage-every\", \"7\"", "");
+    let (o, s, _dir) = run_scenario(&toml, "aws-a-drops", &[]);
+    let s = s.unwrap_or_else(|| panic!("no summary:\n{}\n{}", text(&o.stdout), text(&o.stderr)));
+    let a = &s.accounting;
+    assert_eq!(a.sent, 30);
+    assert_eq!(a.lost, 3, "the worker dropped messages 10, 20 and 30: {a:?}");
+    assert_eq!(a.replied, 27);
+    // Answered messages 7, 14, 21 and 28 were each followed by a reply that is not JSON; the
+    // run still waits out message 30's timeout, so the last of them arrives in time.
+    assert_eq!(a.malformed_replies, 4, "{a:?}");
+    assert!(queues_with_prefix("webordinary-input-awsd").is_empty());
+}
+
+#[test]
+fn generation_b_callbacks_count_a_failure_and_success_for_one_token_as_a_duplicate() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let toml = format!(
+        r#"
+name = "aws-b"
+max_duration = "1m"
+reply_timeout = "15s"
+sample_interval = "1s"
+
+[target]
+kind = "aws"
+preset = "webordinary-b"
+allowed_accounts = ["123456789012"]
+provision = true
+containers = {{ kind = "local", command = ["{worker}", "--generation", "b", "--fail-then-succeed-every", "5", "--idle-exit-secs", "40"], count = 2 }}
+
+[[sessions]]
+count = 4
+project = "awsb-{{{{ i % 2 }}}}"
+user = "u"
+thread = "t-{{{{ i }}}}"
+
+[[phases]]
+executor = "constant-arrival-rate"
+rate = "10/s"
+duration = "2s"
+
+[thresholds]
+messages_lost = ["count == 0"]
+"#,
+        worker = worker().display()
+    );
+    let (o, s, _dir) = run_scenario(&toml, "aws-b", &["--callback-listen", "127.0.0.1:0"]);
+    let s = s.unwrap_or_else(|| panic!("no summary:\n{}\n{}", text(&o.stdout), text(&o.stderr)));
+    assert!(
+        text(&o.stderr).contains("Step Functions callbacks: point workers at http://127.0.0.1:"),
+        "{}",
+        text(&o.stderr)
+    );
+    let a = &s.accounting;
+    assert_eq!(a.sent, 20);
+    assert_eq!(a.lost, 0, "{a:?}");
+    // Every fifth task got SendTaskFailure(PREEMPTED) and then SendTaskSuccess.
+    assert_eq!(a.duplicated, 4, "{a:?}");
+    assert_eq!(a.interrupts, 4);
+    assert_eq!(a.failed, 4, "the first answer counts: a preempted failure");
+    assert_eq!(a.replied, 16);
+    assert!(queues_with_prefix("webordinary-").is_empty(), "{:?}", queues_with_prefix("webordinary-"));
+    assert!(!tables().iter().any(|t| t.starts_with("webordinary-")), "{:?}", tables());
+}
+
+#[test]
+fn killing_a_local_container_kills_the_process_and_the_replacement_answers() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let extra = r#"
+[[faults]]
+at = "1500ms"
+action = "kill-container"
+container = 0
+"#;
+    let toml = scenario_a("aws-a-kill", "awsk", "", extra).replace("duration = \"3s\"", "duration = \"4s\"");
+    let (o, s, _dir) = run_scenario(&toml, "aws-a-kill", &[]);
+    let s = s.unwrap_or_else(|| panic!("no summary:\n{}\n{}", text(&o.stdout), text(&o.stderr)));
+    let fault = &s.faults[0];
+    assert!(fault.detail.contains("killed local-0 with SIGKILL"), "{}", fault.detail);
+    // Two processes started: the first, and its replacement.
+    let starts = s.metrics.iter().find(|m| m.name == "container_start" && m.tag_key.is_none()).map_or(0, |m| m.count);
+    assert_eq!(starts, 2);
+    // Messages sent after the kill were answered by the replacement.
+    let late: u64 = s.timeline.iter().filter(|p| p.t > 3.0).map(|p| p.replied).sum();
+    assert!(late > 0, "{:?}", s.timeline.iter().map(|p| (p.t, p.replied)).collect::<Vec<_>>());
+    // A message the killed worker had received but not answered is redelivered after the
+    // 30 s visibility timeout, beyond this run's 15 s reply timeout: at most one is lost.
+    assert!(s.accounting.lost <= 1, "{:?}", s.accounting);
+}
+
+#[test]
+fn stop_task_hits_the_owner_inside_the_blast_radius_and_nothing_else() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let cluster = "herd-test-cluster";
+    let setup = Command::new("python3")
+        .args(["tests/aws/ecs_setup.py", common::moto::endpoint(), cluster])
+        .output()
+        .expect("python3 runs");
+    assert!(setup.status.success(), "{}", text(&setup.stderr));
+    let tasks: serde_json::Value = serde_json::from_slice(&setup.stdout).expect("setup JSON");
+    let owner = tasks["tagged"][1].as_str().expect("a tagged task").to_owned();
+    // The ownership table says the second tagged task owns the pair.
+    rt().block_on(async {
+        let ddb = aws_sdk_dynamodb::Client::new(&config().await);
+        let _ = ddb
+            .create_table()
+            .table_name("webordinary-container-ownership")
+            .attribute_definitions(
+                aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                    .attribute_name("projectKey")
+                    .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                    .attribute_name("projectKey")
+                    .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+            .send()
+            .await;
+        ddb.put_item()
+            .table_name("webordinary-container-ownership")
+            .item("projectKey", aws_sdk_dynamodb::types::AttributeValue::S("ecs-p#u".into()))
+            .item("containerId", aws_sdk_dynamodb::types::AttributeValue::S(owner.clone()))
+            .send()
+            .await
+            .expect("PutItem");
+    });
+    let toml = format!(
+        r#"
+name = "aws-ecs-kill"
+max_duration = "20s"
+reply_timeout = "3s"
+sample_interval = "1s"
+
+[target]
+kind = "aws"
+preset = "webordinary-b"
+allowed_accounts = ["123456789012"]
+provision = true
+
+[target.containers]
+kind = "ecs"
+cluster = "{cluster}"
+required_tag = "herd-target=yes"
+max_kills = 1
+
+[[sessions]]
+project = "ecs-p"
+user = "u"
+thread = "victim"
+
+[[phases]]
+executor = "burst"
+count = 1
+
+[[faults]]
+at = "1s"
+action = "kill-container"
+owner_of = "victim"
+"#
+    );
+    let (o, s, _dir) = run_scenario(&toml, "aws-ecs-kill", &[]);
+    let s = s.unwrap_or_else(|| panic!("no summary:\n{}\n{}", text(&o.stdout), text(&o.stderr)));
+    assert!(s.faults[0].detail.contains(&format!("stopped task {owner}")), "{}", s.faults[0].detail);
+    let described = rt().block_on(async {
+        let ecs = aws_sdk_ecs::Client::new(&config().await);
+        let all: Vec<String> = ["tagged", "untagged"]
+            .iter()
+            .flat_map(|k| tasks[*k].as_array().cloned().unwrap_or_default())
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect();
+        ecs.describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(all))
+            .send()
+            .await
+            .expect("DescribeTasks")
+            .tasks
+            .unwrap_or_default()
+    });
+    for t in &described {
+        let id = t.task_arn().unwrap_or_default().rsplit('/').next().unwrap_or_default();
+        if id == owner {
+            assert_eq!(t.desired_status(), Some("STOPPED"), "the owner was stopped");
+            assert!(
+                t.stopped_reason().unwrap_or_default().contains("herd scenario aws-ecs-kill"),
+                "{:?}",
+                t.stopped_reason()
+            );
+        } else {
+            assert_eq!(t.desired_status(), Some("RUNNING"), "task {id} outside the fault was left alone");
+        }
+    }
+    // The ownership table existed before the run, so herd left it; what herd created is gone.
+    assert!(tables().contains(&"webordinary-container-ownership".to_owned()));
+    assert!(queues_with_prefix("webordinary-").is_empty());
+    rt().block_on(async {
+        let ddb = aws_sdk_dynamodb::Client::new(&config().await);
+        ddb.delete_table().table_name("webordinary-container-ownership").send().await.expect("DeleteTable");
+    });
+}
+
+#[test]
+fn the_account_guard_refuses_a_mismatched_account_before_anything_is_sent() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let toml = scenario_a("aws-guard", "awsg", "", "").replace("\"123456789012\"", "\"999999999999\"");
+    let (o, s, _dir) = run_scenario(&toml, "aws-guard", &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("account 123456789012 is not in allowed_accounts (999999999999)"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(s.is_none(), "nothing ran");
+    assert!(queues_with_prefix("webordinary-input-awsg").is_empty(), "nothing was created");
+}
+
+#[test]
+fn dry_run_lists_the_mutating_calls_and_makes_none() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let toml = scenario_a("aws-dry", "awsdry", "", "");
+    let (o, s, _dir) = run_scenario(&toml, "aws-dry", &["--dry-run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("sqs:CreateQueue webordinary-input-awsdry-0-u"), "{out}");
+    assert!(out.contains("sqs:DeleteQueue webordinary-output-awsdry-1-u"), "{out}");
+    assert!(out.contains("start 1 local worker process(es)"), "{out}");
+    assert!(s.is_none());
+    assert!(queues_with_prefix("webordinary-input-awsdry").is_empty(), "the dry run created nothing");
+    assert!(queues_with_prefix("webordinary-output-awsdry").is_empty());
+}
+
+#[test]
+fn the_aws_target_cannot_run_on_the_virtual_clock() {
+    let toml = scenario_a("aws-virtual", "awsv", "", "");
+    let (o, _, _dir) = run_scenario(&toml, "aws-virtual", &["--clock", "virtual"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("runs on the real clock"));
+}
+
+#[test]
+fn a_fault_that_needs_container_control_is_refused_when_there_is_none() {
+    let toml = scenario_a("aws-none", "awsn", "", "[[faults]]\nat = \"1s\"\naction = \"kill-container\"\nrandom = 1\n")
+        .replace("containers = {", "# containers = {");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("aws-none.toml");
+    std::fs::write(&file, toml).unwrap();
+    let o = herd(dir.path(), &["check", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("this fault needs container control"), "{}", text(&o.stderr));
+}

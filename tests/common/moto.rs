@@ -1,0 +1,78 @@
+//! A real AWS-compatible server for the AWS tests: moto's server from PyPI, on 127.0.0.1.
+//! `.ci/run` starts one and sets `HERD_MOTO_ENDPOINT`; otherwise the first test that needs it
+//! starts one on a free port, with a watchdog that stops it when the test process exits.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn answers(endpoint: &str) -> bool {
+    let hostport = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let Ok(mut s) = TcpStream::connect(hostport) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let req = format!("GET /moto-api/ HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(s.read(&mut buf), Ok(n) if n >= 12 && buf.starts_with(b"HTTP/1."))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// The endpoint of a running moto server, starting one if needed.
+pub fn endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        if let Ok(e) = std::env::var("HERD_MOTO_ENDPOINT")
+            && answers(&e)
+        {
+            return e;
+        }
+        let port = free_port();
+        let me = std::process::id();
+        // The watchdog shell outlives nothing: it stops moto once this test process is gone.
+        let script = format!(
+            "python3 -m moto.server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+             while kill -0 {me} 2>/dev/null; do sleep 1; done; kill $m"
+        );
+        #[expect(
+            clippy::zombie_processes,
+            reason = "the watchdog shell lives as long as this test process; init reaps it"
+        )]
+        let _watchdog = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sh starts moto (pip install 'moto[server]==5.2.5'; tests/run.sh does)");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while !answers(&endpoint) {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "moto did not answer on {endpoint}; is moto[server] installed? (tests/run.sh installs it)"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        endpoint
+    })
+}
+
+/// Environment for a herd or worker process talking to moto.
+pub fn env() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint().to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        // A server error fails fast instead of being retried.
+        ("HERD_AWS_MAX_ATTEMPTS", "1".into()),
+    ]
+}
