@@ -338,6 +338,13 @@ owner_of = "victim"
     let (o, s, _dir) = run_scenario(&toml, "aws-ecs-kill", &[]);
     let s = s.unwrap_or_else(|| panic!("no summary:\n{}\n{}", text(&o.stdout), text(&o.stderr)));
     assert!(s.faults[0].detail.contains(&format!("stopped task {owner}")), "{}", s.faults[0].detail);
+    // Memory and CPU per task came from Container Insights, only for tasks in the blast radius.
+    let metric = |name: &str| s.metrics.iter().find(|m| m.name == name && m.tag_key.is_none()).cloned();
+    let memory = metric("container_memory").expect("container_memory was sampled");
+    let mib = memory.max.unwrap() / (1u64 << 20) as f64;
+    assert!((299.0..302.0).contains(&mib), "300 MB per task, measured {mib} MiB");
+    let cpu = metric("container_cpu").expect("container_cpu was sampled");
+    assert!((cpu.max.unwrap() - 2500.0).abs() < 5.0, "512 of 2048 CPU units is 25%: {:?}", cpu.max);
     let described = rt().block_on(async {
         let ecs = aws_sdk_ecs::Client::new(&config().await);
         let all: Vec<String> = ["tagged", "untagged"]

@@ -212,7 +212,6 @@ fn merged(spec: &AwsTargetSpec) -> AwsTargetSpec {
         reply,
         claims,
         containers: or(&spec.containers, &base.containers),
-        queue_depth_interval: or(&spec.queue_depth_interval, &base.queue_depth_interval),
     }
 }
 

@@ -41,10 +41,6 @@ pub struct AwsTargetSpec {
     /// What herd may do to containers.
     #[serde(default)]
     pub containers: Option<ContainersSpec>,
-    /// How often queue depth is read with `GetQueueAttributes`. Default: the scenario's
-    /// `sample_interval`.
-    #[serde(default)]
-    pub queue_depth_interval: Option<String>,
 }
 
 /// The two generations of the reference system.

@@ -11,6 +11,7 @@ pub(crate) struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub sts: aws_sdk_sts::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 /// Loads the shared configuration. `max_attempts` comes from `HERD_AWS_MAX_ATTEMPTS` (tests set
@@ -43,6 +44,7 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             ecs: aws_sdk_ecs::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
         }
     }
 }

@@ -35,6 +35,7 @@ pub(crate) struct Ecs {
     pub kills: u64,
     pub seen_started: HashSet<String>,
     pub broken: bool,
+    pub insights: bool,
 }
 
 impl Ecs {
@@ -162,6 +163,53 @@ impl Ecs {
                 0
             }
         }
+    }
+}
+
+impl Ecs {
+    /// Memory (bytes) and CPU (hundredths of a percent of the task's reservation) per running
+    /// task, from CloudWatch Container Insights (`ECS/ContainerInsights`, by cluster and task).
+    /// Tasks without data points yet are left out.
+    pub(crate) async fn insights(&self, tasks: &[TaskInfo]) -> Vec<(u64, u64, u64)> {
+        use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+        if !self.insights || tasks.is_empty() {
+            return Vec::new();
+        }
+        let now = std::time::SystemTime::now();
+        let mut req = self
+            .clients
+            .cloudwatch
+            .get_metric_data()
+            .start_time(aws_sdk_cloudwatch::primitives::DateTime::from(now - Duration::from_secs(300)))
+            .end_time(aws_sdk_cloudwatch::primitives::DateTime::from(now + Duration::from_secs(60)));
+        for (i, t) in tasks.iter().enumerate() {
+            for (short, name) in [("m", "MemoryUtilized"), ("c", "CpuUtilized"), ("r", "CpuReserved")] {
+                let metric = Metric::builder()
+                    .namespace("ECS/ContainerInsights")
+                    .metric_name(name)
+                    .dimensions(Dimension::builder().name("ClusterName").value(&self.cluster).build())
+                    .dimensions(Dimension::builder().name("TaskId").value(&t.id).build())
+                    .build();
+                let stat = MetricStat::builder().metric(metric).period(60).stat("Average").build();
+                req = req.metric_data_queries(
+                    MetricDataQuery::builder().id(format!("{short}{i}")).metric_stat(stat).build(),
+                );
+            }
+        }
+        let Ok(out) = req.send().await else { return Vec::new() };
+        let latest = |id: &str| {
+            out.metric_data_results().iter().find(|r| r.id() == Some(id)).and_then(|r| r.values().first().copied())
+        };
+        tasks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, _)| {
+                let mem_mb = latest(&format!("m{i}"))?;
+                let cpu = latest(&format!("c{i}")).unwrap_or(0.0);
+                let reserved = latest(&format!("r{i}")).filter(|r| *r > 0.0).unwrap_or(2048.0);
+                Some((i as u64, (mem_mb * 1024.0 * 1024.0) as u64, (cpu / reserved * 100.0 * 100.0).round() as u64))
+            })
+            .collect()
     }
 }
 

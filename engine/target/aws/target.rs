@@ -54,6 +54,12 @@ pub struct AwsTarget {
     claim_url: Option<String>,
     senders: HashMap<String, UnboundedSender<OutMsg>>,
     correlations: HashMap<String, u64>,
+    /// Per message id: (session, when it was handed to SQS).
+    sent_at: HashMap<u64, (usize, Instant)>,
+    /// Per project+user: the thread and container of its last answered message.
+    last_answer: HashMap<String, (usize, Option<String>)>,
+    /// Per project+user: the owner read from the ownership table, and when.
+    owners: HashMap<String, (Option<String>, Instant)>,
     inbox: Receiver<Inbound>,
     stop: Arc<AtomicBool>,
     created: Created,
@@ -268,16 +274,19 @@ impl AwsTarget {
         };
         let control = match &params.containers {
             ContainersParams::None => Control::None,
-            ContainersParams::Ecs { cluster, service, required_tag, max_kills, .. } => Control::Ecs(Ecs {
-                clients: clients.clone(),
-                cluster: cluster.clone(),
-                service: service.clone(),
-                required_tag: required_tag.clone(),
-                max_kills: *max_kills,
-                kills: 0,
-                seen_started: Default::default(),
-                broken: false,
-            }),
+            ContainersParams::Ecs { cluster, service, required_tag, max_kills, container_insights } => {
+                Control::Ecs(Ecs {
+                    clients: clients.clone(),
+                    cluster: cluster.clone(),
+                    service: service.clone(),
+                    required_tag: required_tag.clone(),
+                    max_kills: *max_kills,
+                    kills: 0,
+                    seen_started: Default::default(),
+                    broken: false,
+                    insights: *container_insights,
+                })
+            }
             ContainersParams::Local { command, count, env, replace_killed, max_kills } => {
                 let endpoint =
                     params.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()).unwrap_or_default();
@@ -320,6 +329,9 @@ impl AwsTarget {
             claim_url,
             senders,
             correlations: HashMap::new(),
+            sent_at: HashMap::new(),
+            last_answer: HashMap::new(),
+            owners: HashMap::new(),
             inbox: rx,
             stop,
             created,
@@ -349,13 +361,48 @@ impl AwsTarget {
         out.item?.get("containerId")?.as_s().ok().cloned()
     }
 
+    /// The pair's owner, read from the ownership table at most every two seconds.
+    fn cached_owner(&mut self, session: usize) -> Option<String> {
+        let pair = self.sessions[session].pair_key();
+        if let Some((owner, at)) = self.owners.get(&pair)
+            && at.elapsed() < Duration::from_secs(2)
+        {
+            return owner.clone();
+        }
+        let owner = self.owner(session);
+        self.owners.insert(pair, (owner.clone(), Instant::now()));
+        owner
+    }
+
+    /// A session switch, seen from outside: a project+user's container answers a message for
+    /// another thread than the one it answered last. Its round trip (send to reply) is the
+    /// switch time, as the seed's switching test measured it. Without an ownership table the
+    /// pair is taken to stay on one container, as generation A's router keeps it.
+    fn detect_switch(&mut self, id: u64, io: &mut TargetIo) {
+        let Some((session, sent)) = self.sent_at.remove(&id) else { return };
+        let pair = self.sessions[session].pair_key();
+        let owner = if self.params.claims.is_some() { self.cached_owner(session) } else { None };
+        if let Some((prev_session, prev_owner)) = self.last_answer.get(&pair)
+            && *prev_session != session
+            && *prev_owner == owner
+        {
+            io.observe(Observation::SessionSwitch { id, took: sent.elapsed().as_micros() as u64 });
+        }
+        self.last_answer.insert(pair, (session, owner));
+    }
+
     fn drain(&mut self, io: &mut TargetIo) {
         while let Ok(event) = self.inbox.try_recv() {
             match event {
-                Inbound::Reply { correlation, success, interrupted } => match self.correlations.get(&correlation) {
-                    Some(id) => io.observe(Observation::Reply { id: *id, success, interrupted }),
-                    None => io.observe(Observation::UnknownReply),
-                },
+                Inbound::Reply { correlation, success, interrupted } => {
+                    match self.correlations.get(&correlation).copied() {
+                        Some(id) => {
+                            self.detect_switch(id, io);
+                            io.observe(Observation::Reply { id, success, interrupted });
+                        }
+                        None => io.observe(Observation::UnknownReply),
+                    }
+                }
                 // A heartbeat keeps a task alive; one for a token herd never issued is a stray.
                 Inbound::Heartbeat { correlation } => {
                     if !self.correlations.contains_key(&correlation) {
@@ -411,6 +458,7 @@ impl Target for AwsTarget {
         match rendered {
             Ok(out) => {
                 self.correlations.insert(msg.correlation.clone(), msg.id);
+                self.sent_at.insert(msg.id, (msg.session, Instant::now()));
                 if let Some(tx) = self.senders.get(&url)
                     && tx.send(out).is_err()
                 {
@@ -527,12 +575,10 @@ impl Target for AwsTarget {
                 out.running = l.running();
             }
             Control::Ecs(e) => {
-                let (tx, rx) = channel();
-                out.running = self.rt.block_on(e.poll_starts(&tx)) as u64;
-                while let Ok(ev) = rx.try_recv() {
-                    if let Inbound::Error(d) = ev {
-                        eprintln!("herd: target error: {d}");
-                    }
+                if !e.broken {
+                    let tasks = self.rt.block_on(e.tasks()).unwrap_or_default();
+                    out.running = tasks.len() as u64;
+                    out.containers = self.rt.block_on(e.insights(&tasks));
                 }
             }
             Control::None => {}
