@@ -53,6 +53,24 @@ fn options() -> Options {
     }
 }
 
+/// When the worker last had work; it exits after `--idle-exit-secs` without any.
+struct Idle(Instant);
+
+impl Idle {
+    /// Call after each polling round; false when the worker should exit.
+    async fn keep_going(&mut self, had_work: bool, o: &Options) -> bool {
+        if had_work {
+            self.0 = Instant::now();
+            return true;
+        }
+        if self.0.elapsed() > o.idle_exit {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        true
+    }
+}
+
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
@@ -74,7 +92,7 @@ fn step_functions(callback: &str, operation: &str, body: &serde_json::Value) -> 
 
 async fn generation_a(sqs: &aws_sdk_sqs::Client, o: &Options) {
     let mut handled = 0u64;
-    let mut last_work = Instant::now();
+    let mut idle = Idle(Instant::now());
     let mut announced = false;
     loop {
         let urls = sqs
@@ -134,13 +152,8 @@ async fn generation_a(sqs: &aws_sdk_sqs::Client, o: &Options) {
                 }
             }
         }
-        if any {
-            last_work = Instant::now();
-        } else {
-            if last_work.elapsed() > o.idle_exit {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        if !idle.keep_going(any, o).await {
+            return;
         }
     }
 }
@@ -174,7 +187,7 @@ async fn generation_b(sqs: &aws_sdk_sqs::Client, ddb: &aws_sdk_dynamodb::Client,
     println!("ready");
     let mut claimed: Vec<String> = Vec::new();
     let mut handled = 0u64;
-    let mut last_work = Instant::now();
+    let mut idle = Idle(Instant::now());
     loop {
         if let Ok(out) =
             sqs.receive_message().queue_url(&unclaimed).max_number_of_messages(1).wait_time_seconds(0).send().await
@@ -228,13 +241,8 @@ async fn generation_b(sqs: &aws_sdk_sqs::Client, ddb: &aws_sdk_dynamodb::Client,
                 }
             }
         }
-        if any {
-            last_work = Instant::now();
-        } else {
-            if last_work.elapsed() > o.idle_exit {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        if !idle.keep_going(any, o).await {
+            return;
         }
     }
 }
