@@ -49,6 +49,29 @@ impl Reporter {
         }
     }
 
+    /// Updates the live line: phase, elapsed time, totals and latency so far.
+    fn show(&self, at: f64, totals: &Accounting, latency: Option<(u64, u64)>) {
+        let Some(bar) = &self.bar else { return };
+        let lat = latency
+            .map(|(p50, p99)| {
+                format!(
+                    " p50 {} p99 {}",
+                    format_duration(Duration::from_micros(p50)),
+                    format_duration(Duration::from_micros(p99))
+                )
+            })
+            .unwrap_or_default();
+        bar.set_message(format!(
+            "{} t={} sent {} replied {} failed {} lost {}{lat}",
+            self.phase,
+            format_duration(Duration::from_secs_f64(at.max(0.0))),
+            totals.sent,
+            totals.replied,
+            totals.failed,
+            totals.lost
+        ));
+    }
+
     /// Clears the live line.
     pub(crate) fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
@@ -60,26 +83,11 @@ impl Reporter {
 impl RunObserver for Reporter {
     fn sample(&mut self, point: &TimelinePoint, totals: &Accounting, latency: Option<(u64, u64)>) {
         self.journal.sample(point, totals, latency);
-        if let Some(bar) = &self.bar {
-            let lat = latency
-                .map(|(p50, p99)| {
-                    format!(
-                        " p50 {} p99 {}",
-                        format_duration(Duration::from_micros(p50)),
-                        format_duration(Duration::from_micros(p99))
-                    )
-                })
-                .unwrap_or_default();
-            bar.set_message(format!(
-                "{} t={} sent {} replied {} failed {} lost {}{lat}",
-                self.phase,
-                format_duration(Duration::from_secs_f64(point.t)),
-                totals.sent,
-                totals.replied,
-                totals.failed,
-                totals.lost
-            ));
-        }
+        self.show(point.t, totals, latency);
+    }
+
+    fn tick(&mut self, at: f64, totals: &Accounting, latency: Option<(u64, u64)>) {
+        self.show(at, totals, latency);
     }
 
     fn phase_started(&mut self, name: &str, at: f64) {

@@ -30,6 +30,10 @@ impl Clock {
         Self { kind, origin: Instant::now(), now: 0 }
     }
 
+    pub(crate) fn is_real(&self) -> bool {
+        self.kind == ClockKind::Real
+    }
+
     pub(crate) fn now(&self) -> Micros {
         self.now
     }

@@ -230,6 +230,9 @@ pub struct RunResult {
 pub trait RunObserver {
     /// A timeline point was taken; `totals` are the run's totals so far.
     fn sample(&mut self, _point: &TimelinePoint, _totals: &Accounting, _latency: Option<(u64, u64)>) {}
+    /// On the real clock, a few times a second: the time so far and the totals, for a live
+    /// progress line.
+    fn tick(&mut self, _at: f64, _totals: &Accounting, _latency: Option<(u64, u64)>) {}
     /// A phase started.
     fn phase_started(&mut self, _name: &str, _at: f64) {}
     /// A fault struck.
@@ -243,6 +246,10 @@ impl RunObserver for Both<'_> {
     fn sample(&mut self, point: &TimelinePoint, totals: &Accounting, latency: Option<(u64, u64)>) {
         self.0.sample(point, totals, latency);
         self.1.sample(point, totals, latency);
+    }
+    fn tick(&mut self, at: f64, totals: &Accounting, latency: Option<(u64, u64)>) {
+        self.0.tick(at, totals, latency);
+        self.1.tick(at, totals, latency);
     }
     fn phase_started(&mut self, name: &str, at: f64) {
         self.0.phase_started(name, at);
@@ -311,6 +318,7 @@ struct Dispatcher<'a> {
     interval: Interval,
     arrivals_stopped: bool,
     abort_reason: Option<String>,
+    last_tick: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -368,6 +376,7 @@ pub fn run(plan: &Plan, target: &mut dyn Target, options: &RunOptions, observer:
         interval: Interval::default(),
         arrivals_stopped: false,
         abort_reason: None,
+        last_tick: std::time::Instant::now(),
     };
     d.run()
 }
@@ -444,8 +453,23 @@ impl Dispatcher<'_> {
             }
             self.handle(ev);
             self.start_chained_phases();
+            self.maybe_tick();
         }
         self.finish(end)
+    }
+
+    /// Tells the observer how the run is going, at most four times a second of wall time; on
+    /// the virtual clock the samples are enough.
+    fn maybe_tick(&mut self) {
+        if !self.clock.is_real() || self.last_tick.elapsed() < Duration::from_millis(250) {
+            return;
+        }
+        self.last_tick = std::time::Instant::now();
+        let overall = self
+            .recorder
+            .histogram(&crate::metrics::SeriesKey { metric: Metric::MessageLatency, tag: None })
+            .map(|h| (h.value_at_quantile(0.5), h.value_at_quantile(0.99)));
+        self.observer.tick(secs(self.clock.now()), &self.acct, overall);
     }
 
     fn total_in_flight(&self) -> u64 {
