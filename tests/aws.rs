@@ -432,3 +432,35 @@ fn a_fault_that_needs_container_control_is_refused_when_there_is_none() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("this fault needs container control"), "{}", text(&o.stderr));
 }
+
+#[test]
+fn an_interrupted_run_still_deletes_what_it_provisioned() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let toml = scenario_a("aws-ctrl-c", "awsc", "", "").replace("duration = \"3s\"", "duration = \"5m\"");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("aws-ctrl-c.toml");
+    std::fs::write(&file, toml).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_herd"));
+    cmd.args(["run", file.to_str().unwrap(), "--out", "out", "--quiet"]).current_dir(dir.path());
+    for (k, v) in common::moto::env() {
+        cmd.env(k, v);
+    }
+    let mut child =
+        cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("herd starts");
+    // Wait until the run is sending (its queues exist), then press Ctrl-C.
+    let started = std::time::Instant::now();
+    while queues_with_prefix("webordinary-input-awsc").is_empty() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the run never provisioned its queues");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().expect("herd exits");
+    assert_eq!(status.code(), Some(130));
+    let s =
+        read_summary(&dir.path().join("out/aws-ctrl-c/summary.json")).expect("an interrupted run writes its summary");
+    assert_eq!(s.verdict, herd::report::Verdict::Interrupted);
+    assert!(s.accounting.sent > 0);
+    assert!(queues_with_prefix("webordinary-input-awsc").is_empty(), "work queues deleted after Ctrl-C");
+    assert!(queues_with_prefix("webordinary-output-awsc").is_empty(), "reply queues deleted after Ctrl-C");
+}
