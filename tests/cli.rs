@@ -206,3 +206,14 @@ fn a_killed_run_leaves_a_journal_that_herd_report_renders() {
     let html = std::fs::read_to_string(out.path().join("load-100-sessions/report.html")).unwrap();
     assert!(html.contains("load-100-sessions"));
 }
+
+#[test]
+fn an_output_folder_that_cannot_be_written_exits_2_before_running() {
+    let dir = out_dir();
+    let file = dir.path().join("not-a-folder");
+    std::fs::write(&file, "a file where the output folder should be").unwrap();
+    let o = herd(&["run", "scenarios/burst-100.toml", "--out", file.to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("cannot write there"), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).is_empty(), "nothing ran");
+}

@@ -323,6 +323,14 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     }
+    // An output folder that cannot be written is found before anything runs, not after a
+    // half-hour soak.
+    let probe = args.out.join(".herd-write-check");
+    if let Err(e) = std::fs::create_dir_all(&args.out).and_then(|()| std::fs::write(&probe, b"")) {
+        eprintln!("error: --out {}: cannot write there: {e}", args.out.display());
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
+    let _ = std::fs::remove_file(&probe);
     let mut summaries: Vec<RunSummary> = Vec::new();
     let stop = Arc::new(AtomicBool::new(false));
     let handler_stop = stop.clone();
