@@ -617,7 +617,7 @@ impl Compiler {
         spec: &ScenarioSpec,
         sessions: &[Session],
         max_duration: Duration,
-        _target: &TargetPlan,
+        target: &TargetPlan,
     ) -> Vec<FaultPlan> {
         let mut out = Vec::new();
         for (f, fault) in spec.faults.iter().enumerate() {
@@ -688,7 +688,7 @@ impl Compiler {
                     "add e.g. every = \"6m\"",
                 );
             }
-            if let TargetPlan::Aws(aws) = _target {
+            if let TargetPlan::Aws(aws) = target {
                 match fault {
                     FaultSpec::KillContainer(_) | FaultSpec::PauseContainer(_) if !aws.containers.controllable() => {
                         self.err_help(

@@ -2,16 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::summary::{RunSummary, Verdict};
-
-fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Passed => "PASSED",
-        Verdict::Failed => "FAILED",
-        Verdict::Aborted => "ABORTED",
-        Verdict::Interrupted => "INTERRUPTED",
-    }
-}
+use super::summary::RunSummary;
 
 /// Renders the terminal summary: verdict, accounting, headline statistics and thresholds.
 pub fn terminal_summary(s: &RunSummary) -> String {
@@ -21,7 +12,7 @@ pub fn terminal_summary(s: &RunSummary) -> String {
         out,
         "{}  {}  (target {kind}, seed {}, {:.0}s on the {} clock, {:.2}s wall)",
         s.scenario.name,
-        verdict_word(s.verdict),
+        s.verdict.name().to_uppercase(),
         s.scenario.seed,
         s.duration_seconds,
         match s.clock {

@@ -307,6 +307,9 @@ struct Dispatcher<'a> {
     last_answered: Vec<Option<u64>>,
     iterations: Vec<u64>,
     executors: Vec<Option<Executor>>,
+    /// Per phase: the instruction's template name and (field, template name) pairs, worked out
+    /// once rather than for every message.
+    phase_templates: Vec<(String, Vec<(String, String)>)>,
     phase_in_flight: Vec<u64>,
     phase_records: Vec<PhaseRecord>,
     phase_done: Vec<bool>,
@@ -347,6 +350,7 @@ pub fn run(plan: &Plan, target: &mut dyn Target, options: &RunOptions, observer:
         last_answered: vec![None; plan.sessions.len()],
         iterations: vec![0; plan.sessions.len()],
         executors: plan.phases.iter().map(|_| None).collect(),
+        phase_templates: (0..plan.phases.len()).map(|p| phase_templates(plan, p)).collect(),
         phase_in_flight: vec![0; plan.phases.len()],
         phase_records: plan
             .phases
@@ -379,6 +383,15 @@ pub fn run(plan: &Plan, target: &mut dyn Target, options: &RunOptions, observer:
         last_tick: std::time::Instant::now(),
     };
     d.run()
+}
+
+/// A phase's template names; `compile` names field templates with `field_name`, so the field
+/// keys are what follows that prefix.
+fn phase_templates(plan: &Plan, p: usize) -> (String, Vec<(String, String)>) {
+    let prefix = field_name(p, "");
+    let fields =
+        plan.templates.names_with_prefix(&prefix).into_iter().map(|n| (n[prefix.len()..].to_owned(), n)).collect();
+    (instruction_name(p), fields)
 }
 
 fn fault_action_name(a: &FaultAction) -> &'static str {
@@ -603,14 +616,14 @@ impl Dispatcher<'_> {
         let templates = &self.plan.templates;
         // Templates were rendered once at compile time, so a failure here is not expected; keep
         // the error text as the instruction rather than dropping the message.
+        let (instruction_template, field_templates) = &self.phase_templates[p];
         let instruction =
-            templates.render(&instruction_name(p), &ctx).unwrap_or_else(|e| format!("<template error: {e}>"));
-        let fields = self
-            .field_names(p)
-            .into_iter()
+            templates.render(instruction_template, &ctx).unwrap_or_else(|e| format!("<template error: {e}>"));
+        let fields = field_templates
+            .iter()
             .map(|(k, name)| {
-                let v = templates.render(&name, &ctx).unwrap_or_else(|e| format!("<template error: {e}>"));
-                (k, v)
+                let v = templates.render(name, &ctx).unwrap_or_else(|e| format!("<template error: {e}>"));
+                (k.clone(), v)
             })
             .collect();
         let msg = Outbound { id, session, correlation, instruction, fields };
@@ -630,13 +643,6 @@ impl Dispatcher<'_> {
         self.target.send(now, &msg, &mut io);
         self.absorb(io);
         self.fire_message_faults();
-    }
-
-    fn field_names(&self, p: usize) -> Vec<(String, String)> {
-        // The plan keeps only the compiled templates; the field keys are recovered from the
-        // template names, which `compile` builds with `field_name`.
-        let prefix = field_name(p, "");
-        self.plan.templates.names_with_prefix(&prefix).into_iter().map(|n| (n[prefix.len()..].to_owned(), n)).collect()
     }
 
     fn fire_message_faults(&mut self) {
@@ -660,7 +666,6 @@ impl Dispatcher<'_> {
     }
 
     fn observe(&mut self, o: Observation) {
-        let now = self.clock.now();
         match o {
             Observation::Reply { id, success, interrupted } => self.reply(id, success, interrupted),
             Observation::ContainerStarted { took, .. } => self.recorder.record(Metric::ContainerStart, took, &[]),
@@ -682,7 +687,6 @@ impl Dispatcher<'_> {
                 self.recorder.record(Metric::PreviewLoad, took, tags.as_ref().map_or(&[][..], |t| &t[..]));
             }
         }
-        let _ = now;
     }
 
     fn reply(&mut self, id: u64, success: bool, interrupted: bool) {

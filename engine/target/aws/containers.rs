@@ -1,7 +1,7 @@
 //! Container control for the aws target: ECS tasks inside a declared blast radius, or local
 //! worker processes that herd starts, measures through /proc and kills for real.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Sender;
@@ -436,11 +436,6 @@ impl Local {
             let _ = p.child.wait();
             p.alive = false;
         }
-    }
-
-    /// The ids of the processes, in start order (for tests and reports).
-    pub(crate) fn ids(&self) -> HashMap<String, bool> {
-        self.procs.iter().map(|p| (p.id.clone(), p.alive)).collect()
     }
 }
 

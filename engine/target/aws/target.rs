@@ -487,7 +487,8 @@ impl Target for AwsTarget {
             Control::Local(local) => local.kill(select, owner, &mut self.rng),
         };
         FaultOutcome {
-            containers: killed.iter().enumerate().map(|(i, _)| i as u64).collect(),
+            // ECS tasks and local processes have string ids; the record keeps how many struck.
+            containers: (0..killed.len() as u64).collect(),
             pairs: if killed.is_empty() { Vec::new() } else { pairs },
             detail,
         }
@@ -629,15 +630,5 @@ impl Drop for AwsTarget {
     fn drop(&mut self) {
         // Whatever happened to the run, what it created is deleted.
         self.finish();
-    }
-}
-
-impl AwsTarget {
-    /// The ids of local worker processes and whether each is alive (for tests).
-    pub fn local_containers(&self) -> HashMap<String, bool> {
-        match &self.control {
-            Control::Local(l) => l.ids(),
-            _ => HashMap::new(),
-        }
     }
 }
