@@ -9,7 +9,7 @@ use std::time::Instant;
 use herd::plan::compile;
 use herd::runtime::{NoObserver, RunOptions, run};
 use herd::scenario::load_bytes;
-use herd::target::build_target;
+use herd::targets::build_target;
 
 fn scenario(sessions: u32, pairs: u32, rate: &str, duration: &str) -> String {
     format!(

@@ -2,14 +2,15 @@
 //! multi-session systems.
 //!
 //! The flow of data runs one way: a scenario file is loaded (`scenario`), compiled into a `Plan`
-//! (`plan`), run against a target (`runtime`, `target`) while a recorder collects metrics
-//! (`metrics`), and summarised with threshold verdicts (`report`).
+//! (`plan`), run against a target (`runtime`, `targets`) while the ledger records metrics
+//! (`metrics`) and outputs watch (`outputs`), and summarised with threshold verdicts (`report`).
+//! The library never prints: it logs with `tracing`, and the `herd` binary owns the terminal.
 //!
 //! ```
 //! use herd::plan::compile;
 //! use herd::runtime::{NoObserver, RunOptions, run};
 //! use herd::scenario::load_bytes;
-//! use herd::target::build_target;
+//! use herd::targets::build_target;
 //!
 //! let text = r#"
 //! name = "hello"
@@ -29,9 +30,13 @@
 //! assert_eq!(result.accounting.replied + result.accounting.failed + result.accounting.lost, 6);
 //! ```
 
+mod error;
 pub mod metrics;
 pub mod plan;
 pub mod report;
 pub mod runtime;
 pub mod scenario;
-pub mod target;
+pub mod outputs;
+pub mod targets;
+
+pub use error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OUTPUT, EXIT_TARGET, HerdError};

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use herd::plan::load_and_compile;
 use herd::report::{RunInfo, summarize, terminal_summary};
 use herd::runtime::{ClockKind, NoObserver, RunOptions, run};
-use herd::target::build_target;
+use herd::targets::build_target;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| "scenarios/burst-100.toml".into());

@@ -10,12 +10,29 @@ use herd::runtime::ClockKind;
 /// systems.
 ///
 /// Exit codes: 0 every threshold held; 1 a threshold failed or the run was aborted; 2 invalid
-/// scenario or command line; 3 the target could not be reached or set up; 130 interrupted.
+/// scenario or command line; 3 the target could not be reached or set up; 4 the results could
+/// not be written; 130 interrupted.
 #[derive(Debug, Parser)]
 #[command(name = "herd", version, about, long_about = None)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// More log output on stderr: -v for what herd does, -vv for every call it makes. `RUST_LOG`
+    /// (e.g. `RUST_LOG=herd=debug`) overrides it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// How log lines are written: `text` for people, `json` (one object a line) for CI.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Plain lines.
+    Text,
+    /// One JSON object a line.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

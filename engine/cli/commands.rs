@@ -9,25 +9,41 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 use clap::Parser as _;
-use herd::plan::{ExecutorPlan, FaultTrigger, PhaseStart, Plan, TargetPlan, format_duration, load_and_compile};
+use herd::plan::{ExecutorPlan, FaultTrigger, PhaseStart, Plan, format_duration, load_and_compile};
 use herd::report::{
     Comparison, Format, IndexEntry, Renderer, ReportData, RunInfo, RunSummary, compare, junit, parse_tolerance,
     read_journal, read_summary, summarize, terminal_summary, write_reports, write_summary,
 };
-use herd::runtime::ClockKind;
-use herd::runtime::{RunOptions, run};
+use herd::outputs::CloudWatchPublisher;
+use herd::runtime::{ClockKind, Outputs, RunOptions, run};
 use herd::scenario::{FileDiagnostics, scenario_schema};
-use herd::target::build_target_with;
+use herd::targets::TargetOptions;
+use herd::{EXIT_INVALID, EXIT_OUTPUT, EXIT_TARGET, HerdError};
 
-use super::args::{Cli, Command, PlanFormat, ReportArgs, RunArgs};
+use super::args::{Cli, Command, LogFormat, PlanFormat, ReportArgs, RunArgs};
 use super::progress::Reporter;
 
-const EXIT_INVALID: u8 = 2;
-const EXIT_TARGET: u8 = 3;
+/// Sends the library's `tracing` events to stderr: warnings by default, more with `-v`, any
+/// filter with `RUST_LOG`, as JSON lines with `--log-format json`.
+fn init_logging(verbose: u8, format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "warn,herd=info",
+        _ => "info,herd=debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.without_time().with_target(false).try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
 
 /// Parses the command line and runs the command.
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.verbose, cli.log_format);
     let result = match cli.command {
         Command::Run(args) => cmd_run(&args),
         Command::Check { paths } => cmd_check(&paths),
@@ -42,12 +58,14 @@ pub(crate) fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            // A template that fails while rendering is bad input, like a bad scenario.
-            if e.chain().any(|c| c.downcast_ref::<herd::report::RenderError>().is_some()) {
-                ExitCode::from(EXIT_INVALID)
-            } else {
-                ExitCode::from(EXIT_TARGET)
-            }
+            // The library's typed error knows its exit code; a template that fails while
+            // rendering is bad input, like a bad scenario; anything else failed to write results.
+            let code = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<HerdError>().map(HerdError::exit_code))
+                .or_else(|| e.chain().any(|c| c.downcast_ref::<herd::report::RenderError>().is_some()).then_some(EXIT_INVALID))
+                .unwrap_or(EXIT_OUTPUT);
+            ExitCode::from(code)
         }
     }
 }
@@ -165,40 +183,7 @@ fn plan_text(plan: &Plan) -> String {
         d(plan.max_duration),
         d(plan.sample_interval)
     );
-    match &plan.target {
-        TargetPlan::Aws(a) => {
-            let _ = writeln!(
-                out,
-                "target aws{}: region {}, endpoint {}, provision {}, reply {}, containers {}",
-                a.preset.as_ref().map(|p| format!(" (preset {p})")).unwrap_or_default(),
-                a.region.as_deref().unwrap_or("from the AWS configuration"),
-                a.endpoint_url.as_deref().unwrap_or("from the AWS configuration"),
-                a.provision,
-                match &a.reply {
-                    herd::plan::ReplyParams::Sqs { .. } => "sqs",
-                    herd::plan::ReplyParams::StepFunctionsCallback { .. } => "step-functions-callback",
-                },
-                match &a.containers {
-                    herd::plan::ContainersParams::None => "none",
-                    herd::plan::ContainersParams::Ecs { .. } => "ecs",
-                    herd::plan::ContainersParams::Local { .. } => "local",
-                }
-            );
-        }
-        TargetPlan::Sim(s) => {
-            let _ = writeln!(
-                out,
-                "target sim: {} containers ({} warm), cold start {}, processing {}, switch {}, failure rate {}, interrupts {:?}",
-                s.max_containers,
-                s.warm_containers,
-                s.cold_start,
-                s.processing,
-                s.switch_cost,
-                s.failure_rate,
-                s.interrupt_policy
-            );
-        }
-    }
+    let _ = writeln!(out, "{}", plan.target.describe());
     let _ = writeln!(out, "sessions: {}", plan.sessions.len());
     for g in &plan.groups {
         let sessions = &plan.sessions[g.first..g.first + g.count];
@@ -304,22 +289,23 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
     if args.dry_run {
         for plan in &plans {
             println!("{} ({}): calls that would change something", plan.name, plan.file);
-            match &plan.target {
-                TargetPlan::Sim(_) => println!("  none: the simulated target runs in process"),
-                TargetPlan::Aws(params) => match herd::target::aws::dry_run(plan, params) {
-                    Ok(calls) => calls.iter().for_each(|c| println!("  {c}")),
-                    Err(e) => {
-                        eprintln!("error: {}: {e}", plan.file);
-                        return Ok(ExitCode::from(EXIT_INVALID));
-                    }
-                },
+            match plan.target.dry_run(plan) {
+                Ok(calls) => calls.iter().for_each(|c| println!("  {c}")),
+                Err(e) => {
+                    eprintln!("error: {}: {e}", plan.file);
+                    return Ok(ExitCode::from(EXIT_INVALID));
+                }
             }
         }
         return Ok(ExitCode::SUCCESS);
     }
     for plan in &plans {
-        if matches!(plan.target, TargetPlan::Aws(_)) && args.clock == Some(ClockKind::Virtual) {
-            eprintln!("error: {}: the aws target runs on the real clock; drop --clock virtual", plan.file);
+        if !plan.target.supports_virtual_clock() && args.clock == Some(ClockKind::Virtual) {
+            eprintln!(
+                "error: {}: the {} target runs on the real clock; drop --clock virtual",
+                plan.file,
+                plan.target.kind()
+            );
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     }
@@ -350,18 +336,18 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
             plan.seed = seed;
         }
         let dir = args.out.join(&plan.name);
-        let clock = args.clock.unwrap_or(match plan.target {
-            TargetPlan::Sim(_) => ClockKind::Virtual,
-            TargetPlan::Aws(_) => ClockKind::Real,
-        });
-        let aws_options = herd::target::aws::AwsOptions { callback_listen: args.callback_listen.clone() };
-        let mut target = match build_target_with(&plan, &aws_options) {
+        let clock = args.clock.unwrap_or(plan.target.default_clock());
+        let options = TargetOptions { callback_listen: args.callback_listen.clone() };
+        let mut target = match plan.target.build(&plan, &options) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("error: {}: {e}", plan.file);
                 return Ok(ExitCode::from(EXIT_TARGET));
             }
         };
+        for line in target.announcements() {
+            eprintln!("herd: {line}");
+        }
         if multiple {
             eprintln!("== {} ({})", plan.name, plan.file);
         }
@@ -372,21 +358,13 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
             wall_seconds: 0.0,
             command_line: reproduce(&plan, args),
         };
-        let mut reporter = Reporter::new(&dir, &plan, clock, info.clone(), args.quiet)
-            .with_context(|| format!("cannot write to {}", dir.display()))?;
-        let options = RunOptions { clock, stop: stop.clone() };
-        let mut publisher = match (&plan.cloudwatch, &plan.target) {
-            (Some(cw), target) => {
-                let (region, endpoint) = match target {
-                    TargetPlan::Aws(a) => (a.region.clone(), a.endpoint_url.clone()),
-                    TargetPlan::Sim(_) => (None, None),
-                };
-                match herd::target::aws::CloudWatchPublisher::new(
-                    cw,
-                    region.as_deref(),
-                    endpoint.as_deref(),
-                    &plan.name,
-                ) {
+        let mut reporter =
+            Reporter::new(&dir, &plan, clock, info.clone(), args.quiet).map_err(|e| HerdError::output(&dir, e))?;
+        let run_options = RunOptions { clock, stop: stop.clone() };
+        let mut publisher = match &plan.cloudwatch {
+            Some(cw) => {
+                let at = plan.target.location();
+                match CloudWatchPublisher::new(cw, at.region.as_deref(), at.endpoint_url.as_deref(), &plan.name) {
                     Ok(p) => Some(p),
                     Err(e) => {
                         eprintln!("error: {}: CloudWatch: {e}", plan.file);
@@ -394,12 +372,15 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
                     }
                 }
             }
-            (None, _) => None,
+            None => None,
         };
         let wall = Instant::now();
-        let result = match publisher.as_mut() {
-            Some(p) => run(&plan, target.as_mut(), &options, &mut herd::runtime::Both(&mut reporter, p)),
-            None => run(&plan, target.as_mut(), &options, &mut reporter),
+        let result = {
+            let mut outputs = Outputs::new().with(&mut reporter);
+            if let Some(p) = publisher.as_mut() {
+                outputs = outputs.with(p);
+            }
+            run(&plan, target.as_mut(), &run_options, &mut outputs)
         };
         reporter.finish();
         if let Some(p) = publisher.as_mut() {
@@ -414,8 +395,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         if let Some((_, base)) = baselines.iter().find(|(name, _)| name == &plan.name) {
             summary.comparison = Some(compare(base, &summary, tolerance));
         }
-        let path =
-            write_summary(&dir, &summary).with_context(|| format!("cannot write the summary in {}", dir.display()))?;
+        let path = write_summary(&dir, &summary).map_err(|e| HerdError::output(dir.join("summary.json"), e))?;
         write_reports(&dir, &summary, &renderer, &[Format::Html, Format::Md, Format::Junit])
             .with_context(|| format!("cannot write the reports in {}", dir.display()))?;
         print!("{}", terminal_summary(&summary));

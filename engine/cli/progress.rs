@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use herd::plan::{Plan, format_duration};
 use herd::report::{JournalWriter, RunInfo};
-use herd::runtime::{Accounting, ClockKind, FaultRecord, RunObserver, TimelinePoint};
+use herd::runtime::{ClockKind, FaultRecord, Progress, RunObserver, TimelinePoint};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Progress on the terminal (a live line on a TTY, plain lines otherwise) plus the journal.
@@ -14,6 +14,8 @@ pub(crate) struct Reporter {
     bar: Option<ProgressBar>,
     journal: JournalWriter,
     phase: String,
+    /// Whether the generator was behind at the last update, so the change is said once.
+    behind: bool,
 }
 
 impl Reporter {
@@ -39,7 +41,7 @@ impl Reporter {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Ok(Self { bar, journal, phase: String::new() })
+        Ok(Self { bar, journal, phase: String::new(), behind: false })
     }
 
     fn line(&mut self, text: String) {
@@ -49,10 +51,21 @@ impl Reporter {
         }
     }
 
-    /// Updates the live line: phase, elapsed time, totals and latency so far.
-    fn show(&self, at: f64, totals: &Accounting, latency: Option<(u64, u64)>) {
+    /// Updates the live line: phase, elapsed time, totals and latency so far, and whether the
+    /// generator keeps up; says in a line of its own when it falls behind or catches up.
+    fn show(&mut self, p: &Progress<'_>) {
+        let behind = p.behind.is_some();
+        if behind != self.behind {
+            self.behind = behind;
+            let at = format_duration(Duration::from_secs_f64(p.at.max(0.0)));
+            match p.behind {
+                Some(why) => self.line(format!("  {at:>8}  warning: {why}")),
+                None => self.line(format!("  {at:>8}  the generator is keeping up again")),
+            }
+        }
         let Some(bar) = &self.bar else { return };
-        let lat = latency
+        let lat = p
+            .latency
             .map(|(p50, p99)| {
                 format!(
                     " p50 {} p99 {}",
@@ -61,14 +74,15 @@ impl Reporter {
                 )
             })
             .unwrap_or_default();
+        let behind = if behind { "  BEHIND SCHEDULE" } else { "" };
         bar.set_message(format!(
-            "{} t={} sent {} replied {} failed {} lost {}{lat}",
+            "{} t={} sent {} replied {} failed {} lost {}{lat}{behind}",
             self.phase,
-            format_duration(Duration::from_secs_f64(at.max(0.0))),
-            totals.sent,
-            totals.replied,
-            totals.failed,
-            totals.lost
+            format_duration(Duration::from_secs_f64(p.at.max(0.0))),
+            p.totals.sent,
+            p.totals.replied,
+            p.totals.failed,
+            p.totals.lost
         ));
     }
 
@@ -81,13 +95,13 @@ impl Reporter {
 }
 
 impl RunObserver for Reporter {
-    fn sample(&mut self, point: &TimelinePoint, totals: &Accounting, latency: Option<(u64, u64)>) {
-        self.journal.sample(point, totals, latency);
-        self.show(point.t, totals, latency);
+    fn sample(&mut self, point: &TimelinePoint, progress: &Progress<'_>) {
+        self.journal.sample(point, progress);
+        self.show(progress);
     }
 
-    fn tick(&mut self, at: f64, totals: &Accounting, latency: Option<(u64, u64)>) {
-        self.show(at, totals, latency);
+    fn tick(&mut self, progress: &Progress<'_>) {
+        self.show(progress);
     }
 
     fn phase_started(&mut self, name: &str, at: f64) {

@@ -2,8 +2,10 @@
 
 mod catalogue;
 mod recorder;
+mod threshold;
 
 pub use catalogue::{Metric, MetricKind, Unit};
 pub use recorder::{
     GaugePoint, HistStats, Recorder, SeriesKey, Tag, decode_histogram, encode_histogram, new_histogram, stats,
 };
+pub use threshold::{aborting_rule, measure, rule_holds};

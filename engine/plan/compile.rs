@@ -12,11 +12,12 @@ use super::model::*;
 use super::template::{MessageContext, MessageVars, Templates, render_once};
 use super::threshold::{parse_key, parse_rule};
 use super::units::{parse_duration, parse_percent, parse_rate, parse_size};
+use crate::outputs::compile_cloudwatch;
 use crate::scenario::{
-    ArrivalsSpec, Diagnostic, FaultSpec, FileDiagnostics, InterruptPolicySpec, IterationOrderSpec, KeyPath,
-    LoadFailure, LoadedScenario, MessageSpec, PhaseSpec, ScenarioSpec, SimTargetSpec, TargetSpec, load_file_recovering,
-    nearest,
+    ArrivalsSpec, Diagnostic, FaultSpec, FileDiagnostics, IterationOrderSpec, KeyPath, LoadFailure, LoadedScenario,
+    MessageSpec, PhaseSpec, ScenarioSpec, load_file_recovering, nearest,
 };
+use crate::targets::{CompiledTarget, TargetCompileCx, default_target_spec};
 
 const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(3600);
 const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -54,8 +55,10 @@ pub fn compile(loaded: &LoadedScenario) -> Result<Plan, FileDiagnostics> {
     if c.errors.is_empty() { Ok(plan) } else { Err(loaded.diagnostics(c.errors)) }
 }
 
-struct Compiler {
-    errors: Vec<Diagnostic>,
+/// Collects every error of one scenario and parses its values; target compile steps get it
+/// through their `TargetCompileCx`.
+pub(crate) struct Compiler {
+    pub(crate) errors: Vec<Diagnostic>,
 }
 
 #[derive(Serialize)]
@@ -70,19 +73,19 @@ fn root() -> KeyPath {
 }
 
 impl Compiler {
-    fn err(&mut self, path: KeyPath, message: impl Into<String>) -> &mut Diagnostic {
+    pub(crate) fn err(&mut self, path: KeyPath, message: impl Into<String>) -> &mut Diagnostic {
         let label = path.last_key().map(|k| format!("invalid `{k}`")).unwrap_or_else(|| "here".into());
         self.errors.push(Diagnostic::at(path, message).label(label));
         let last = self.errors.len() - 1;
         &mut self.errors[last]
     }
 
-    fn err_help(&mut self, path: KeyPath, message: impl Into<String>, help: impl Into<String>) {
+    pub(crate) fn err_help(&mut self, path: KeyPath, message: impl Into<String>, help: impl Into<String>) {
         let d = self.err(path, message);
         d.help = Some(help.into());
     }
 
-    fn duration(&mut self, path: KeyPath, text: Option<&str>, default: Duration) -> Duration {
+    pub(crate) fn duration(&mut self, path: KeyPath, text: Option<&str>, default: Duration) -> Duration {
         match text {
             None => default,
             Some(t) => match parse_duration(t) {
@@ -95,7 +98,7 @@ impl Compiler {
         }
     }
 
-    fn positive_duration(&mut self, path: KeyPath, text: &str) -> Duration {
+    pub(crate) fn positive_duration(&mut self, path: KeyPath, text: &str) -> Duration {
         let d = self.duration(path.clone(), Some(text), Duration::ZERO);
         if d.is_zero() && parse_duration(text).is_ok() {
             self.err(path, format!("\"{text}\" must be longer than zero"));
@@ -103,7 +106,7 @@ impl Compiler {
         d
     }
 
-    fn distribution(&mut self, path: KeyPath, text: Option<&str>, default: &str) -> Distribution {
+    pub(crate) fn distribution(&mut self, path: KeyPath, text: Option<&str>, default: &str) -> Distribution {
         let t = text.unwrap_or(default);
         match Distribution::parse(t) {
             Ok(d) => d,
@@ -114,7 +117,7 @@ impl Compiler {
         }
     }
 
-    fn size(&mut self, path: KeyPath, text: Option<&str>, default: u64) -> u64 {
+    pub(crate) fn size(&mut self, path: KeyPath, text: Option<&str>, default: u64) -> u64 {
         match text.map(parse_size) {
             None => default,
             Some(Ok(v)) => v,
@@ -125,7 +128,7 @@ impl Compiler {
         }
     }
 
-    fn percent(&mut self, path: KeyPath, text: Option<&str>, default: f64) -> f64 {
+    pub(crate) fn percent(&mut self, path: KeyPath, text: Option<&str>, default: f64) -> f64 {
         match text.map(parse_percent) {
             None => default,
             Some(Ok(v)) => v,
@@ -136,7 +139,7 @@ impl Compiler {
         }
     }
 
-    fn count(&mut self, path: KeyPath, value: i64, min: i64, max: i64) -> u64 {
+    pub(crate) fn count(&mut self, path: KeyPath, value: i64, min: i64, max: i64) -> u64 {
         if value < min || value > max {
             let what = if value < 0 {
                 "is negative"
@@ -183,17 +186,12 @@ impl Compiler {
         }
         let (groups, sessions) = self.sessions(spec);
         let mut templates = Templates::new();
-        let target = match &spec.target {
-            None => TargetPlan::Sim(Box::new(self.sim(&SimTargetSpec::default(), &root().key("target")))),
-            Some(TargetSpec::Sim(sim)) => TargetPlan::Sim(Box::new(self.sim(sim, &root().key("target")))),
-            Some(TargetSpec::Aws(aws)) => TargetPlan::Aws(Box::new(super::aws::compile_aws(
-                aws,
-                &root().key("target"),
-                &sessions,
-                &mut templates,
-                &mut self.errors,
-                parse_duration,
-            ))),
+        let target = {
+            let default = default_target_spec();
+            let spec = spec.target.as_ref().unwrap_or(&default);
+            let mut cx =
+                TargetCompileCx { compiler: self, path: root().key("target"), sessions: &sessions, templates: &mut templates };
+            spec.config().compile(&mut cx)
         };
         let phases = self.phases(spec, &groups, &sessions, reply_timeout, &mut templates);
         let faults = self.faults(spec, &sessions, max_duration, &target);
@@ -211,83 +209,8 @@ impl Compiler {
             phases,
             faults,
             thresholds,
-            cloudwatch: spec.output.as_ref().and_then(|o| o.cloudwatch.as_ref()).map(super::aws::compile_cloudwatch),
+            cloudwatch: spec.output.as_ref().and_then(|o| o.cloudwatch.as_ref()).map(compile_cloudwatch),
             templates: Arc::new(templates),
-        }
-    }
-
-    fn sim(&mut self, spec: &SimTargetSpec, path: &KeyPath) -> SimParams {
-        let containers = spec.containers.clone().unwrap_or_default();
-        let cpath = path.key("containers");
-        let max_containers = self.count(cpath.key("max"), containers.max.map_or(10, i64::from), 1, 10_000) as u32;
-        let warm_containers = self.count(cpath.key("warm"), containers.warm.map_or(0, i64::from), 0, 10_000) as u32;
-        if warm_containers > max_containers {
-            self.err_help(
-                cpath.key("warm"),
-                format!("`warm` = {warm_containers} is above `max` = {max_containers}"),
-                "warm containers are part of the pool; raise `max` or lower `warm`",
-            );
-        }
-        let failure_rate = spec.failure_rate.unwrap_or(0.0);
-        if !(0.0..=1.0).contains(&failure_rate) {
-            self.err_help(
-                path.key("failure_rate"),
-                format!("`failure_rate` = {failure_rate} is not a probability"),
-                "accepted: a number from 0 to 1, e.g. 0.02 for 2%",
-            );
-        }
-        let memory = spec.memory.clone().unwrap_or_default();
-        let mpath = path.key("memory");
-        let cpu = spec.cpu.clone().unwrap_or_default();
-        let defects = spec.defects.clone().unwrap_or_default();
-        SimParams {
-            max_containers,
-            warm_containers,
-            cold_start: self.distribution(
-                cpath.key("cold_start"),
-                containers.cold_start.as_deref(),
-                "lognormal(p50 = 35s, p99 = 60s)",
-            ),
-            idle_release: self.duration(
-                cpath.key("idle_release"),
-                containers.idle_release.as_deref(),
-                Duration::from_secs(300),
-            ),
-            replace_killed: containers.replace_killed.unwrap_or(true),
-            processing: self.distribution(
-                path.key("processing"),
-                spec.processing.as_deref(),
-                "lognormal(p50 = 3s, p99 = 9s)",
-            ),
-            switch_cost: self.distribution(
-                path.key("switch_cost"),
-                spec.switch_cost.as_deref(),
-                "lognormal(p50 = 400ms, p99 = 1500ms)",
-            ),
-            failure_rate,
-            interrupt_policy: match spec.interrupt_policy.unwrap_or(InterruptPolicySpec::OtherThread) {
-                InterruptPolicySpec::Never => InterruptPolicy::Never,
-                InterruptPolicySpec::OtherThread => InterruptPolicy::OtherThread,
-                InterruptPolicySpec::Always => InterruptPolicy::Always,
-            },
-            visibility_timeout: self.duration(
-                path.key("visibility_timeout"),
-                spec.visibility_timeout.as_deref(),
-                Duration::from_secs(30),
-            ),
-            preview_load: self.distribution(
-                path.key("preview_load"),
-                spec.preview_load.as_deref(),
-                "lognormal(p50 = 250ms, p99 = 800ms)",
-            ),
-            memory_base: self.size(mpath.key("base"), memory.base.as_deref(), 75 << 20),
-            memory_per_session: self.size(mpath.key("per_session"), memory.per_session.as_deref(), 8 << 20),
-            memory_leak_per_message: self.size(mpath.key("leak_per_message"), memory.leak_per_message.as_deref(), 0),
-            memory_busy: self.size(mpath.key("busy"), memory.busy.as_deref(), 60 << 20),
-            cpu_idle: self.percent(path.key("cpu").key("idle"), cpu.idle.as_deref(), 2.0),
-            cpu_busy: self.percent(path.key("cpu").key("busy"), cpu.busy.as_deref(), 40.0),
-            delete_before_processing: defects.delete_before_processing.unwrap_or(false),
-            double_reply_on_interrupt: defects.double_reply_on_interrupt.unwrap_or(false),
         }
     }
 
@@ -617,7 +540,7 @@ impl Compiler {
         spec: &ScenarioSpec,
         sessions: &[Session],
         max_duration: Duration,
-        target: &TargetPlan,
+        target: &Arc<dyn CompiledTarget>,
     ) -> Vec<FaultPlan> {
         let mut out = Vec::new();
         for (f, fault) in spec.faults.iter().enumerate() {
@@ -688,33 +611,13 @@ impl Compiler {
                     "add e.g. every = \"6m\"",
                 );
             }
-            if let TargetPlan::Aws(aws) = target {
-                match fault {
-                    FaultSpec::KillContainer(_) | FaultSpec::PauseContainer(_) if !aws.containers.controllable() => {
-                        self.err_help(
-                            path.key("action"),
-                            "this fault needs container control, and `[target.containers]` is `none`",
-                            "declare [target.containers] kind = \"ecs\" (with a blast radius) or kind = \"local\"",
-                        );
-                    }
-                    FaultSpec::PauseContainer(_)
-                        if matches!(aws.containers, super::aws::ContainersParams::Ecs { .. }) =>
-                    {
-                        self.err_help(
-                            path.key("action"),
-                            "ECS tasks cannot be paused",
-                            "use kill-container, or local containers (paused with SIGSTOP)",
-                        );
-                    }
-                    FaultSpec::Interrupt(_) if aws.claims.as_ref().is_none_or(|c| c.interrupt_queue.is_none()) => {
-                        self.err_help(
-                            path.key("action"),
-                            "an interrupt needs an interrupt queue",
-                            "set [target.claims] interrupt_queue, or use preset = \"webordinary-b\"",
-                        );
-                    }
-                    _ => {}
-                }
+            let kind = match fault {
+                FaultSpec::KillContainer(_) => FaultKind::KillContainer,
+                FaultSpec::Interrupt(_) => FaultKind::Interrupt,
+                FaultSpec::PauseContainer(_) => FaultKind::PauseContainer,
+            };
+            if let Err(refusal) = target.check_fault(kind) {
+                self.err_help(path.key("action"), refusal.message, refusal.help);
             }
             let (Some(action), Some(trigger)) = (action, trigger) else { continue };
             let label = name.clone().unwrap_or_else(|| default_fault_label(&action, sessions));

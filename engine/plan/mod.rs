@@ -1,6 +1,5 @@
 //! Turning a loaded scenario into a runnable plan.
 
-mod aws;
 mod compile;
 mod distribution;
 mod model;
@@ -8,7 +7,7 @@ mod template;
 mod threshold;
 mod units;
 
-pub use aws::{AwsParams, ClaimsParams, CloudWatchParams, ContainersParams, ReplyParams, WorkParams};
+pub(crate) use compile::Compiler;
 pub use compile::{compile, load_and_compile};
 pub(crate) use compile::{field_name, instruction_name};
 pub use distribution::Distribution;
@@ -20,4 +19,5 @@ pub use template::{
     Templates,
 };
 pub use threshold::{Aggregate, Cmp, TagFilter};
+pub(crate) use units::parse_duration as parse_duration_text;
 pub use units::{format_bytes, format_duration};

@@ -10,6 +10,7 @@ use super::distribution::Distribution;
 use super::template::Templates;
 use super::threshold::{Aggregate, Cmp, TagFilter};
 use crate::metrics::Metric;
+use crate::targets::CompiledTarget;
 
 /// A scenario ready to run.
 #[derive(Debug, Clone, Serialize)]
@@ -26,8 +27,9 @@ pub struct Plan {
     pub max_duration: Duration,
     /// Gauge sampling and timeline interval.
     pub sample_interval: Duration,
-    /// The system under test.
-    pub target: TargetPlan,
+    /// The system under test, compiled by its own folder under `targets/`.
+    #[serde(serialize_with = "crate::targets::serialize_target")]
+    pub target: Arc<dyn CompiledTarget>,
     /// Session groups.
     pub groups: Vec<GroupPlan>,
     /// Every session of every group, in order.
@@ -39,85 +41,17 @@ pub struct Plan {
     /// Threshold rules.
     pub thresholds: Vec<ThresholdPlan>,
     /// CloudWatch publishing, when asked for.
-    pub cloudwatch: Option<super::aws::CloudWatchParams>,
+    pub cloudwatch: Option<crate::outputs::CloudWatchParams>,
     /// The message templates of every phase.
     #[serde(skip)]
     pub templates: Arc<Templates>,
 }
 
-/// The system under test.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum TargetPlan {
-    /// The simulated target.
-    Sim(Box<SimParams>),
-    /// A real deployment or AWS-compatible endpoint.
-    Aws(Box<super::aws::AwsParams>),
-}
-
-impl TargetPlan {
-    /// The target's kind as written in scenarios.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            TargetPlan::Sim(_) => "sim",
-            TargetPlan::Aws(_) => "aws",
-        }
+impl Plan {
+    /// The target's kind and compiled parameters, as summaries and journals record them.
+    pub fn target_json(&self) -> serde_json::Value {
+        crate::targets::target_json(self.target.as_ref())
     }
-}
-
-/// Interrupt behaviour of simulated containers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum InterruptPolicy {
-    /// New messages queue.
-    Never,
-    /// A message for another thread interrupts.
-    OtherThread,
-    /// Every new message interrupts.
-    Always,
-}
-
-/// Parameters of the simulated target.
-#[derive(Debug, Clone, Serialize)]
-pub struct SimParams {
-    /// Pool size.
-    pub max_containers: u32,
-    /// Containers running at start.
-    pub warm_containers: u32,
-    /// Cold-start time.
-    pub cold_start: Distribution,
-    /// Idle time after which a claim is released.
-    pub idle_release: Duration,
-    /// Whether a killed container is replaced.
-    pub replace_killed: bool,
-    /// Processing time per message.
-    pub processing: Distribution,
-    /// Extra time when the thread changes.
-    pub switch_cost: Distribution,
-    /// Probability that processing fails.
-    pub failure_rate: f64,
-    /// Interrupt behaviour.
-    pub interrupt_policy: InterruptPolicy,
-    /// Queue visibility timeout.
-    pub visibility_timeout: Duration,
-    /// Preview page load time after a reply.
-    pub preview_load: Distribution,
-    /// Memory at rest, bytes.
-    pub memory_base: u64,
-    /// Memory per distinct thread served, bytes.
-    pub memory_per_session: u64,
-    /// Memory leaked per message, bytes.
-    pub memory_leak_per_message: u64,
-    /// Extra memory while busy, bytes.
-    pub memory_busy: u64,
-    /// CPU percent when idle.
-    pub cpu_idle: f64,
-    /// CPU percent when busy.
-    pub cpu_busy: f64,
-    /// Defect: delete before processing.
-    pub delete_before_processing: bool,
-    /// Defect: reply twice to an interrupted message.
-    pub double_reply_on_interrupt: bool,
 }
 
 /// A session group.
@@ -267,6 +201,40 @@ pub enum FaultAction {
         /// For how long.
         duration: Duration,
     },
+}
+
+impl FaultAction {
+    /// The kind of fault, without its parameters.
+    pub fn kind(&self) -> FaultKind {
+        match self {
+            FaultAction::KillContainer { .. } => FaultKind::KillContainer,
+            FaultAction::Interrupt { .. } => FaultKind::Interrupt,
+            FaultAction::PauseContainer { .. } => FaultKind::PauseContainer,
+        }
+    }
+}
+
+/// The kinds of fault, as a target's capabilities name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// `kill-container`.
+    KillContainer,
+    /// `interrupt`.
+    Interrupt,
+    /// `pause-container`.
+    PauseContainer,
+}
+
+impl FaultKind {
+    /// The action's name as written in scenarios.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::KillContainer => "kill-container",
+            FaultKind::Interrupt => "interrupt",
+            FaultKind::PauseContainer => "pause-container",
+        }
+    }
 }
 
 /// Which containers a fault strikes: its blast radius.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::summary::{RunInfo, RunSummary, SUMMARY_VERSION, ScenarioInfo, Verdict};
 use crate::plan::Plan;
-use crate::runtime::{Accounting, ClockKind, EndReason, FaultRecord, PhaseRecord, RunObserver, TimelinePoint};
+use crate::runtime::{Accounting, ClockKind, EndReason, FaultRecord, PhaseRecord, Progress, RunObserver, TimelinePoint};
 
 /// One line of the journal.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,7 +61,7 @@ impl JournalWriter {
         let mut w = Self { out: Some(BufWriter::new(File::create(dir.join("journal.jsonl"))?)) };
         w.write(&JournalLine::Start {
             scenario: ScenarioInfo::of(plan),
-            target: serde_json::to_value(&plan.target).unwrap_or(serde_json::Value::Null),
+            target: plan.target_json(),
             clock,
             run,
             phases: plan.phases.iter().map(|p| (p.name.clone(), p.executor.name().to_owned())).collect(),
@@ -86,8 +86,8 @@ impl JournalWriter {
 }
 
 impl RunObserver for JournalWriter {
-    fn sample(&mut self, point: &TimelinePoint, totals: &Accounting, _latency: Option<(u64, u64)>) {
-        self.write(&JournalLine::Sample { point: point.clone(), totals: totals.clone() });
+    fn sample(&mut self, point: &TimelinePoint, progress: &Progress<'_>) {
+        self.write(&JournalLine::Sample { point: point.clone(), totals: progress.totals.clone() });
     }
 
     fn phase_started(&mut self, name: &str, at: f64) {
@@ -156,6 +156,8 @@ pub fn read_journal(path: &Path) -> Result<RunSummary, String> {
         // Messages in flight at the last sample never got an answer the journal saw.
         accounting: Accounting { lost: totals.sent.saturating_sub(totals.replied + totals.failed), ..totals },
         unrecovered_kills: 0,
+        behind: None,
+        cleanup_failures: Vec::new(),
         thresholds: Vec::new(),
         metrics: Vec::new(),
         phases,

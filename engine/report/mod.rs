@@ -20,4 +20,4 @@ pub use summary::{
     write_summary,
 };
 pub use terminal::terminal_summary;
-pub use verdict::{ThresholdResult, evaluate, format_value, measure, rule_holds};
+pub use verdict::{ThresholdResult, evaluate, format_value};

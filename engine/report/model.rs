@@ -48,6 +48,9 @@ pub struct ReportData {
     pub end_reason: String,
     /// The threshold that aborted the run.
     pub abort_reason: Option<String>,
+    /// What a reader must know before trusting the figures: the generator fell behind its
+    /// schedule, the clean-up left something behind.
+    pub warnings: Vec<String>,
     /// Threshold rows, failures first.
     pub thresholds: Vec<ThresholdRow>,
     /// How many thresholds failed.
@@ -282,6 +285,7 @@ impl ReportData {
                 crate::runtime::EndReason::Interrupted => "interrupted (Ctrl-C)".into(),
             },
             abort_reason: s.abort_reason.clone(),
+            warnings: s.warnings(),
             thresholds_failed: thresholds.iter().filter(|t| !t.passed).count(),
             thresholds,
             accounting: s.accounting.clone(),
@@ -364,6 +368,34 @@ fn timeline_charts(s: &RunSummary) -> Vec<Chart> {
             &faults,
             x_max,
         ),
+        // How late sends left and how many arrivals the in-flight cap dropped: drawn when the
+        // run is on the real clock (where lag can happen) or when anything was late or dropped.
+        (s.clock == crate::runtime::ClockKind::Real
+            || tl.iter().any(|p| p.schedule_lag_p99_ms.is_some_and(|l| l > 0.0) || p.dropped > 0))
+        .then(|| {
+            timeline_chart(
+                "schedule-lag",
+                "Schedule lag p99 per interval (how late sends left)",
+                YFormat::Millis,
+                &[series("schedule lag p99", VERMILION, pts(&|p| p.schedule_lag_p99_ms))],
+                &faults,
+                x_max,
+            )
+        })
+        .flatten(),
+        tl.iter()
+            .any(|p| p.dropped > 0)
+            .then(|| {
+                timeline_chart(
+                    "dropped-arrivals",
+                    "Arrivals dropped by the in-flight cap per interval",
+                    YFormat::Number,
+                    &[series("dropped", ORANGE, pts(&|p| Some(p.dropped as f64)))],
+                    &faults,
+                    x_max,
+                )
+            })
+            .flatten(),
     ]
     .into_iter()
     .flatten()

@@ -11,7 +11,7 @@ use super::verdict::{ThresholdResult, evaluate, format_value};
 use crate::metrics::{Metric, MetricKind, Recorder, Tag, encode_histogram, stats};
 use crate::plan::Plan;
 use crate::runtime::{
-    Accounting, ClockKind, EndReason, FaultRecord, PhaseRecord, RunResult, SessionRecord, TimelinePoint,
+    Accounting, BehindRecord, ClockKind, EndReason, FaultRecord, PhaseRecord, RunResult, SessionRecord, TimelinePoint,
 };
 
 /// The version of the summary format; bumped on incompatible changes.
@@ -170,6 +170,12 @@ pub struct RunSummary {
     pub accounting: Accounting,
     /// Kills whose project+user never answered successfully afterwards.
     pub unrecovered_kills: u64,
+    /// When and how far the generator fell behind its schedule, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behind: Option<BehindRecord>,
+    /// What the target could not release after the run (queues, tables, processes), by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cleanup_failures: Vec<String>,
     /// Threshold verdicts, in file order.
     pub thresholds: Vec<ThresholdResult>,
     /// Every metric with data.
@@ -294,6 +300,20 @@ fn metric_summaries(plan: &Plan, rec: &Recorder) -> Vec<MetricSummary> {
     out
 }
 
+impl RunSummary {
+    /// The sentences a reader must see before trusting the figures.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(b) = &self.behind {
+            out.push(format!("{} (first at {:.0}s)", b.message, b.first_at));
+        }
+        for left in &self.cleanup_failures {
+            out.push(format!("clean-up: {left}"));
+        }
+        out
+    }
+}
+
 /// Builds the summary of a finished run.
 pub fn summarize(plan: &Plan, result: &RunResult, clock: ClockKind, run: RunInfo) -> RunSummary {
     let thresholds = evaluate(plan, &result.recorder);
@@ -309,7 +329,7 @@ pub fn summarize(plan: &Plan, result: &RunResult, clock: ClockKind, run: RunInfo
     RunSummary {
         summary_version: SUMMARY_VERSION,
         scenario: ScenarioInfo::of(plan),
-        target: serde_json::to_value(&plan.target).unwrap_or(serde_json::Value::Null),
+        target: plan.target_json(),
         clock,
         verdict,
         end_reason: result.end,
@@ -317,6 +337,8 @@ pub fn summarize(plan: &Plan, result: &RunResult, clock: ClockKind, run: RunInfo
         duration_seconds: result.duration.as_secs_f64(),
         accounting: result.accounting.clone(),
         unrecovered_kills: result.unrecovered,
+        behind: result.behind.clone(),
+        cleanup_failures: result.cleanup_failures.clone(),
         thresholds,
         metrics: metric_summaries(plan, &result.recorder),
         phases: result.phases.clone(),

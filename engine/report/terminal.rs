@@ -24,6 +24,9 @@ pub fn terminal_summary(s: &RunSummary) -> String {
     if let Some(reason) = &s.abort_reason {
         let _ = writeln!(out, "  aborted: {reason}");
     }
+    for w in s.warnings() {
+        let _ = writeln!(out, "  warning: {w}");
+    }
     let a = &s.accounting;
     let _ = writeln!(
         out,

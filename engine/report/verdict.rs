@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{Metric, MetricKind, Recorder, SeriesKey, Tag, Unit};
-use crate::plan::{Aggregate, Plan, TagFilter, ThresholdPlan, format_bytes, format_duration};
+use crate::metrics::{Metric, MetricKind, Recorder, Unit, rule_holds};
+use crate::plan::{Aggregate, Plan, format_bytes, format_duration};
 
 /// The outcome of one threshold rule.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -24,48 +24,6 @@ pub struct ThresholdResult {
     pub measured_text: String,
     /// Whether a failure stops the run.
     pub abort_on_fail: bool,
-}
-
-/// The tag a filter names, resolved against the plan.
-fn resolve_tag(plan: &Plan, tag: &Option<TagFilter>) -> Option<Tag> {
-    let tag = tag.as_ref()?;
-    if tag.key == "phase" {
-        plan.phases.iter().position(|p| p.name == tag.value).map(Tag::Phase)
-    } else {
-        plan.groups.iter().position(|g| g.name == tag.value).map(Tag::Group)
-    }
-}
-
-/// Measures what a rule looks at; `None` when the metric has no data.
-pub fn measure(t: &ThresholdPlan, rec: &Recorder, plan: &Plan) -> Option<f64> {
-    let key = SeriesKey { metric: t.metric, tag: resolve_tag(plan, &t.tag) };
-    match (t.metric.kind(), t.aggregate) {
-        (MetricKind::Counter, _) => Some(rec.counter(&key) as f64),
-        (MetricKind::Rate, _) => {
-            let (ok, total) = rec.rate(&key);
-            (total > 0).then(|| ok as f64 / total as f64)
-        }
-        (_, Aggregate::Growth) => rec.growth(t.metric).map(|(g, _)| g as f64),
-        (_, Aggregate::Count) => Some(rec.histogram(&key).map_or(0, |h| h.len()) as f64),
-        (_, agg) => {
-            let h = rec.histogram(&key).filter(|h| !h.is_empty())?;
-            Some(match agg {
-                Aggregate::Percentile(p) => h.value_at_quantile(p / 100.0) as f64,
-                Aggregate::Avg => h.mean(),
-                Aggregate::Med => h.value_at_quantile(0.5) as f64,
-                Aggregate::Min => h.min() as f64,
-                Aggregate::Max => h.max() as f64,
-                Aggregate::Count | Aggregate::Rate | Aggregate::Growth => return None,
-            })
-        }
-    }
-}
-
-/// Whether a rule holds, and what it measured. A rule over a metric with no data fails: a
-/// threshold on `recovery_time` when no container was ever killed proves nothing.
-pub fn rule_holds(t: &ThresholdPlan, rec: &Recorder, plan: &Plan) -> (bool, Option<f64>) {
-    let measured = measure(t, rec, plan);
-    (measured.is_some_and(|m| t.cmp.holds(m, t.limit)), measured)
 }
 
 /// Formats a value of `metric` in recording units for people.

@@ -1,13 +1,15 @@
-//! The two clocks a run can use. The dispatcher asks the clock to advance to the next event;
-//! the virtual clock jumps there at once, the real clock sleeps until the wall time arrives.
+//! The two clocks a run can use. The dispatcher asks the clock to wait for the next event; the
+//! virtual clock jumps there at once, the real clock waits for the wall time to arrive and wakes
+//! early for every observation a target's background tasks report, and for a stop request.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::target::Micros;
+use crate::targets::{Inbox, Micros, Stamped};
 
 /// Which clock drives a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -17,6 +19,22 @@ pub enum ClockKind {
     Virtual,
     /// Wall-clock time: watch the run as it happens.
     Real,
+}
+
+/// The longest the real clock waits without returning, so that progress ticks and stop
+/// requests are handled promptly.
+const SLICE: Duration = Duration::from_millis(50);
+
+/// Why a wait returned.
+pub(crate) enum Woke {
+    /// The time asked for has come.
+    Reached,
+    /// An observation arrived first.
+    Observed(Stamped),
+    /// A slice passed without either (real clock only): time for a tick.
+    Slice,
+    /// A stop was requested.
+    Stopped,
 }
 
 pub(crate) struct Clock {
@@ -38,28 +56,44 @@ impl Clock {
         self.now
     }
 
-    /// Moves to `t`. On the real clock this sleeps in short slices so that a stop request is
-    /// noticed quickly; it returns false if it was stopped before reaching `t`.
-    pub(crate) fn advance_to(&mut self, t: Micros, stop: &Arc<AtomicBool>) -> bool {
-        if t <= self.now {
-            return true;
+    /// Waits until `t` or for at most one slice, whichever comes first. On the real clock the
+    /// present becomes the wall time (never earlier than `t` once reached), so a loop that fell
+    /// behind measures from the real present, not from its schedule.
+    pub(crate) fn wait_until(&mut self, t: Micros, stop: &Arc<AtomicBool>, inbox: Option<&Inbox>) -> Woke {
+        if self.kind == ClockKind::Virtual {
+            self.now = self.now.max(t);
+            return Woke::Reached;
         }
-        if self.kind == ClockKind::Real {
-            let target = self.origin + Duration::from_micros(t);
-            loop {
-                if stop.load(Ordering::Relaxed) {
-                    self.now = self.wall();
-                    return false;
+        if stop.load(Ordering::Relaxed) {
+            self.now = self.now.max(self.wall());
+            return Woke::Stopped;
+        }
+        let wall = self.wall();
+        if wall >= t {
+            self.now = self.now.max(wall);
+            return Woke::Reached;
+        }
+        let wait = Duration::from_micros(t - wall).min(SLICE);
+        let woke = match inbox {
+            Some(inbox) => match inbox.recv_timeout(wait) {
+                Ok(s) => Woke::Observed(s),
+                Err(RecvTimeoutError::Timeout) => Woke::Slice,
+                Err(RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(wait);
+                    Woke::Slice
                 }
-                let now = Instant::now();
-                if now >= target {
-                    break;
-                }
-                std::thread::sleep((target - now).min(Duration::from_millis(50)));
+            },
+            None => {
+                std::thread::sleep(wait);
+                Woke::Slice
             }
+        };
+        self.now = self.now.max(self.wall().min(t));
+        if matches!(woke, Woke::Slice) && self.wall() >= t {
+            self.now = self.now.max(self.wall());
+            return Woke::Reached;
         }
-        self.now = t;
-        true
+        woke
     }
 
     /// Time since the start on the wall clock (equals `now` on the virtual clock).
@@ -67,6 +101,15 @@ impl Clock {
         match self.kind {
             ClockKind::Virtual => self.now,
             ClockKind::Real => self.origin.elapsed().as_micros() as Micros,
+        }
+    }
+
+    /// An observation's stamp on the run's clock. On the virtual clock every observation is
+    /// made at the present.
+    pub(crate) fn stamp(&self, at: Instant) -> Micros {
+        match self.kind {
+            ClockKind::Virtual => self.now,
+            ClockKind::Real => at.saturating_duration_since(self.origin).as_micros() as Micros,
         }
     }
 }

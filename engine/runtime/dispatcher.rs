@@ -1,5 +1,7 @@
-//! The dispatcher: owns the clock and the order of events, routes arrivals from executors to the
-//! target, replies from the target to the recorder and executors, and fires faults and samples.
+//! The dispatcher: the event loop. It owns the clock, the queue of events, the executors and
+//! the target; it routes arrivals from executors to the target and observations from the target
+//! to the ledger, and tells the outputs. Counting is the ledger's, threshold rules are the
+//! metrics' threshold code's, and the target's I/O runs in the target's own tasks.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -7,27 +9,31 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
-use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
-use super::clock::{Clock, ClockKind};
-use super::executor::{ExecCx, Executor, seeded_uuid};
-use crate::metrics::{Metric, Recorder, Tag, new_histogram, stats};
-use crate::plan::{
-    ExecutorPlan, FaultAction, FaultTrigger, MessageContext, MessageVars, PhaseStart, Plan, field_name,
-    instruction_name,
-};
-use crate::report::rule_holds;
-use crate::target::{Micros, Observation, Outbound, Target, TargetIo};
+use super::clock::{Clock, ClockKind, Woke};
+use super::executors::{ExecCx, Executor, new_executor, phase_rng, seeded_uuid};
+use super::ledger::{Ledger, Resolved};
+use super::observer::{Progress, RunObserver};
+use super::pace::{Behind, Pace};
+use super::records::{BehindRecord, EndReason, FaultRecord, RunResult};
+use crate::metrics::aborting_rule;
+use crate::plan::{FaultAction, FaultTrigger, MessageContext, MessageVars, PhaseStart, Plan, field_name, instruction_name};
+use crate::targets::{Inbox, Micros, Observation, Outbound, Stamped, Target, TargetIo};
 
 fn us(d: Duration) -> Micros {
     d.as_micros() as Micros
 }
 
+fn secs(t: Micros) -> f64 {
+    t as f64 / 1e6
+}
+
 /// How long in-flight messages may still be answered after Ctrl-C.
 const INTERRUPT_GRACE: Micros = 5_000_000;
+
+/// How often, in wall time, outputs are told how the run stands on the real clock.
+const TICK: Duration = Duration::from_millis(250);
 
 /// Options of one run.
 #[derive(Debug, Clone)]
@@ -44,227 +50,6 @@ impl Default for RunOptions {
     }
 }
 
-/// Why a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EndReason {
-    /// Every phase finished.
-    Completed,
-    /// `max_duration` was reached.
-    MaxDuration,
-    /// An `abort_on_fail` threshold failed.
-    Aborted,
-    /// The user stopped the run (Ctrl-C).
-    Interrupted,
-}
-
-/// One point of the run's timeline, written at every sample.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TimelinePoint {
-    /// Seconds since the start.
-    pub t: f64,
-    /// Messages sent in the interval.
-    pub sent: u64,
-    /// Successful replies in the interval.
-    pub replied: u64,
-    /// Failure replies in the interval.
-    pub failed: u64,
-    /// Messages lost in the interval.
-    pub lost: u64,
-    /// Messages in flight at the sample.
-    pub in_flight: u64,
-    /// Latency percentiles of replies in the interval, in milliseconds.
-    pub latency_p50_ms: Option<f64>,
-    /// 90th percentile, milliseconds.
-    pub latency_p90_ms: Option<f64>,
-    /// 99th percentile, milliseconds.
-    pub latency_p99_ms: Option<f64>,
-    /// Replies in the interval (for CloudWatch statistic sets).
-    #[serde(default)]
-    pub latency_count: u64,
-    /// Sum of the interval's latencies, milliseconds.
-    #[serde(default)]
-    pub latency_sum_ms: f64,
-    /// Smallest latency in the interval, milliseconds.
-    #[serde(default)]
-    pub latency_min_ms: Option<f64>,
-    /// Largest latency in the interval, milliseconds.
-    #[serde(default)]
-    pub latency_max_ms: Option<f64>,
-    /// Containers running or starting.
-    pub containers: u64,
-    /// Largest container memory, bytes.
-    pub memory_max_bytes: Option<u64>,
-    /// Mean container CPU, percent.
-    pub cpu_avg_pct: Option<f64>,
-    /// Messages waiting in the work queues.
-    pub queue_depth: u64,
-}
-
-/// What a fault did, when.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FaultRecord {
-    /// Its label.
-    pub name: String,
-    /// Seconds since the start when it struck, or `None` if the run ended first.
-    pub at: Option<f64>,
-    /// The action.
-    pub action: String,
-    /// What happened.
-    pub detail: String,
-    /// Containers struck.
-    pub containers: Vec<u64>,
-}
-
-/// What happened in one phase.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PhaseRecord {
-    /// Phase name.
-    pub name: String,
-    /// Executor name.
-    pub executor: String,
-    /// Seconds since the start when it began.
-    pub started: Option<f64>,
-    /// Seconds since the start when its last message was resolved.
-    pub finished: Option<f64>,
-    /// Messages sent.
-    pub sent: u64,
-    /// Successful replies.
-    pub replied: u64,
-    /// Failure replies.
-    pub failed: u64,
-    /// Lost messages.
-    pub lost: u64,
-}
-
-impl PhaseRecord {
-    /// A phase that has not started yet.
-    pub fn new(name: String, executor: String) -> Self {
-        Self { name, executor, started: None, finished: None, sent: 0, replied: 0, failed: 0, lost: 0 }
-    }
-}
-
-/// Per-session latency figures, for the slowest-sessions table.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SessionRecord {
-    /// Thread id.
-    pub thread: String,
-    /// Project+user.
-    pub pair: String,
-    /// Messages sent.
-    pub sent: u64,
-    /// Replies received (success or failure).
-    pub answered: u64,
-    /// Lost messages.
-    pub lost: u64,
-    /// Largest latency, microseconds.
-    pub max_latency_us: u64,
-    /// Sum of latencies, microseconds.
-    pub total_latency_us: u64,
-}
-
-/// Message accounting: sent = replied + failed + lost.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Accounting {
-    /// Messages sent.
-    pub sent: u64,
-    /// Successful replies.
-    pub replied: u64,
-    /// Failure replies (errors and interrupts).
-    pub failed: u64,
-    /// No reply within the timeout, or still unanswered when the run ended.
-    pub lost: u64,
-    /// Extra replies for already-answered messages.
-    pub duplicated: u64,
-    /// Replies that overtook an earlier message of their session.
-    pub out_of_order: u64,
-    /// Interrupted messages.
-    pub interrupts: u64,
-    /// Arrivals dropped by the in-flight cap.
-    pub dropped_arrivals: u64,
-    /// Replies that came after their message had been counted lost.
-    pub late_replies: u64,
-    /// Calls to the target that failed after their retries.
-    #[serde(default)]
-    pub target_errors: u64,
-    /// Replies that could not be read.
-    #[serde(default)]
-    pub malformed_replies: u64,
-    /// Replies with a correlation id herd never sent (another run's, or a worker's bug).
-    #[serde(default)]
-    pub unknown_replies: u64,
-}
-
-/// A kill whose pair has not yet answered successfully since.
-#[derive(Debug, Clone)]
-struct PendingRecovery {
-    pair: String,
-    since: Micros,
-}
-
-/// Everything a finished run hands to the summary.
-pub struct RunResult {
-    /// All metrics.
-    pub recorder: Recorder,
-    /// Accounting totals.
-    pub accounting: Accounting,
-    /// One point per sample interval.
-    pub timeline: Vec<TimelinePoint>,
-    /// Faults, in plan order.
-    pub faults: Vec<FaultRecord>,
-    /// Phases, in plan order.
-    pub phases: Vec<PhaseRecord>,
-    /// Sessions, in plan order.
-    pub sessions: Vec<SessionRecord>,
-    /// Why the run ended.
-    pub end: EndReason,
-    /// The threshold that aborted the run, if any.
-    pub abort_reason: Option<String>,
-    /// Length of the run on its own clock.
-    pub duration: Duration,
-    /// Kills whose project+user never answered successfully again.
-    pub unrecovered: u64,
-}
-
-/// Receives progress while a run goes on (terminal progress, journal).
-pub trait RunObserver {
-    /// A timeline point was taken; `totals` are the run's totals so far.
-    fn sample(&mut self, _point: &TimelinePoint, _totals: &Accounting, _latency: Option<(u64, u64)>) {}
-    /// On the real clock, a few times a second: the time so far and the totals, for a live
-    /// progress line.
-    fn tick(&mut self, _at: f64, _totals: &Accounting, _latency: Option<(u64, u64)>) {}
-    /// A phase started.
-    fn phase_started(&mut self, _name: &str, _at: f64) {}
-    /// A fault struck.
-    fn fault(&mut self, _record: &FaultRecord) {}
-}
-
-/// Two observers fed the same events, in order.
-pub struct Both<'a>(pub &'a mut dyn RunObserver, pub &'a mut dyn RunObserver);
-
-impl RunObserver for Both<'_> {
-    fn sample(&mut self, point: &TimelinePoint, totals: &Accounting, latency: Option<(u64, u64)>) {
-        self.0.sample(point, totals, latency);
-        self.1.sample(point, totals, latency);
-    }
-    fn tick(&mut self, at: f64, totals: &Accounting, latency: Option<(u64, u64)>) {
-        self.0.tick(at, totals, latency);
-        self.1.tick(at, totals, latency);
-    }
-    fn phase_started(&mut self, name: &str, at: f64) {
-        self.0.phase_started(name, at);
-        self.1.phase_started(name, at);
-    }
-    fn fault(&mut self, record: &FaultRecord) {
-        self.0.fault(record);
-        self.1.fault(record);
-    }
-}
-
-/// An observer that ignores everything.
-pub struct NoObserver;
-impl RunObserver for NoObserver {}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
     PhaseStart(usize),
@@ -274,89 +59,62 @@ enum Ev {
     Fault(usize),
     Sample,
     Timeout(u64),
-    Poll,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MsgState {
-    InFlight,
-    Replied,
-    Failed,
-    Lost,
-}
-
-struct MsgInfo {
-    session: usize,
-    phase: usize,
-    intended: Micros,
-    state: MsgState,
+/// A phase that has started: its executor and its own random streams.
+struct Running {
+    executor: Box<dyn Executor>,
+    /// Draws of the executor (Poisson gaps, think times).
+    rng: ChaCha8Rng,
+    /// Message ids (correlation uuids) of the phase.
+    ids: ChaCha8Rng,
 }
 
 struct Dispatcher<'a> {
     plan: &'a Plan,
     target: &'a mut dyn Target,
+    inbox: Option<Inbox>,
     observer: &'a mut dyn RunObserver,
     clock: Clock,
     stop: Arc<AtomicBool>,
     queue: BinaryHeap<Reverse<(Micros, u64, Ev)>>,
     seq: u64,
-    rng: ChaCha8Rng,
-    recorder: Recorder,
-    acct: Accounting,
-    messages: Vec<MsgInfo>,
-    last_answered: Vec<Option<u64>>,
+    ledger: Ledger<'a>,
+    pace: Pace,
+    behind_now: Option<String>,
+    behind: Option<BehindRecord>,
     iterations: Vec<u64>,
-    executors: Vec<Option<Executor>>,
+    running: Vec<Option<Running>>,
     /// Per phase: the instruction's template name and (field, template name) pairs, worked out
     /// once rather than for every message.
     phase_templates: Vec<(String, Vec<(String, String)>)>,
-    phase_in_flight: Vec<u64>,
-    phase_records: Vec<PhaseRecord>,
     phase_done: Vec<bool>,
     faults: Vec<FaultRecord>,
     fault_fired: Vec<bool>,
-    sessions: Vec<SessionRecord>,
-    recoveries: Vec<PendingRecovery>,
-    timeline: Vec<TimelinePoint>,
-    interval: Interval,
     arrivals_stopped: bool,
     abort_reason: Option<String>,
     last_tick: std::time::Instant,
 }
 
-#[derive(Default)]
-struct Interval {
-    sent: u64,
-    replied: u64,
-    failed: u64,
-    lost: u64,
-    latency: Option<Histogram<u64>>,
-}
-
 /// Runs a plan against a target to the end and returns what was measured.
 pub fn run(plan: &Plan, target: &mut dyn Target, options: &RunOptions, observer: &mut dyn RunObserver) -> RunResult {
+    let inbox = target.take_inbox();
     let d = Dispatcher {
         plan,
+        inbox,
         target,
         observer,
         clock: Clock::new(options.clock),
         stop: options.stop.clone(),
         queue: BinaryHeap::new(),
         seq: 0,
-        rng: ChaCha8Rng::seed_from_u64(plan.seed),
-        recorder: Recorder::new(),
-        acct: Accounting::default(),
-        messages: Vec::new(),
-        last_answered: vec![None; plan.sessions.len()],
+        ledger: Ledger::new(plan),
+        pace: Pace::default(),
+        behind_now: None,
+        behind: None,
         iterations: vec![0; plan.sessions.len()],
-        executors: plan.phases.iter().map(|_| None).collect(),
+        running: plan.phases.iter().map(|_| None).collect(),
         phase_templates: (0..plan.phases.len()).map(|p| phase_templates(plan, p)).collect(),
-        phase_in_flight: vec![0; plan.phases.len()],
-        phase_records: plan
-            .phases
-            .iter()
-            .map(|p| PhaseRecord::new(p.name.clone(), p.executor.name().to_owned()))
-            .collect(),
         phase_done: vec![false; plan.phases.len()],
         faults: plan
             .faults
@@ -364,20 +122,12 @@ pub fn run(plan: &Plan, target: &mut dyn Target, options: &RunOptions, observer:
             .map(|f| FaultRecord {
                 name: f.name.clone(),
                 at: None,
-                action: fault_action_name(&f.action).to_owned(),
+                action: f.action.kind().name().to_owned(),
                 detail: "not reached: the run ended first".into(),
                 containers: Vec::new(),
             })
             .collect(),
         fault_fired: vec![false; plan.faults.len()],
-        sessions: plan
-            .sessions
-            .iter()
-            .map(|s| SessionRecord { thread: s.thread.clone(), pair: s.pair_key(), ..SessionRecord::default() })
-            .collect(),
-        recoveries: Vec::new(),
-        timeline: Vec::new(),
-        interval: Interval::default(),
         arrivals_stopped: false,
         abort_reason: None,
         last_tick: std::time::Instant::now(),
@@ -392,18 +142,6 @@ fn phase_templates(plan: &Plan, p: usize) -> (String, Vec<(String, String)>) {
     let fields =
         plan.templates.names_with_prefix(&prefix).into_iter().map(|n| (n[prefix.len()..].to_owned(), n)).collect();
     (instruction_name(p), fields)
-}
-
-fn fault_action_name(a: &FaultAction) -> &'static str {
-    match a {
-        FaultAction::KillContainer { .. } => "kill-container",
-        FaultAction::Interrupt { .. } => "interrupt",
-        FaultAction::PauseContainer { .. } => "pause-container",
-    }
-}
-
-fn secs(t: Micros) -> f64 {
-    t as f64 / 1e6
 }
 
 impl Dispatcher<'_> {
@@ -426,9 +164,6 @@ impl Dispatcher<'_> {
         }
         let interval = us(self.plan.sample_interval).max(1);
         self.push(interval, Ev::Sample);
-        if let Some(every) = self.target.poll_every() {
-            self.push(every, Ev::Poll);
-        }
         let mut end = EndReason::Completed;
         let mut grace_deadline: Option<Micros> = None;
         loop {
@@ -438,7 +173,7 @@ impl Dispatcher<'_> {
                 end = EndReason::Interrupted;
             }
             if let Some(deadline) = grace_deadline
-                && (self.total_in_flight() == 0 || self.clock.now() >= deadline)
+                && (self.ledger.total_in_flight() == 0 || self.clock.wall() >= deadline)
             {
                 break;
             }
@@ -449,44 +184,114 @@ impl Dispatcher<'_> {
             if grace_deadline.is_none() && self.phase_done.iter().all(|d| *d) {
                 break;
             }
-            let Some(Reverse((at, _, ev))) = self.queue.pop() else { break };
             let limit = grace_deadline.map_or(max, |d| d.min(max));
-            if at > limit {
-                // Keep the event for nobody: the run ends at the limit.
-                self.clock.advance_to(limit, &self.stop);
+            // On the real clock the limit is wall time: a loop that fell behind its events
+            // still stops at `max_duration`.
+            if self.clock.is_real() && self.clock.wall() >= limit {
                 if grace_deadline.is_none() {
                     end = EndReason::MaxDuration;
                 }
                 break;
             }
-            if !self.clock.advance_to(at, &self.stop) {
-                // Stopped while waiting on the real clock: handle the stop at the loop's top.
-                self.queue.push(Reverse((at, 0, ev)));
-                continue;
+            let next = self.queue.peek().map(|Reverse((at, _, _))| *at);
+            let until = next.map_or(limit, |at| at.min(limit));
+            if next.is_none() && !self.clock.is_real() {
+                break;
             }
+            match self.clock.wait_until(until, &self.stop, self.inbox.as_ref()) {
+                Woke::Reached => {}
+                Woke::Observed(stamped) => {
+                    self.observe_stamped(stamped);
+                    self.drain_inbox();
+                    self.after_event();
+                    continue;
+                }
+                Woke::Slice | Woke::Stopped => {
+                    self.maybe_tick();
+                    continue;
+                }
+            }
+            // Whatever arrived before this moment is handled before the event, so a reply that
+            // came in time is never counted lost by a timeout that fires after it.
+            self.drain_inbox();
+            if next.is_none_or(|at| at > limit) {
+                self.clock.wait_until(limit, &self.stop, None);
+                if grace_deadline.is_none() {
+                    end = EndReason::MaxDuration;
+                }
+                break;
+            }
+            let Some(Reverse((_, _, ev))) = self.queue.pop() else { break };
             self.handle(ev);
-            self.start_chained_phases();
-            self.maybe_tick();
+            self.after_event();
         }
         self.finish(end)
     }
 
-    /// Tells the observer how the run is going, at most four times a second of wall time; on
+    fn after_event(&mut self) {
+        self.start_chained_phases();
+        self.maybe_tick();
+    }
+
+    fn drain_inbox(&mut self) {
+        while let Some(stamped) = self.inbox.as_ref().and_then(|i| i.try_recv().ok()) {
+            self.observe_stamped(stamped);
+        }
+    }
+
+    fn observe_stamped(&mut self, stamped: Stamped) {
+        let at = self.clock.stamp(stamped.at);
+        self.observe(at, stamped.observation);
+    }
+
+    /// Tells the outputs how the run is going, at most four times a second of wall time; on
     /// the virtual clock the samples are enough.
     fn maybe_tick(&mut self) {
-        if !self.clock.is_real() || self.last_tick.elapsed() < Duration::from_millis(250) {
+        if !self.clock.is_real() || self.last_tick.elapsed() < TICK {
             return;
         }
         self.last_tick = std::time::Instant::now();
-        let overall = self
-            .recorder
-            .histogram(&crate::metrics::SeriesKey { metric: Metric::MessageLatency, tag: None })
-            .map(|h| (h.value_at_quantile(0.5), h.value_at_quantile(0.99)));
-        self.observer.tick(secs(self.clock.now()), &self.acct, overall);
+        self.judge_pace();
+        let latency = self.ledger.latency_so_far();
+        let progress = Progress {
+            at: secs(self.clock.wall()),
+            totals: &self.ledger.acct,
+            latency,
+            behind: self.behind_now.as_deref(),
+        };
+        self.observer.tick(&progress);
     }
 
-    fn total_in_flight(&self) -> u64 {
-        self.phase_in_flight.iter().sum()
+    /// Whether the generator is behind its schedule now; remembers the worst window.
+    fn judge_pace(&mut self) {
+        let wall = self.clock.wall();
+        let planned: Vec<f64> = self
+            .running
+            .iter()
+            .zip(&self.phase_done)
+            .filter(|(_, done)| !**done)
+            .filter_map(|(r, _)| r.as_ref().and_then(|r| r.executor.planned_rate(self.clock.now())))
+            .collect();
+        let planned = (!planned.is_empty()).then(|| planned.iter().sum());
+        let judged = self.pace.judge(wall, planned);
+        self.behind_now = judged.as_ref().map(Behind::message);
+        if let Some(b) = judged {
+            if self.behind.is_none() {
+                tracing::warn!(target: "herd::runtime", "{}", b.message());
+            }
+            let worse = self.behind.as_ref().is_none_or(|w| b.lag_p99 as f64 / 1e3 > w.worst_lag_p99_ms);
+            let first_at = self.behind.as_ref().map_or(secs(wall), |w| w.first_at);
+            if worse || self.behind.is_none() {
+                self.behind = Some(BehindRecord {
+                    first_at,
+                    worst_lag_p99_ms: b.lag_p99 as f64 / 1e3,
+                    sent_per_second: b.sent_per_second,
+                    planned_per_second: b.planned_per_second,
+                    dropped_arrivals: 0,
+                    message: b.message(),
+                });
+            }
+        }
     }
 
     fn handle(&mut self, ev: Ev) {
@@ -498,14 +303,14 @@ impl Dispatcher<'_> {
                     return;
                 }
                 let mut cx = ExecCx::default();
-                if let Some(ex) = self.executors[p].as_mut() {
-                    ex.wake(now, token, &mut self.rng, &mut cx);
+                if let Some(r) = self.running[p].as_mut() {
+                    r.executor.wake(now, token, &mut r.rng, &mut cx);
                 }
                 self.apply(p, cx);
             }
             Ev::PhaseEnd(p) => {
-                if let Some(ex) = self.executors[p].as_mut() {
-                    ex.tick(now);
+                if let Some(r) = self.running[p].as_mut() {
+                    r.executor.reached_end(now);
                 }
                 self.check_phase_done(p);
             }
@@ -520,32 +325,32 @@ impl Dispatcher<'_> {
                 let interval = us(self.plan.sample_interval).max(1);
                 self.push(now + interval, Ev::Sample);
             }
-            Ev::Timeout(id) => self.timeout(id),
-            Ev::Poll => {
-                let mut io = TargetIo::default();
-                self.target.poll(now, &mut io);
-                self.absorb(io);
-                if let Some(every) = self.target.poll_every() {
-                    self.push(now + every.max(1), Ev::Poll);
+            Ev::Timeout(id) => {
+                if let Some(r) = self.ledger.timeout(id) {
+                    self.resolved(r);
                 }
             }
         }
     }
 
     fn start_phase(&mut self, p: usize) {
-        if self.executors[p].is_some() || self.arrivals_stopped {
+        if self.running[p].is_some() || self.arrivals_stopped {
             return;
         }
         let now = self.clock.now();
         let phase = &self.plan.phases[p];
-        let mut ex = Executor::new(phase, now);
+        let mut running = Running {
+            executor: new_executor(phase, now),
+            rng: phase_rng(self.plan.seed, &phase.name, "arrivals"),
+            ids: phase_rng(self.plan.seed, &phase.name, "message ids"),
+        };
         let mut cx = ExecCx::default();
-        ex.start(phase, &mut self.rng, &mut cx);
-        if let Some(end) = ex.soak_end() {
+        running.executor.start(now, &mut running.rng, &mut cx);
+        if let Some(end) = running.executor.end_time() {
             self.push(end, Ev::PhaseEnd(p));
         }
-        self.executors[p] = Some(ex);
-        self.phase_records[p].started = Some(secs(now));
+        self.running[p] = Some(running);
+        self.ledger.phases[p].started = Some(secs(now));
         self.observer.phase_started(&phase.name, secs(now));
         self.apply(p, cx);
         self.check_phase_done(p);
@@ -555,7 +360,7 @@ impl Dispatcher<'_> {
     fn start_chained_phases(&mut self) {
         for p in 1..self.plan.phases.len() {
             if self.plan.phases[p].start == PhaseStart::AfterPrevious
-                && self.executors[p].is_none()
+                && self.running[p].is_none()
                 && self.phase_done[p - 1]
             {
                 self.start_phase(p);
@@ -567,10 +372,11 @@ impl Dispatcher<'_> {
         if self.phase_done[p] {
             return;
         }
-        let sending_done = self.executors[p].as_ref().is_some_and(|e| e.finished_sending) || self.arrivals_stopped;
-        if sending_done && self.phase_in_flight[p] == 0 && self.executors[p].is_some() {
+        let Some(r) = self.running[p].as_ref() else { return };
+        let sending_done = r.executor.finished_sending() || self.arrivals_stopped;
+        if sending_done && self.ledger.in_flight(p) == 0 {
             self.phase_done[p] = true;
-            self.phase_records[p].finished = Some(secs(self.clock.now()));
+            self.ledger.phases[p].finished = Some(secs(self.clock.now()));
         }
     }
 
@@ -584,34 +390,28 @@ impl Dispatcher<'_> {
         self.check_phase_done(p);
     }
 
-    fn tags(&self, phase: usize, session: usize) -> [Tag; 2] {
-        [Tag::Phase(phase), Tag::Group(self.plan.sessions[session].group)]
-    }
-
     fn send(&mut self, p: usize, session: usize, intended: Micros, capped: bool) {
         if self.arrivals_stopped {
             return;
         }
-        let tags = self.tags(p, session);
         if capped {
-            let cap = match &self.plan.phases[p].executor {
-                ExecutorPlan::ConstantArrivalRate { max_in_flight, .. }
-                | ExecutorPlan::RampingArrivalRate { max_in_flight, .. } => *max_in_flight,
-                _ => u64::MAX,
-            };
-            if self.phase_in_flight[p] >= cap {
-                self.acct.dropped_arrivals += 1;
-                self.recorder.add(Metric::DroppedArrivals, 1, &tags);
+            let cap = self.running[p].as_ref().map_or(u64::MAX, |r| r.executor.max_in_flight());
+            if self.ledger.in_flight(p) >= cap {
+                self.ledger.dropped(p, session);
+                self.pace.dropped(self.clock.wall());
                 return;
             }
         }
-        let id = self.messages.len() as u64;
-        let seq = id;
+        let now = self.clock.now();
+        let lag = self.clock.wall().saturating_sub(intended);
         let iteration = self.iterations[session];
         self.iterations[session] += 1;
-        let correlation = seeded_uuid(&mut self.rng);
+        let Some(running) = self.running[p].as_mut() else { return };
+        let correlation = seeded_uuid(&mut running.ids);
+        let id = self.ledger.sent(p, session, intended, lag);
+        self.pace.sent(self.clock.wall(), lag);
         let s = &self.plan.sessions[session];
-        let vars = MessageVars { seq, iteration, id: correlation.clone() };
+        let vars = MessageVars { seq: id, iteration, id: correlation.clone() };
         let ctx = MessageContext::new(s, &self.plan.groups[s.group].name, vars, &self.plan.phases[p].name);
         let templates = &self.plan.templates;
         // Templates were rendered once at compile time, so a failure here is not expected; keep
@@ -627,16 +427,6 @@ impl Dispatcher<'_> {
             })
             .collect();
         let msg = Outbound { id, session, correlation, instruction, fields };
-        self.messages.push(MsgInfo { session, phase: p, intended, state: MsgState::InFlight });
-        self.phase_in_flight[p] += 1;
-        self.phase_records[p].sent += 1;
-        self.sessions[session].sent += 1;
-        self.acct.sent += 1;
-        self.interval.sent += 1;
-        self.recorder.add(Metric::MessagesSent, 1, &tags);
-        let now = self.clock.now();
-        let lag = self.clock.wall().saturating_sub(intended);
-        self.recorder.record(Metric::ScheduleLag, lag, &tags);
         let timeout = us(self.plan.phases[p].reply_timeout);
         self.push(intended + timeout, Ev::Timeout(id));
         let mut io = TargetIo::default();
@@ -649,7 +439,7 @@ impl Dispatcher<'_> {
         for f in 0..self.plan.faults.len() {
             if let FaultTrigger::AfterMessages(n) = self.plan.faults[f].trigger
                 && !self.fault_fired[f]
-                && self.acct.sent >= n
+                && self.ledger.acct.sent >= n
             {
                 self.fire_fault(f);
             }
@@ -660,128 +450,55 @@ impl Dispatcher<'_> {
         for (at, token) in io.timers {
             self.push(at, Ev::Target(token));
         }
-        for o in io.observations {
-            self.observe(o);
-        }
-    }
-
-    fn observe(&mut self, o: Observation) {
-        match o {
-            Observation::Reply { id, success, interrupted } => self.reply(id, success, interrupted),
-            Observation::ContainerStarted { took, .. } => self.recorder.record(Metric::ContainerStart, took, &[]),
-            Observation::SessionSwitch { id, took } => {
-                let tags = self.messages.get(id as usize).map(|m| self.tags(m.phase, m.session));
-                self.recorder.record(Metric::SessionSwitch, took, tags.as_ref().map_or(&[][..], |t| &t[..]));
-            }
-            Observation::TargetError { .. } => {
-                self.acct.target_errors += 1;
-                self.recorder.add(Metric::TargetErrors, 1, &[]);
-            }
-            Observation::MalformedReply { .. } => {
-                self.acct.malformed_replies += 1;
-                self.recorder.add(Metric::MalformedReplies, 1, &[]);
-            }
-            Observation::UnknownReply => self.acct.unknown_replies += 1,
-            Observation::PreviewLoad { id, took } => {
-                let tags = self.messages.get(id as usize).map(|m| self.tags(m.phase, m.session));
-                self.recorder.record(Metric::PreviewLoad, took, tags.as_ref().map_or(&[][..], |t| &t[..]));
-            }
-        }
-    }
-
-    fn reply(&mut self, id: u64, success: bool, interrupted: bool) {
         let now = self.clock.now();
-        let Some(info) = self.messages.get(id as usize) else { return };
-        let (session, phase, intended, state) = (info.session, info.phase, info.intended, info.state);
-        let tags = self.tags(phase, session);
-        match state {
-            MsgState::Replied | MsgState::Failed => {
-                self.acct.duplicated += 1;
-                self.recorder.add(Metric::MessagesDuplicated, 1, &tags);
-                return;
-            }
-            MsgState::Lost => {
-                self.acct.late_replies += 1;
-                return;
-            }
-            MsgState::InFlight => {}
+        for o in io.observations {
+            self.observe(now, o);
         }
-        // Out of order: an earlier message of the session is answered after a later one. A lost
-        // message is never answered, so it cannot make the replies after it out of order.
-        match self.last_answered[session] {
-            Some(last) if last > id => {
-                self.acct.out_of_order += 1;
-                self.recorder.add(Metric::MessagesOutOfOrder, 1, &tags);
-            }
-            _ => self.last_answered[session] = Some(id),
-        }
-        let latency = self.clock.wall().max(now).saturating_sub(intended);
-        self.recorder.record(Metric::MessageLatency, latency, &tags);
-        self.interval.latency.get_or_insert_with(new_histogram).record(latency).ok();
-        self.recorder.outcome(Metric::MessageSuccess, success, &tags);
-        let rec = &mut self.sessions[session];
-        rec.answered += 1;
-        rec.max_latency_us = rec.max_latency_us.max(latency);
-        rec.total_latency_us += latency;
-        if success {
-            self.messages[id as usize].state = MsgState::Replied;
-            self.acct.replied += 1;
-            self.interval.replied += 1;
-            self.phase_records[phase].replied += 1;
-            self.recorder.add(Metric::MessagesReplied, 1, &tags);
-            let pair = self.plan.sessions[session].pair_key();
-            let (done, keep): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut self.recoveries).into_iter().partition(|r| r.pair == pair);
-            self.recoveries = keep;
-            for r in done {
-                self.recorder.record(Metric::RecoveryTime, now.saturating_sub(r.since), &[]);
-            }
-        } else {
-            self.messages[id as usize].state = MsgState::Failed;
-            self.acct.failed += 1;
-            self.interval.failed += 1;
-            self.phase_records[phase].failed += 1;
-            self.recorder.add(Metric::MessagesFailed, 1, &tags);
-        }
-        if interrupted {
-            self.acct.interrupts += 1;
-            self.recorder.add(Metric::Interrupts, 1, &tags);
-        }
-        self.resolved(phase, session);
     }
 
-    fn timeout(&mut self, id: u64) {
-        let Some(info) = self.messages.get(id as usize) else { return };
-        if info.state != MsgState::InFlight {
-            return;
+    /// An observation made at `at` on the run's clock.
+    fn observe(&mut self, at: Micros, o: Observation) {
+        match o {
+            Observation::Reply { id, success, interrupted } => {
+                if let Some(r) = self.ledger.reply(at, id, success, interrupted) {
+                    self.resolved(r);
+                }
+            }
+            Observation::ContainerStarted { took, .. } => self.ledger.container_started(took),
+            Observation::SessionSwitch { id, took } => self.ledger.switch(id, took),
+            Observation::TargetError { detail } => {
+                tracing::debug!(target: "herd::runtime", "target error: {detail}");
+                self.ledger.target_error();
+            }
+            Observation::MalformedReply { detail } => {
+                tracing::debug!(target: "herd::runtime", "malformed reply: {detail}");
+                self.ledger.malformed_reply();
+            }
+            Observation::UnknownReply => self.ledger.unknown_reply(),
+            Observation::PreviewLoad { id, took } => self.ledger.preview_load(id, took),
+            Observation::Gauges(g) => self.ledger.gauges(at, g),
+            Observation::FaultDone { fault, outcome } => {
+                let Some(record) = self.faults.get_mut(fault) else { return };
+                let kill = matches!(self.plan.faults[fault].action, FaultAction::KillContainer { .. });
+                self.ledger.fault_done(record, at, outcome, kill);
+                let record = record.clone();
+                tracing::info!(target: "herd::runtime", "fault {}: {}", record.name, record.detail);
+                self.observer.fault(&record);
+            }
         }
-        let (session, phase) = (info.session, info.phase);
-        self.messages[id as usize].state = MsgState::Lost;
-        self.mark_lost(phase, session);
-        self.resolved(phase, session);
     }
 
-    fn mark_lost(&mut self, phase: usize, session: usize) {
-        let tags = self.tags(phase, session);
-        self.acct.lost += 1;
-        self.interval.lost += 1;
-        self.phase_records[phase].lost += 1;
-        self.sessions[session].lost += 1;
-        self.recorder.add(Metric::MessagesLost, 1, &tags);
-        self.recorder.outcome(Metric::MessageSuccess, false, &tags);
-    }
-
-    fn resolved(&mut self, phase: usize, session: usize) {
-        self.phase_in_flight[phase] = self.phase_in_flight[phase].saturating_sub(1);
+    /// A message was answered or lost: its executor may send the next one.
+    fn resolved(&mut self, r: Resolved) {
         let now = self.clock.now();
         if !self.arrivals_stopped {
             let mut cx = ExecCx::default();
-            if let Some(ex) = self.executors[phase].as_mut() {
-                ex.resolved(now, session, &mut self.rng, &mut cx);
+            if let Some(running) = self.running[r.phase].as_mut() {
+                running.executor.resolved(now, r.session, &mut running.rng, &mut cx);
             }
-            self.apply(phase, cx);
+            self.apply(r.phase, cx);
         }
-        self.check_phase_done(phase);
+        self.check_phase_done(r.phase);
     }
 
     fn fire_fault(&mut self, f: usize) {
@@ -790,115 +507,66 @@ impl Dispatcher<'_> {
         }
         self.fault_fired[f] = true;
         let now = self.clock.now();
-        let fault = &self.plan.faults[f];
         let mut io = TargetIo::default();
-        let outcome = match &fault.action {
-            FaultAction::KillContainer { select } => {
-                let out = self.target.kill(now, select, &mut io);
-                for pair in &out.pairs {
-                    self.recoveries.push(PendingRecovery { pair: pair.clone(), since: now });
-                }
-                out
+        match &self.plan.faults[f].action {
+            FaultAction::KillContainer { select } => self.target.kill(now, f, select, &mut io),
+            FaultAction::PauseContainer { select, duration } => {
+                self.target.pause(now, f, select, us(*duration), &mut io);
             }
-            FaultAction::PauseContainer { select, duration } => self.target.pause(now, select, us(*duration), &mut io),
-            FaultAction::Interrupt { session } => self.target.interrupt(now, *session, &mut io),
-        };
-        let record = &mut self.faults[f];
-        record.at = Some(secs(now));
-        record.detail = outcome.detail;
-        record.containers = outcome.containers;
-        let record = record.clone();
-        self.observer.fault(&record);
+            FaultAction::Interrupt { session } => self.target.interrupt(now, f, *session, &mut io),
+        }
         self.absorb(io);
     }
 
     fn sample(&mut self) {
         let now = self.clock.now();
-        let g = self.target.sample(now);
-        for (c, mem, cpu) in &g.containers {
-            let instance = format!("container-{c}");
-            self.recorder.gauge(Metric::ContainerMemory, &instance, now, *mem);
-            self.recorder.gauge(Metric::ContainerCpu, &instance, now, *cpu);
-        }
-        self.recorder.gauge(Metric::QueueDepth, "all", now, g.queue_depth);
-        self.recorder.gauge(Metric::ContainersRunning, "all", now, g.running);
-        let interval = std::mem::take(&mut self.interval);
-        let lat = interval.latency.as_ref().map(stats);
-        let ms = |v: u64| v as f64 / 1e3;
-        let point = TimelinePoint {
-            t: secs(now),
-            sent: interval.sent,
-            replied: interval.replied,
-            failed: interval.failed,
-            lost: interval.lost,
-            in_flight: self.total_in_flight(),
-            latency_p50_ms: lat.map(|s| ms(s.p50)),
-            latency_p90_ms: lat.map(|s| ms(s.p90)),
-            latency_p99_ms: lat.map(|s| ms(s.p99)),
-            latency_count: lat.map_or(0, |s| s.count),
-            latency_sum_ms: lat.map_or(0.0, |s| s.avg * s.count as f64 / 1e3),
-            latency_min_ms: lat.map(|s| ms(s.min)),
-            latency_max_ms: lat.map(|s| ms(s.max)),
-            containers: g.running,
-            memory_max_bytes: g.containers.iter().map(|c| c.1).max(),
-            cpu_avg_pct: (!g.containers.is_empty())
-                .then(|| g.containers.iter().map(|c| c.2 as f64 / 100.0).sum::<f64>() / g.containers.len() as f64),
-            queue_depth: g.queue_depth,
-        };
-        let overall = self
-            .recorder
-            .histogram(&crate::metrics::SeriesKey { metric: Metric::MessageLatency, tag: None })
-            .map(|h| (h.value_at_quantile(0.5), h.value_at_quantile(0.99)));
-        self.observer.sample(&point, &self.acct, overall);
-        self.timeline.push(point);
-        self.check_aborts();
-    }
-
-    fn check_aborts(&mut self) {
-        if self.abort_reason.is_some() {
-            return;
-        }
-        for t in self.plan.thresholds.iter().filter(|t| t.abort_on_fail) {
-            let (held, measured) = rule_holds(t, &self.recorder, self.plan);
-            // A rule with no data yet cannot fail early: wait for data.
-            if measured.is_some() && !held {
-                self.abort_reason = Some(format!("{}: {} failed at {:.0}s", t.key, t.rule, secs(self.clock.now())));
-                return;
-            }
+        let mut io = TargetIo::default();
+        self.target.sample(now, &mut io);
+        self.absorb(io);
+        self.judge_pace();
+        let latency = self.ledger.latency_so_far();
+        let point = self.ledger.point(now).clone();
+        let progress =
+            Progress { at: point.t, totals: &self.ledger.acct, latency, behind: self.behind_now.as_deref() };
+        self.observer.sample(&point, &progress);
+        if self.abort_reason.is_none() {
+            self.abort_reason = aborting_rule(self.plan, &self.ledger.recorder)
+                .map(|(key, rule)| format!("{key}: {rule} failed at {:.0}s", secs(now)));
         }
     }
 
     fn finish(mut self, end: EndReason) -> RunResult {
         // Replies that are already in let the last messages count as answered.
-        let mut io = TargetIo::default();
-        self.target.poll(self.clock.now(), &mut io);
-        self.absorb(io);
-        // Whatever is still unanswered when the run stops never got its reply in time.
-        for id in 0..self.messages.len() {
-            if self.messages[id].state == MsgState::InFlight {
-                self.messages[id].state = MsgState::Lost;
-                let (phase, session) = (self.messages[id].phase, self.messages[id].session);
-                self.phase_in_flight[phase] = self.phase_in_flight[phase].saturating_sub(1);
-                self.mark_lost(phase, session);
-            }
-        }
+        self.drain_inbox();
+        self.ledger.lose_in_flight();
         // A final sample so the timeline and gauges cover the end of the run.
-        let last_t = self.timeline.last().map(|p| p.t);
+        let last_t = self.ledger.timeline.last().map(|p| p.t);
         if last_t.is_none_or(|t| t < secs(self.clock.now())) {
             self.sample();
         }
-        self.target.finish();
+        let cleanup_failures = self.target.finish();
+        for left in &cleanup_failures {
+            tracing::warn!(target: "herd::runtime", "clean-up: {left}");
+        }
+        let mut behind = self.behind.take();
+        if let Some(b) = behind.as_mut() {
+            b.dropped_arrivals = self.ledger.acct.dropped_arrivals;
+        }
+        let unrecovered = self.ledger.unrecovered();
+        let ledger = self.ledger;
         RunResult {
-            recorder: self.recorder,
-            accounting: self.acct,
-            timeline: self.timeline,
+            recorder: ledger.recorder,
+            accounting: ledger.acct,
+            timeline: ledger.timeline,
             faults: self.faults,
-            phases: self.phase_records,
-            sessions: self.sessions,
+            phases: ledger.phases,
+            sessions: ledger.sessions,
             end: if self.abort_reason.is_some() { EndReason::Aborted } else { end },
             abort_reason: self.abort_reason,
             duration: Duration::from_micros(self.clock.now()),
-            unrecovered: self.recoveries.len() as u64,
+            unrecovered,
+            behind,
+            cleanup_failures,
         }
     }
 }

@@ -1,12 +1,17 @@
-//! The runtime: one dispatcher that owns the clock and the order of events, and the executors
-//! that generate each phase's arrivals.
+//! The runtime: the dispatcher (the event loop), the ledger that counts, the executors that
+//! generate each phase's arrivals, the pace judge, and the observer seam the outputs plug into.
 
 mod clock;
 mod dispatcher;
-mod executor;
+mod executors;
+mod ledger;
+mod observer;
+mod pace;
+mod records;
 
 pub use clock::ClockKind;
-pub use dispatcher::{
-    Accounting, Both, EndReason, FaultRecord, NoObserver, PhaseRecord, RunObserver, RunOptions, RunResult,
-    SessionRecord, TimelinePoint, run,
+pub use dispatcher::{RunOptions, run};
+pub use observer::{NoObserver, Outputs, Progress, RunObserver};
+pub use records::{
+    Accounting, BehindRecord, EndReason, FaultRecord, PhaseRecord, RunResult, SessionRecord, TimelinePoint,
 };

@@ -4,7 +4,6 @@ mod diagnostic;
 mod load;
 mod schema_check;
 mod spec;
-mod spec_aws;
 
 pub use diagnostic::{Diagnostic, FileDiagnostics, KeyPath, PathSeg};
 pub use load::{
@@ -12,4 +11,3 @@ pub use load::{
 };
 pub(crate) use schema_check::nearest;
 pub use spec::*;
-pub use spec_aws::*;

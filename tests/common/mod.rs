@@ -9,7 +9,7 @@ use std::path::Path;
 use herd::plan::{Plan, load_and_compile};
 use herd::report::{RunInfo, RunSummary, summarize};
 use herd::runtime::{ClockKind, NoObserver, RunOptions, run};
-use herd::target::build_target;
+use herd::targets::build_target;
 
 /// Loads and compiles a scenario, panicking with the rendered diagnostics if it is invalid.
 pub fn plan(path: &Path) -> Plan {

@@ -21,7 +21,7 @@ pub(crate) struct QueueNeed {
 }
 
 /// What a run created, to be deleted afterwards.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Created {
     pub queues: Vec<String>,
     pub tables: Vec<String>,
@@ -138,18 +138,41 @@ pub(crate) async fn tables(
     Ok(())
 }
 
-/// Deletes what the run created; returns what could not be deleted.
-pub(crate) async fn cleanup(clients: &Clients, created: &Created) -> Vec<String> {
-    let mut failed = Vec::new();
+/// Deletes what the run created, all at once, within `deadline`; returns what could not be
+/// deleted, naming each queue and table.
+pub(crate) async fn cleanup(clients: &Clients, created: &Created, deadline: Duration) -> Vec<String> {
+    let mut calls = tokio::task::JoinSet::new();
+    let mut pending: Vec<String> = Vec::new();
     for url in &created.queues {
-        if let Err(e) = clients.sqs.delete_queue().queue_url(url).send().await {
-            failed.push(format!("DeleteQueue {url}: {}", explain(&e)));
-        }
+        let (c, url) = (clients.clone(), url.clone());
+        let name = format!("queue {url}");
+        pending.push(name.clone());
+        calls.spawn(async move { (name, c.sqs.delete_queue().queue_url(&url).send().await.err().map(|e| explain(&e))) });
     }
     for t in &created.tables {
-        if let Err(e) = clients.dynamodb.delete_table().table_name(t).send().await {
-            failed.push(format!("DeleteTable {t}: {}", explain(&e)));
+        let (c, t) = (clients.clone(), t.clone());
+        let name = format!("table {t}");
+        pending.push(name.clone());
+        calls.spawn(async move { (name, c.dynamodb.delete_table().table_name(&t).send().await.err().map(|e| explain(&e))) });
+    }
+    let mut failed = Vec::new();
+    let _ = tokio::time::timeout(deadline, async {
+        while let Some(joined) = calls.join_next().await {
+            if let Ok((name, error)) = joined {
+                pending.retain(|p| *p != name);
+                if let Some(e) = error {
+                    failed.push(format!("{name} was not deleted: {e}"));
+                }
+            }
         }
+    })
+    .await;
+    calls.abort_all();
+    for name in pending {
+        failed.push(format!(
+            "{name} was not deleted: no answer within the clean-up deadline ({})",
+            crate::plan::format_duration(deadline)
+        ));
     }
     failed
 }

@@ -12,8 +12,9 @@ use rand::SeedableRng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::api::{FaultOutcome, GaugeSample, Micros, Observation, Outbound, Target, TargetIo};
-use crate::plan::{ContainerSelector, InterruptPolicy, Session, SimParams};
+use super::compile::{InterruptPolicy, SimParams};
+use crate::plan::{ContainerSelector, Session};
+use crate::targets::{FaultOutcome, GaugeSample, Micros, Observation, Outbound, Target, TargetIo};
 
 fn us(d: std::time::Duration) -> Micros {
     d.as_micros() as Micros
@@ -429,7 +430,40 @@ impl Target for SimTarget {
         }
     }
 
-    fn kill(&mut self, now: Micros, select: &ContainerSelector, io: &mut TargetIo) -> FaultOutcome {
+    fn kill(&mut self, now: Micros, fault: usize, select: &ContainerSelector, io: &mut TargetIo) {
+        let mut effects = TargetIo::default();
+        let outcome = self.kill_now(now, select, &mut effects);
+        report(io, fault, outcome, effects);
+    }
+
+    fn pause(&mut self, now: Micros, fault: usize, select: &ContainerSelector, duration: Micros, io: &mut TargetIo) {
+        let mut effects = TargetIo::default();
+        let outcome = self.pause_now(now, select, duration, &mut effects);
+        report(io, fault, outcome, effects);
+    }
+
+    fn interrupt(&mut self, now: Micros, fault: usize, session: usize, io: &mut TargetIo) {
+        let mut effects = TargetIo::default();
+        let outcome = self.interrupt_now(now, session, &mut effects);
+        report(io, fault, outcome, effects);
+    }
+
+    fn sample(&mut self, now: Micros, io: &mut TargetIo) {
+        let gauges = self.sample_now(now);
+        io.observe(Observation::Gauges(gauges));
+    }
+}
+
+/// Reports a fault's outcome before its effects (the replies of the messages it struck), so the
+/// runtime knows of the kill when those replies come in.
+fn report(io: &mut TargetIo, fault: usize, outcome: FaultOutcome, effects: TargetIo) {
+    io.timers.extend(effects.timers);
+    io.fault_done(fault, outcome);
+    io.observations.extend(effects.observations);
+}
+
+impl SimTarget {
+    fn kill_now(&mut self, now: Micros, select: &ContainerSelector, io: &mut TargetIo) -> FaultOutcome {
         let chosen = match self.select(select) {
             Ok(c) => c,
             Err(detail) => return FaultOutcome { detail, ..FaultOutcome::default() },
@@ -449,7 +483,7 @@ impl Target for SimTarget {
         out
     }
 
-    fn pause(&mut self, now: Micros, select: &ContainerSelector, duration: Micros, io: &mut TargetIo) -> FaultOutcome {
+    fn pause_now(&mut self, now: Micros, select: &ContainerSelector, duration: Micros, io: &mut TargetIo) -> FaultOutcome {
         let chosen = match self.select(select) {
             Ok(c) => c,
             Err(detail) => return FaultOutcome { detail, ..FaultOutcome::default() },
@@ -479,7 +513,7 @@ impl Target for SimTarget {
         out
     }
 
-    fn interrupt(&mut self, now: Micros, session: usize, io: &mut TargetIo) -> FaultOutcome {
+    fn interrupt_now(&mut self, now: Micros, session: usize, io: &mut TargetIo) -> FaultOutcome {
         let pair = self.pair_keys[session].clone();
         let Some(c) = self.pairs.get(&pair).and_then(|p| p.owner) else {
             return FaultOutcome {
@@ -504,7 +538,7 @@ impl Target for SimTarget {
         }
     }
 
-    fn sample(&mut self, now: Micros) -> GaugeSample {
+    fn sample_now(&mut self, now: Micros) -> GaugeSample {
         let interval = now.saturating_sub(self.last_sample).max(1);
         let mut out = GaugeSample::default();
         for c in 0..self.containers.len() {

@@ -1,4 +1,4 @@
-//! The serde types of the `aws` target and of the `[output]` table.
+//! The serde types of the `aws` target's `[target]` table.
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
@@ -41,6 +41,28 @@ pub struct AwsTargetSpec {
     /// What herd may do to containers.
     #[serde(default)]
     pub containers: Option<ContainersSpec>,
+    /// Time limits on calls to the services, so that a server that stalls cannot stall the run.
+    #[serde(default)]
+    pub timeouts: Option<TimeoutsSpec>,
+}
+
+/// Time limits on calls to AWS (or the AWS-compatible server).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct TimeoutsSpec {
+    /// Longest time one call may take, retries included, e.g. `"30s"`. A long poll for replies
+    /// gets its wait time on top. Default `"30s"`.
+    #[serde(default)]
+    pub operation: Option<String>,
+    /// Longest time one attempt of a call may take before it is retried, e.g. `"10s"`.
+    /// Default `"10s"`.
+    #[serde(default)]
+    pub attempt: Option<String>,
+    /// Longest time the clean-up after a run may take (deleting the queues and tables herd
+    /// created, stopping local workers). What is left when it runs out is named in the summary.
+    /// Default `"60s"`.
+    #[serde(default)]
+    pub cleanup: Option<String>,
 }
 
 /// The two generations of the reference system.
@@ -203,28 +225,4 @@ pub struct LocalContainersSpec {
     /// Most processes the whole run may kill. Default 10.
     #[serde(default)]
     pub max_kills: Option<i64>,
-}
-
-/// Where results go besides the files.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub struct OutputSpec {
-    /// Publish the run's metrics to CloudWatch as they are sampled.
-    #[serde(default)]
-    pub cloudwatch: Option<CloudWatchOutputSpec>,
-}
-
-/// CloudWatch publishing.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub struct CloudWatchOutputSpec {
-    /// Metric namespace. Default `"Webordinary/Performance"`.
-    #[serde(default)]
-    pub namespace: Option<String>,
-    /// Region. Default: the target's, else the AWS configuration's.
-    #[serde(default)]
-    pub region: Option<String>,
-    /// Endpoint of an AWS-compatible server. Default: the target's, else `AWS_ENDPOINT_URL`.
-    #[serde(default)]
-    pub endpoint_url: Option<String>,
 }

@@ -8,9 +8,31 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit, StatisticSet};
 
-use super::clients::{explain, sdk_config};
-use crate::plan::CloudWatchParams;
-use crate::runtime::{Accounting, RunObserver, TimelinePoint};
+use serde::Serialize;
+
+use super::spec::CloudWatchOutputSpec;
+use crate::targets::aws::{Timeouts, explain, sdk_config};
+use crate::runtime::{Progress, RunObserver, TimelinePoint};
+
+/// CloudWatch publishing.
+#[derive(Debug, Clone, Serialize)]
+pub struct CloudWatchParams {
+    /// Namespace.
+    pub namespace: String,
+    /// Region override.
+    pub region: Option<String>,
+    /// Endpoint override.
+    pub endpoint_url: Option<String>,
+}
+
+/// Compiles `[output.cloudwatch]`.
+pub(crate) fn compile_cloudwatch(spec: &CloudWatchOutputSpec) -> CloudWatchParams {
+    CloudWatchParams {
+        namespace: spec.namespace.clone().unwrap_or_else(|| "Webordinary/Performance".into()),
+        region: spec.region.clone(),
+        endpoint_url: spec.endpoint_url.clone(),
+    }
+}
 
 /// PutMetricData takes at most 1000 datums a call; herd sends far fewer, but batches anyway.
 const MAX_DATUMS: usize = 1000;
@@ -40,7 +62,11 @@ impl CloudWatchPublisher {
             .build()
             .map_err(|e| format!("cannot start the async runtime: {e}"))?;
         let config =
-            rt.block_on(sdk_config(params.region.as_deref().or(region), params.endpoint_url.as_deref().or(endpoint)));
+            rt.block_on(sdk_config(
+                params.region.as_deref().or(region),
+                params.endpoint_url.as_deref().or(endpoint),
+                Timeouts::default(),
+            ));
         Ok(Self {
             client: aws_sdk_cloudwatch::Client::new(&config),
             rt,
@@ -98,7 +124,7 @@ impl CloudWatchPublisher {
 }
 
 impl RunObserver for CloudWatchPublisher {
-    fn sample(&mut self, point: &TimelinePoint, _totals: &Accounting, _latency: Option<(u64, u64)>) {
+    fn sample(&mut self, point: &TimelinePoint, _progress: &Progress<'_>) {
         let datums = self.datums(point);
         for chunk in datums.chunks(MAX_DATUMS) {
             let req = self.client.put_metric_data().namespace(&self.namespace).set_metric_data(Some(chunk.to_vec()));

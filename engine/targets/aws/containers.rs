@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::{DesiredStatus, TaskField};
@@ -12,7 +11,9 @@ use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::clients::{Clients, explain};
-use super::inbox::Inbound;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::router::{Inbound, RouterMsg, seen};
 use crate::plan::ContainerSelector;
 
 /// One ECS task as herd sees it.
@@ -139,7 +140,7 @@ impl Ecs {
     }
 
     /// Reports `container_start` (created to running) for tasks seen running for the first time.
-    pub(crate) async fn poll_starts(&mut self, inbox: &Sender<Inbound>) -> usize {
+    pub(crate) async fn poll_starts(&mut self, inbox: &UnboundedSender<RouterMsg>) -> usize {
         if self.broken {
             return 0;
         }
@@ -151,7 +152,7 @@ impl Ecs {
                         && let (Some(c), Some(s)) = (t.created, t.started)
                         && s >= c
                     {
-                        let _ = inbox.send(Inbound::ContainerStarted(((s - c) * 1e6) as u64));
+                        seen(&inbox, Inbound::ContainerStarted(((s - c) * 1e6) as u64));
                     }
                 }
                 tasks.len()
@@ -159,7 +160,7 @@ impl Ecs {
             Err(e) => {
                 // A missing cluster will not appear mid-run: say so once and stop asking.
                 self.broken = true;
-                let _ = inbox.send(Inbound::Error(e));
+                seen(&inbox, Inbound::Error(e));
                 0
             }
         }
@@ -230,7 +231,7 @@ pub(crate) struct Local {
     max_kills: u64,
     kills: u64,
     procs: Vec<Proc>,
-    inbox: Sender<Inbound>,
+    inbox: UnboundedSender<RouterMsg>,
 }
 
 fn ticks_per_second() -> f64 {
@@ -262,7 +263,7 @@ impl Local {
         count: u64,
         replace_killed: bool,
         max_kills: u64,
-        inbox: Sender<Inbound>,
+        inbox: UnboundedSender<RouterMsg>,
     ) -> Result<Self, String> {
         let mut l = Self { command, env, count, replace_killed, max_kills, kills: 0, procs: Vec::new(), inbox };
         for _ in 0..l.count {
@@ -293,7 +294,7 @@ impl Local {
                 for line in BufReader::new(out).lines().map_while(Result::ok) {
                     if !reported && line.trim() == "ready" {
                         reported = true;
-                        let _ = inbox.send(Inbound::ContainerStarted(spawned.elapsed().as_micros() as u64));
+                        seen(&inbox, Inbound::ContainerStarted(spawned.elapsed().as_micros() as u64));
                     }
                 }
             });
@@ -359,7 +360,7 @@ impl Local {
         if self.replace_killed {
             for _ in 0..killed.len() {
                 if let Err(e) = self.spawn() {
-                    let _ = self.inbox.send(Inbound::Error(e));
+                    seen(&self.inbox, Inbound::Error(e));
                 }
             }
         }

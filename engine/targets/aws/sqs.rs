@@ -3,15 +3,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageAttributeValue, SendMessageBatchRequestEntry};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use super::clients::{Clients, explain};
-use super::inbox::Inbound;
+use super::clients::timeout_config;
+use super::compile::Timeouts;
+use super::router::{Inbound, RouterMsg, seen, seen_at};
 
 /// A claim request to send before a work message when the pair has no owner.
 #[derive(Debug, Clone)]
@@ -54,7 +55,7 @@ async fn owned(clients: &Clients, table: &str, pair_key: &str) -> Result<bool, S
 }
 
 /// Sends the claims a batch needs: one per unowned pair, as the real router does.
-async fn send_claims(clients: &Clients, batch: &[OutMsg], inbox: &Sender<Inbound>) {
+async fn send_claims(clients: &Clients, batch: &[OutMsg], inbox: &UnboundedSender<RouterMsg>) {
     let mut done: Vec<&str> = Vec::new();
     for claim in batch.iter().filter_map(|m| m.claim.as_ref()) {
         if done.contains(&claim.pair_key.as_str()) {
@@ -67,12 +68,11 @@ async fn send_claims(clients: &Clients, batch: &[OutMsg], inbox: &Sender<Inbound
                 if let Err(e) =
                     clients.sqs.send_message().queue_url(&claim.queue_url).message_body(&claim.body).send().await
                 {
-                    let _ =
-                        inbox.send(Inbound::Error(format!("claim request for {}: {}", claim.pair_key, explain(&e))));
+                    seen(&inbox, Inbound::Error(format!("claim request for {}: {}", claim.pair_key, explain(&e))));
                 }
             }
             Err(e) => {
-                let _ = inbox.send(Inbound::Error(format!("ownership lookup for {}: {e}", claim.pair_key)));
+                seen(&inbox, Inbound::Error(format!("ownership lookup for {}: {e}", claim.pair_key)));
             }
         }
     }
@@ -84,7 +84,7 @@ pub(crate) async fn sender(
     clients: Clients,
     queue_url: String,
     mut rx: UnboundedReceiver<OutMsg>,
-    inbox: Sender<Inbound>,
+    inbox: UnboundedSender<RouterMsg>,
 ) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -110,7 +110,7 @@ pub(crate) async fn sender(
                 }
             }
             if let Err(e) = req.send().await {
-                let _ = inbox.send(Inbound::Error(format!("SendMessage to {queue_url}: {}", explain(&e))));
+                seen(&inbox, Inbound::Error(format!("SendMessage to {queue_url}: {}", explain(&e))));
             }
             continue;
         }
@@ -131,14 +131,14 @@ pub(crate) async fn sender(
             match entry.build() {
                 Ok(e) => req = req.entries(e),
                 Err(e) => {
-                    let _ = inbox.send(Inbound::Error(format!("SendMessageBatch entry: {e}")));
+                    seen(&inbox, Inbound::Error(format!("SendMessageBatch entry: {e}")));
                 }
             }
         }
         match req.send().await {
             Ok(out) => {
                 for f in out.failed() {
-                    let _ = inbox.send(Inbound::Error(format!(
+                    seen(&inbox, Inbound::Error(format!(
                         "SendMessageBatch to {queue_url}: {} {}",
                         f.code(),
                         f.message().unwrap_or("")
@@ -146,7 +146,7 @@ pub(crate) async fn sender(
                 }
             }
             Err(e) => {
-                let _ = inbox.send(Inbound::Error(format!("SendMessageBatch to {queue_url}: {}", explain(&e))));
+                seen(&inbox, Inbound::Error(format!("SendMessageBatch to {queue_url}: {}", explain(&e))));
             }
         }
     }
@@ -180,25 +180,34 @@ pub(crate) async fn reply_reader(
     queue_url: String,
     pointers: ReplyPointers,
     wait: Duration,
-    inbox: Sender<Inbound>,
+    timeouts: Timeouts,
+    inbox: UnboundedSender<RouterMsg>,
     stop: Arc<AtomicBool>,
 ) {
+    let wait = wait.min(Duration::from_secs(20));
+    // A long poll waits up to `wait` by design; its time limits get that on top.
+    let long_poll = aws_sdk_sqs::config::Builder::default().timeout_config(timeout_config(timeouts, wait));
     while !stop.load(Ordering::Relaxed) {
         let out = clients
             .sqs
             .receive_message()
             .queue_url(&queue_url)
             .max_number_of_messages(10)
-            .wait_time_seconds(wait.as_secs().min(20) as i32)
+            .wait_time_seconds(wait.as_secs() as i32)
+            .customize()
+            .config_override(long_poll.clone())
             .send()
             .await;
+        // Every reply of the batch was seen when the call returned: that is its time, however
+        // long the router or the dispatcher take to handle it.
+        let at = std::time::Instant::now();
         let messages = match out {
             Ok(o) => o.messages.unwrap_or_default(),
             Err(e) => {
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
-                let _ = inbox.send(Inbound::Error(format!("ReceiveMessage from {queue_url}: {}", explain(&e))));
+                seen(&inbox, Inbound::Error(format!("ReceiveMessage from {queue_url}: {}", explain(&e))));
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
@@ -209,7 +218,7 @@ pub(crate) async fn reply_reader(
                 Ok(e) => e,
                 Err(why) => Inbound::Malformed(why),
             };
-            let _ = inbox.send(event);
+            seen_at(&inbox, at, event);
             if let Some(handle) = m.receipt_handle()
                 && let Ok(entry) =
                     DeleteMessageBatchRequestEntry::builder().id(format!("d{i}")).receipt_handle(handle).build()
@@ -221,7 +230,7 @@ pub(crate) async fn reply_reader(
             && let Err(e) =
                 clients.sqs.delete_message_batch().queue_url(&queue_url).set_entries(Some(delete)).send().await
         {
-            let _ = inbox.send(Inbound::Error(format!("DeleteMessageBatch on {queue_url}: {}", explain(&e))));
+            seen(&inbox, Inbound::Error(format!("DeleteMessageBatch on {queue_url}: {}", explain(&e))));
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::mpsc::Sender;
+use std::time::Instant;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -13,8 +13,21 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc::UnboundedSender;
 
-use super::inbox::Inbound;
+use super::router::{Inbound, RouterMsg};
+
+/// Tells the router what one call said, stamped with the call's arrival.
+struct Teller {
+    at: Instant,
+    tx: UnboundedSender<RouterMsg>,
+}
+
+impl Teller {
+    fn send(&self, event: Inbound) -> Result<(), ()> {
+        self.tx.send(RouterMsg::Seen { at: self.at, event }).map_err(|_| ())
+    }
+}
 
 fn reply(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body.to_owned())));
@@ -28,7 +41,13 @@ fn error(code: &str, message: &str) -> Response<Full<Bytes>> {
     reply(StatusCode::BAD_REQUEST, &body)
 }
 
-async fn handle(req: Request<Incoming>, inbox: Sender<Inbound>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    inbox: UnboundedSender<RouterMsg>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    // The call's time is when it reached the listener, before its body is read.
+    let at = Instant::now();
+    let inbox = Teller { at, tx: inbox };
     let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
@@ -74,7 +93,7 @@ async fn handle(req: Request<Incoming>, inbox: Sender<Inbound>) -> Result<Respon
 }
 
 /// Binds the listener and serves it on the runtime; returns the bound address.
-pub(crate) async fn serve(listen: &str, inbox: Sender<Inbound>) -> std::io::Result<SocketAddr> {
+pub(crate) async fn serve(listen: &str, inbox: UnboundedSender<RouterMsg>) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {

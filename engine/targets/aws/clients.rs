@@ -1,7 +1,10 @@
 //! Building the SDK clients: the default credential chain (env, profile, SSO, instance role),
 //! region and endpoint from the scenario or the AWS configuration, rustls with ring for TLS.
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
+
+use super::compile::Timeouts;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 /// Every client the target uses, sharing one configuration.
@@ -16,13 +19,19 @@ pub(crate) struct Clients {
 
 /// Loads the shared configuration. `max_attempts` comes from `HERD_AWS_MAX_ATTEMPTS` (tests set
 /// 1 so a server error fails fast); the SDK's standard retry with backoff handles throttling
-/// and 5xx answers otherwise.
-pub(crate) async fn sdk_config(region: Option<&str>, endpoint_url: Option<&str>) -> aws_config::SdkConfig {
+/// and 5xx answers otherwise. Every call has an operation and an attempt timeout, so that a
+/// server that accepts connections and never answers cannot hold a task for ever.
+pub(crate) async fn sdk_config(
+    region: Option<&str>,
+    endpoint_url: Option<&str>,
+    timeouts: Timeouts,
+) -> aws_config::SdkConfig {
     let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
     let attempts = std::env::var("HERD_AWS_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()).unwrap_or(4);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(attempts));
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(attempts))
+        .timeout_config(timeout_config(timeouts, std::time::Duration::ZERO));
     if let Some(r) = region {
         loader = loader.region(Region::new(r.to_owned()));
     }
@@ -35,6 +44,16 @@ pub(crate) async fn sdk_config(region: Option<&str>, endpoint_url: Option<&str>)
         return config.into_builder().region(Region::new("us-east-1")).build();
     }
     config
+}
+
+/// The SDK's timeout settings for calls that may take `extra` on top of the usual limits (a long
+/// poll waits up to 20 s by design).
+pub(crate) fn timeout_config(timeouts: Timeouts, extra: std::time::Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(timeouts.attempt)
+        .operation_attempt_timeout(timeouts.attempt + extra)
+        .operation_timeout(timeouts.operation + extra)
+        .build()
 }
 
 impl Clients {

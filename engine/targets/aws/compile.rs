@@ -6,10 +6,18 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::template::{TargetContext, Templates};
-use crate::scenario::{
-    AwsTargetSpec, ClaimsSpec, CloudWatchOutputSpec, ContainersSpec, Diagnostic, KeyPath, PresetSpec, ReplySpec,
-    SqsReplySpec, WorkSpec,
+use std::sync::Arc;
+
+use super::spec::{
+    AwsTargetSpec, ClaimsSpec, ContainersSpec, PresetSpec, ReplySpec, SqsReplySpec, TimeoutsSpec, WorkSpec,
+};
+use super::needs::dry_run;
+use super::target::AwsTarget;
+use crate::plan::{FaultKind, Plan, Session, TargetContext, Templates, format_duration};
+use crate::runtime::ClockKind;
+use crate::scenario::{Diagnostic, KeyPath};
+use crate::targets::{
+    CompiledTarget, FaultRefusal, ServiceLocation, Target, TargetCompileCx, TargetConfig, TargetError, TargetOptions,
 };
 
 /// Parameters of the AWS target.
@@ -33,6 +41,29 @@ pub struct AwsParams {
     pub claims: Option<ClaimsParams>,
     /// Container control.
     pub containers: ContainersParams,
+    /// Time limits on calls and on the clean-up.
+    pub timeouts: Timeouts,
+}
+
+/// Time limits on calls to the services and on the clean-up after a run.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Timeouts {
+    /// One call, retries included.
+    pub operation: Duration,
+    /// One attempt of a call.
+    pub attempt: Duration,
+    /// The whole clean-up.
+    pub cleanup: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            operation: Duration::from_secs(30),
+            attempt: Duration::from_secs(10),
+            cleanup: Duration::from_secs(60),
+        }
+    }
 }
 
 /// Work messages. Template fields hold template names in the plan's `Templates`.
@@ -134,19 +165,8 @@ impl ContainersParams {
     }
 }
 
-/// CloudWatch publishing.
-#[derive(Debug, Clone, Serialize)]
-pub struct CloudWatchParams {
-    /// Namespace.
-    pub namespace: String,
-    /// Region override.
-    pub region: Option<String>,
-    /// Endpoint override.
-    pub endpoint_url: Option<String>,
-}
-
-const PRESET_A: &str = include_str!("../target/presets/webordinary-a.toml");
-const PRESET_B: &str = include_str!("../target/presets/webordinary-b.toml");
+const PRESET_A: &str = include_str!("presets/webordinary-a.toml");
+const PRESET_B: &str = include_str!("presets/webordinary-b.toml");
 
 /// The preset's keys, as a spec to merge under the scenario's.
 fn preset(p: PresetSpec) -> AwsTargetSpec {
@@ -212,6 +232,7 @@ fn merged(spec: &AwsTargetSpec) -> AwsTargetSpec {
         reply,
         claims,
         containers: or(&spec.containers, &base.containers),
+        timeouts: or(&spec.timeouts, &base.timeouts),
     }
 }
 
@@ -241,7 +262,7 @@ fn queue_name_error(name: &str, fifo: bool) -> Option<String> {
 pub(crate) fn compile_aws(
     spec: &AwsTargetSpec,
     path: &KeyPath,
-    sessions: &[super::model::Session],
+    sessions: &[Session],
     templates: &mut Templates,
     errors: &mut Vec<Diagnostic>,
     duration: impl Fn(&str) -> Result<Duration, String>,
@@ -504,15 +525,120 @@ pub(crate) fn compile_aws(
         reply,
         claims,
         containers,
+        timeouts: compile_timeouts(spec.timeouts.as_ref(), &path.key("timeouts"), &mut err, &duration),
     }
 }
 
-/// Compiles `[output.cloudwatch]`.
-pub(crate) fn compile_cloudwatch(spec: &CloudWatchOutputSpec) -> CloudWatchParams {
-    CloudWatchParams {
-        namespace: spec.namespace.clone().unwrap_or_else(|| "Webordinary/Performance".into()),
-        region: spec.region.clone(),
-        endpoint_url: spec.endpoint_url.clone(),
+fn compile_timeouts(
+    spec: Option<&TimeoutsSpec>,
+    path: &KeyPath,
+    err: &mut impl FnMut(KeyPath, String, Option<&str>),
+    duration: &impl Fn(&str) -> Result<Duration, String>,
+) -> Timeouts {
+    let defaults = Timeouts::default();
+    let Some(spec) = spec else { return defaults };
+    let mut one = |key: &str, text: &Option<String>, default: Duration| match text.as_deref().map(duration) {
+        None => default,
+        Some(Ok(d)) if !d.is_zero() => d,
+        Some(Ok(_)) => {
+            err(path.key(key), format!("`{key}` must be longer than zero"), Some("e.g. \"10s\""));
+            default
+        }
+        Some(Err(e)) => {
+            err(path.key(key), e, None);
+            default
+        }
+    };
+    let operation = one("operation", &spec.operation, defaults.operation);
+    let attempt = one("attempt", &spec.attempt, defaults.attempt);
+    let cleanup = one("cleanup", &spec.cleanup, defaults.cleanup);
+    if attempt > operation {
+        err(
+            path.key("attempt"),
+            format!("`attempt` ({}) is longer than `operation` ({})", format_duration(attempt), format_duration(operation)),
+            Some("one attempt is part of the call; make `attempt` at most `operation`"),
+        );
+    }
+    Timeouts { operation, attempt, cleanup }
+}
+
+impl TargetConfig for AwsTargetSpec {
+    fn compile(&self, cx: &mut TargetCompileCx<'_>) -> Arc<dyn CompiledTarget> {
+        Arc::new(compile_aws(
+            self,
+            &cx.path,
+            cx.sessions,
+            cx.templates,
+            &mut cx.compiler.errors,
+            crate::plan::parse_duration_text,
+        ))
+    }
+}
+
+impl CompiledTarget for AwsParams {
+    fn kind(&self) -> &'static str {
+        "aws"
+    }
+
+    fn default_clock(&self) -> ClockKind {
+        ClockKind::Real
+    }
+
+    fn check_fault(&self, action: FaultKind) -> Result<(), FaultRefusal> {
+        let refuse = |message: &str, help: &str| Err(FaultRefusal { message: message.into(), help: help.into() });
+        match action {
+            FaultKind::KillContainer | FaultKind::PauseContainer if !self.containers.controllable() => refuse(
+                "this fault needs container control, and `[target.containers]` is `none`",
+                "declare [target.containers] kind = \"ecs\" (with a blast radius) or kind = \"local\"",
+            ),
+            FaultKind::PauseContainer if matches!(self.containers, ContainersParams::Ecs { .. }) => refuse(
+                "ECS tasks cannot be paused",
+                "use kill-container, or local containers (paused with SIGSTOP)",
+            ),
+            FaultKind::Interrupt if self.claims.as_ref().is_none_or(|c| c.interrupt_queue.is_none()) => refuse(
+                "an interrupt needs an interrupt queue",
+                "set [target.claims] interrupt_queue, or use preset = \"webordinary-b\"",
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "target aws{}: region {}, endpoint {}, provision {}, reply {}, containers {}, timeouts {} per call, {} per attempt, {} for clean-up",
+            self.preset.as_ref().map(|p| format!(" (preset {p})")).unwrap_or_default(),
+            self.region.as_deref().unwrap_or("from the AWS configuration"),
+            self.endpoint_url.as_deref().unwrap_or("from the AWS configuration"),
+            self.provision,
+            match &self.reply {
+                ReplyParams::Sqs { .. } => "sqs",
+                ReplyParams::StepFunctionsCallback { .. } => "step-functions-callback",
+            },
+            match &self.containers {
+                ContainersParams::None => "none",
+                ContainersParams::Ecs { .. } => "ecs",
+                ContainersParams::Local { .. } => "local",
+            },
+            format_duration(self.timeouts.operation),
+            format_duration(self.timeouts.attempt),
+            format_duration(self.timeouts.cleanup),
+        )
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn dry_run(&self, plan: &Plan) -> Result<Vec<String>, String> {
+        dry_run(plan, self)
+    }
+
+    fn location(&self) -> ServiceLocation {
+        ServiceLocation { region: self.region.clone(), endpoint_url: self.endpoint_url.clone() }
+    }
+
+    fn build(&self, plan: &Plan, options: &TargetOptions) -> Result<Box<dyn Target>, TargetError> {
+        Ok(Box::new(AwsTarget::connect(plan, self, options)?))
     }
 }
 

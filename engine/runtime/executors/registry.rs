@@ -1,0 +1,104 @@
+//! The executor trait, the one place that maps a phase's executor to its implementation, and
+//! the per-phase random streams.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::burst::Burst;
+use super::constant_arrival_rate::constant_arrival_rate;
+use super::per_session_iterations::PerSessionIterations;
+use super::ramping_arrival_rate::ramping_arrival_rate;
+use super::soak::Soak;
+use crate::plan::{ExecutorPlan, PhasePlan};
+use crate::targets::Micros;
+
+/// What an executor asks of the dispatcher in one call.
+#[derive(Debug, Default)]
+pub(crate) struct ExecCx {
+    /// (session, intended send time, whether the in-flight cap applies).
+    pub sends: Vec<(usize, Micros, bool)>,
+    /// (time, token) wake-ups.
+    pub wakes: Vec<(Micros, u64)>,
+}
+
+/// A running phase's arrival generator.
+pub(crate) trait Executor: Send {
+    /// Called once when the phase starts, at `now`.
+    fn start(&mut self, now: Micros, rng: &mut ChaCha8Rng, cx: &mut ExecCx);
+    /// A wake-up the executor asked for.
+    fn wake(&mut self, now: Micros, token: u64, rng: &mut ChaCha8Rng, cx: &mut ExecCx);
+    /// One of this phase's messages for `session` was answered or lost.
+    fn resolved(&mut self, _now: Micros, _session: usize, _rng: &mut ChaCha8Rng, _cx: &mut ExecCx) {}
+    /// The phase's end time, for executors that run for a fixed time whatever they sent.
+    fn end_time(&self) -> Option<Micros> {
+        None
+    }
+    /// The end time has come.
+    fn reached_end(&mut self, _now: Micros) {}
+    /// Whether the executor will ask for no more sends.
+    fn finished_sending(&self) -> bool;
+    /// Arrivals per second the schedule asks for at `now`, for executors with a rate.
+    fn planned_rate(&self, _now: Micros) -> Option<f64> {
+        None
+    }
+    /// The in-flight cap of capped sends.
+    fn max_in_flight(&self) -> u64 {
+        u64::MAX
+    }
+}
+
+/// The executor a phase names, starting at `start`.
+pub(crate) fn new_executor(phase: &PhasePlan, start: Micros) -> Box<dyn Executor> {
+    let sessions = phase.sessions.clone();
+    match &phase.executor {
+        ExecutorPlan::ConstantArrivalRate { rate, duration, poisson, max_in_flight } => {
+            Box::new(constant_arrival_rate(sessions, start, *rate, *duration, *poisson, *max_in_flight))
+        }
+        ExecutorPlan::RampingArrivalRate { start_rate, stages, poisson, max_in_flight } => {
+            Box::new(ramping_arrival_rate(sessions, start, *start_rate, stages, *poisson, *max_in_flight))
+        }
+        ExecutorPlan::PerSessionIterations { iterations, round_robin, think_time } => {
+            Box::new(PerSessionIterations::new(sessions, *iterations, *round_robin, *think_time))
+        }
+        ExecutorPlan::Burst { count, to } => Box::new(Burst::new(sessions, *count, *to)),
+        ExecutorPlan::Soak { interval, duration } => Box::new(Soak::new(sessions, start, *interval, *duration)),
+    }
+}
+
+/// FNV-1a: a stable hash of a phase's name, the same on every machine and every release.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// A phase's own random stream: derived from the run's seed and the phase's name (and a purpose,
+/// so arrivals and message ids do not share a stream), so that adding, removing or reordering
+/// other phases leaves this phase's draws unchanged.
+pub(crate) fn phase_rng(seed: u64, phase: &str, purpose: &str) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(fnv1a(phase) ^ fnv1a(purpose).rotate_left(1));
+    rng
+}
+
+/// Draws a uuid from a seeded generator so message ids are reproducible.
+pub(crate) fn seeded_uuid(rng: &mut ChaCha8Rng) -> String {
+    let bytes: [u8; 16] = rng.random();
+    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_streams_depend_on_the_name_and_purpose_only() {
+        let a: u64 = phase_rng(7, "steady", "arrivals").random();
+        let again: u64 = phase_rng(7, "steady", "arrivals").random();
+        let other_phase: u64 = phase_rng(7, "spike", "arrivals").random();
+        let ids: u64 = phase_rng(7, "steady", "ids").random();
+        let other_seed: u64 = phase_rng(8, "steady", "arrivals").random();
+        assert_eq!(a, again);
+        assert_ne!(a, other_phase);
+        assert_ne!(a, ids);
+        assert_ne!(a, other_seed);
+    }
+}

@@ -1,0 +1,353 @@
+//! The ledger: the one place that counts. Every message's life (sent, answered, failed, lost,
+//! answered twice, answered late) goes through it, per phase, per session and in total, with
+//! one path for a message being resolved. The dispatcher decides when things happen; the
+//! ledger decides what they count as.
+
+use hdrhistogram::Histogram;
+
+use super::records::{Accounting, FaultRecord, PhaseRecord, SessionRecord, TimelinePoint};
+use crate::metrics::{Metric, Recorder, SeriesKey, Tag, new_histogram, stats};
+use crate::plan::Plan;
+use crate::targets::{FaultOutcome, GaugeSample, Micros};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MsgState {
+    InFlight,
+    Replied,
+    Failed,
+    Lost,
+}
+
+struct MsgInfo {
+    session: usize,
+    phase: usize,
+    intended: Micros,
+    state: MsgState,
+    /// A session switch seen for the message before it was resolved; kept only if a reply
+    /// resolves it.
+    switch: Option<Micros>,
+}
+
+/// A kill whose pair has not yet answered successfully since.
+#[derive(Debug, Clone)]
+struct PendingRecovery {
+    pair: String,
+    since: Micros,
+}
+
+#[derive(Default)]
+struct Interval {
+    sent: u64,
+    replied: u64,
+    failed: u64,
+    lost: u64,
+    dropped: u64,
+    latency: Option<Histogram<u64>>,
+    lag: Option<Histogram<u64>>,
+}
+
+/// A message the ledger resolved: its phase and session, for the executor that waits on it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Resolved {
+    pub phase: usize,
+    pub session: usize,
+}
+
+fn secs(t: Micros) -> f64 {
+    t as f64 / 1e6
+}
+
+pub(crate) struct Ledger<'a> {
+    plan: &'a Plan,
+    pub recorder: Recorder,
+    pub acct: Accounting,
+    messages: Vec<MsgInfo>,
+    last_answered: Vec<Option<u64>>,
+    phase_in_flight: Vec<u64>,
+    pub phases: Vec<PhaseRecord>,
+    pub sessions: Vec<SessionRecord>,
+    recoveries: Vec<PendingRecovery>,
+    interval: Interval,
+    pub timeline: Vec<TimelinePoint>,
+    gauges: GaugeSample,
+}
+
+impl<'a> Ledger<'a> {
+    pub(crate) fn new(plan: &'a Plan) -> Self {
+        Self {
+            plan,
+            recorder: Recorder::new(),
+            acct: Accounting::default(),
+            messages: Vec::new(),
+            last_answered: vec![None; plan.sessions.len()],
+            phase_in_flight: vec![0; plan.phases.len()],
+            phases: plan.phases.iter().map(|p| PhaseRecord::new(p.name.clone(), p.executor.name().to_owned())).collect(),
+            sessions: plan
+                .sessions
+                .iter()
+                .map(|s| SessionRecord { thread: s.thread.clone(), pair: s.pair_key(), ..SessionRecord::default() })
+                .collect(),
+            recoveries: Vec::new(),
+            interval: Interval::default(),
+            timeline: Vec::new(),
+            gauges: GaugeSample::default(),
+        }
+    }
+
+    fn tags(&self, phase: usize, session: usize) -> [Tag; 2] {
+        [Tag::Phase(phase), Tag::Group(self.plan.sessions[session].group)]
+    }
+
+    fn message_tags(&self, id: u64) -> Option<[Tag; 2]> {
+        self.messages.get(id as usize).map(|m| self.tags(m.phase, m.session))
+    }
+
+    pub(crate) fn in_flight(&self, phase: usize) -> u64 {
+        self.phase_in_flight[phase]
+    }
+
+    pub(crate) fn total_in_flight(&self) -> u64 {
+        self.phase_in_flight.iter().sum()
+    }
+
+    /// The id the next message will get.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.messages.len() as u64
+    }
+
+    /// An arrival dropped by the in-flight cap.
+    pub(crate) fn dropped(&mut self, phase: usize, session: usize) {
+        let tags = self.tags(phase, session);
+        self.acct.dropped_arrivals += 1;
+        self.interval.dropped += 1;
+        self.recorder.add(Metric::DroppedArrivals, 1, &tags);
+    }
+
+    /// A message handed to the target, `lag` after its intended time; returns its id.
+    pub(crate) fn sent(&mut self, phase: usize, session: usize, intended: Micros, lag: Micros) -> u64 {
+        let id = self.next_id();
+        let tags = self.tags(phase, session);
+        self.messages.push(MsgInfo { session, phase, intended, state: MsgState::InFlight, switch: None });
+        self.phase_in_flight[phase] += 1;
+        self.phases[phase].sent += 1;
+        self.sessions[session].sent += 1;
+        self.acct.sent += 1;
+        self.interval.sent += 1;
+        self.recorder.add(Metric::MessagesSent, 1, &tags);
+        self.recorder.record(Metric::ScheduleLag, lag, &tags);
+        self.interval.lag.get_or_insert_with(new_histogram).record(lag).ok();
+        id
+    }
+
+    /// A reply for message `id`, seen at `at`. Returns the message when this reply resolved it.
+    pub(crate) fn reply(&mut self, at: Micros, id: u64, success: bool, interrupted: bool) -> Option<Resolved> {
+        let info = self.messages.get(id as usize)?;
+        let (session, phase, intended, state) = (info.session, info.phase, info.intended, info.state);
+        let tags = self.tags(phase, session);
+        match state {
+            MsgState::Replied | MsgState::Failed => {
+                self.acct.duplicated += 1;
+                self.recorder.add(Metric::MessagesDuplicated, 1, &tags);
+                return None;
+            }
+            MsgState::Lost => {
+                self.acct.late_replies += 1;
+                return None;
+            }
+            MsgState::InFlight => {}
+        }
+        // Out of order: an earlier message of the session is answered after a later one. A lost
+        // message is never answered, so it cannot make the replies after it out of order.
+        match self.last_answered[session] {
+            Some(last) if last > id => {
+                self.acct.out_of_order += 1;
+                self.recorder.add(Metric::MessagesOutOfOrder, 1, &tags);
+            }
+            _ => self.last_answered[session] = Some(id),
+        }
+        let latency = at.saturating_sub(intended);
+        self.recorder.record(Metric::MessageLatency, latency, &tags);
+        self.interval.latency.get_or_insert_with(new_histogram).record(latency).ok();
+        self.recorder.outcome(Metric::MessageSuccess, success, &tags);
+        let rec = &mut self.sessions[session];
+        rec.answered += 1;
+        rec.max_latency_us = rec.max_latency_us.max(latency);
+        rec.total_latency_us += latency;
+        if success {
+            self.messages[id as usize].state = MsgState::Replied;
+            self.acct.replied += 1;
+            self.interval.replied += 1;
+            self.phases[phase].replied += 1;
+            self.recorder.add(Metric::MessagesReplied, 1, &tags);
+            let pair = self.plan.sessions[session].pair_key();
+            let (done, keep): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut self.recoveries).into_iter().partition(|r| r.pair == pair);
+            self.recoveries = keep;
+            for r in done {
+                self.recorder.record(Metric::RecoveryTime, at.saturating_sub(r.since), &[]);
+            }
+        } else {
+            self.messages[id as usize].state = MsgState::Failed;
+            self.acct.failed += 1;
+            self.interval.failed += 1;
+            self.phases[phase].failed += 1;
+            self.recorder.add(Metric::MessagesFailed, 1, &tags);
+        }
+        if interrupted {
+            self.acct.interrupts += 1;
+            self.recorder.add(Metric::Interrupts, 1, &tags);
+        }
+        if let Some(took) = self.messages[id as usize].switch.take() {
+            self.recorder.record(Metric::SessionSwitch, took, &tags);
+        }
+        Some(self.resolve(phase, session))
+    }
+
+    /// Message `id` timed out. Returns the message when it was still in flight.
+    pub(crate) fn timeout(&mut self, id: u64) -> Option<Resolved> {
+        let info = self.messages.get(id as usize)?;
+        if info.state != MsgState::InFlight {
+            return None;
+        }
+        let (session, phase) = (info.session, info.phase);
+        self.mark_lost(id);
+        Some(self.resolve(phase, session))
+    }
+
+    fn mark_lost(&mut self, id: u64) {
+        let m = &mut self.messages[id as usize];
+        m.state = MsgState::Lost;
+        m.switch = None;
+        let (phase, session) = (m.phase, m.session);
+        let tags = self.tags(phase, session);
+        self.acct.lost += 1;
+        self.interval.lost += 1;
+        self.phases[phase].lost += 1;
+        self.sessions[session].lost += 1;
+        self.recorder.add(Metric::MessagesLost, 1, &tags);
+        self.recorder.outcome(Metric::MessageSuccess, false, &tags);
+    }
+
+    fn resolve(&mut self, phase: usize, session: usize) -> Resolved {
+        self.phase_in_flight[phase] = self.phase_in_flight[phase].saturating_sub(1);
+        Resolved { phase, session }
+    }
+
+    /// Every message still in flight when the run stops never got its reply in time.
+    pub(crate) fn lose_in_flight(&mut self) {
+        for id in 0..self.messages.len() {
+            if self.messages[id].state == MsgState::InFlight {
+                let (phase, session) = (self.messages[id].phase, self.messages[id].session);
+                self.mark_lost(id as u64);
+                self.resolve(phase, session);
+            }
+        }
+    }
+
+    /// A session switch for message `id`. It counts only for a message resolved by a reply:
+    /// kept until then, recorded at once if the reply came first, dropped if the message was
+    /// lost (a reply after the message was counted lost proves no switch time).
+    pub(crate) fn switch(&mut self, id: u64, took: Micros) {
+        let Some(tags) = self.message_tags(id) else { return };
+        let m = &mut self.messages[id as usize];
+        match m.state {
+            MsgState::InFlight => m.switch = Some(took),
+            MsgState::Replied | MsgState::Failed => self.recorder.record(Metric::SessionSwitch, took, &tags),
+            MsgState::Lost => {}
+        }
+    }
+
+    pub(crate) fn container_started(&mut self, took: Micros) {
+        self.recorder.record(Metric::ContainerStart, took, &[]);
+    }
+
+    pub(crate) fn target_error(&mut self) {
+        self.acct.target_errors += 1;
+        self.recorder.add(Metric::TargetErrors, 1, &[]);
+    }
+
+    pub(crate) fn malformed_reply(&mut self) {
+        self.acct.malformed_replies += 1;
+        self.recorder.add(Metric::MalformedReplies, 1, &[]);
+    }
+
+    pub(crate) fn unknown_reply(&mut self) {
+        self.acct.unknown_replies += 1;
+    }
+
+    pub(crate) fn preview_load(&mut self, id: u64, took: Micros) {
+        let tags = self.message_tags(id);
+        self.recorder.record(Metric::PreviewLoad, took, tags.as_ref().map_or(&[][..], |t| &t[..]));
+    }
+
+    /// A fault was carried out at `at`: its record is filled in, and every pair whose container
+    /// it killed waits for its next successful reply (`recovery_time`).
+    pub(crate) fn fault_done(&mut self, record: &mut FaultRecord, at: Micros, outcome: FaultOutcome, kill: bool) {
+        if kill {
+            for pair in &outcome.pairs {
+                self.recoveries.push(PendingRecovery { pair: pair.clone(), since: at });
+            }
+        }
+        record.at = Some(secs(at));
+        record.detail = outcome.detail;
+        record.containers = outcome.containers;
+    }
+
+    /// Gauges sampled at `at`; the next timeline point shows them.
+    pub(crate) fn gauges(&mut self, at: Micros, g: GaugeSample) {
+        for (c, mem, cpu) in &g.containers {
+            let instance = format!("container-{c}");
+            self.recorder.gauge(Metric::ContainerMemory, &instance, at, *mem);
+            self.recorder.gauge(Metric::ContainerCpu, &instance, at, *cpu);
+        }
+        self.recorder.gauge(Metric::QueueDepth, "all", at, g.queue_depth);
+        self.recorder.gauge(Metric::ContainersRunning, "all", at, g.running);
+        self.gauges = g;
+    }
+
+    /// Closes the interval with a timeline point at `now`.
+    pub(crate) fn point(&mut self, now: Micros) -> &TimelinePoint {
+        let interval = std::mem::take(&mut self.interval);
+        let lat = interval.latency.as_ref().map(stats);
+        let lag = interval.lag.as_ref().map(stats);
+        let ms = |v: u64| v as f64 / 1e3;
+        let g = &self.gauges;
+        let point = TimelinePoint {
+            t: secs(now),
+            sent: interval.sent,
+            replied: interval.replied,
+            failed: interval.failed,
+            lost: interval.lost,
+            in_flight: self.total_in_flight(),
+            latency_p50_ms: lat.map(|s| ms(s.p50)),
+            latency_p90_ms: lat.map(|s| ms(s.p90)),
+            latency_p99_ms: lat.map(|s| ms(s.p99)),
+            latency_count: lat.map_or(0, |s| s.count),
+            latency_sum_ms: lat.map_or(0.0, |s| s.avg * s.count as f64 / 1e3),
+            latency_min_ms: lat.map(|s| ms(s.min)),
+            latency_max_ms: lat.map(|s| ms(s.max)),
+            containers: g.running,
+            memory_max_bytes: g.containers.iter().map(|c| c.1).max(),
+            cpu_avg_pct: (!g.containers.is_empty())
+                .then(|| g.containers.iter().map(|c| c.2 as f64 / 100.0).sum::<f64>() / g.containers.len() as f64),
+            queue_depth: g.queue_depth,
+            schedule_lag_p99_ms: lag.map(|s| ms(s.p99)),
+            dropped: interval.dropped,
+        };
+        self.timeline.push(point);
+        let last = self.timeline.len() - 1;
+        &self.timeline[last]
+    }
+
+    /// `message_latency` p50 and p99 so far.
+    pub(crate) fn latency_so_far(&self) -> Option<(u64, u64)> {
+        self.recorder
+            .histogram(&SeriesKey { metric: Metric::MessageLatency, tag: None })
+            .map(|h| (h.value_at_quantile(0.5), h.value_at_quantile(0.99)))
+    }
+
+    /// Kills whose pair never answered successfully again.
+    pub(crate) fn unrecovered(&self) -> u64 {
+        self.recoveries.len() as u64
+    }
+}

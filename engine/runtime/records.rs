@@ -1,0 +1,217 @@
+//! What a run records for its summary: accounting, timeline points, phase, fault and session
+//! records, and the result handed to the summary.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::Recorder;
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// Every phase finished.
+    Completed,
+    /// `max_duration` was reached.
+    MaxDuration,
+    /// An `abort_on_fail` threshold failed.
+    Aborted,
+    /// The user stopped the run (Ctrl-C).
+    Interrupted,
+}
+
+/// One point of the run's timeline, written at every sample.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TimelinePoint {
+    /// Seconds since the start.
+    pub t: f64,
+    /// Messages sent in the interval.
+    pub sent: u64,
+    /// Successful replies in the interval.
+    pub replied: u64,
+    /// Failure replies in the interval.
+    pub failed: u64,
+    /// Messages lost in the interval.
+    pub lost: u64,
+    /// Messages in flight at the sample.
+    pub in_flight: u64,
+    /// Latency percentiles of replies in the interval, in milliseconds.
+    pub latency_p50_ms: Option<f64>,
+    /// 90th percentile, milliseconds.
+    pub latency_p90_ms: Option<f64>,
+    /// 99th percentile, milliseconds.
+    pub latency_p99_ms: Option<f64>,
+    /// Replies in the interval (for CloudWatch statistic sets).
+    #[serde(default)]
+    pub latency_count: u64,
+    /// Sum of the interval's latencies, milliseconds.
+    #[serde(default)]
+    pub latency_sum_ms: f64,
+    /// Smallest latency in the interval, milliseconds.
+    #[serde(default)]
+    pub latency_min_ms: Option<f64>,
+    /// Largest latency in the interval, milliseconds.
+    #[serde(default)]
+    pub latency_max_ms: Option<f64>,
+    /// Containers running or starting.
+    pub containers: u64,
+    /// Largest container memory, bytes.
+    pub memory_max_bytes: Option<u64>,
+    /// Mean container CPU, percent.
+    pub cpu_avg_pct: Option<f64>,
+    /// Messages waiting in the work queues.
+    pub queue_depth: u64,
+    /// 99th percentile of the interval's schedule lag (how late sends left), milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_lag_p99_ms: Option<f64>,
+    /// Arrivals dropped by the in-flight cap in the interval.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What a fault did, when.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FaultRecord {
+    /// Its label.
+    pub name: String,
+    /// Seconds since the start when it struck, or `None` if the run ended first.
+    pub at: Option<f64>,
+    /// The action.
+    pub action: String,
+    /// What happened.
+    pub detail: String,
+    /// Containers struck.
+    pub containers: Vec<u64>,
+}
+
+/// What happened in one phase.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhaseRecord {
+    /// Phase name.
+    pub name: String,
+    /// Executor name.
+    pub executor: String,
+    /// Seconds since the start when it began.
+    pub started: Option<f64>,
+    /// Seconds since the start when its last message was resolved.
+    pub finished: Option<f64>,
+    /// Messages sent.
+    pub sent: u64,
+    /// Successful replies.
+    pub replied: u64,
+    /// Failure replies.
+    pub failed: u64,
+    /// Lost messages.
+    pub lost: u64,
+}
+
+impl PhaseRecord {
+    /// A phase that has not started yet.
+    pub fn new(name: String, executor: String) -> Self {
+        Self { name, executor, started: None, finished: None, sent: 0, replied: 0, failed: 0, lost: 0 }
+    }
+}
+
+/// Per-session latency figures, for the slowest-sessions table.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// Thread id.
+    pub thread: String,
+    /// Project+user.
+    pub pair: String,
+    /// Messages sent.
+    pub sent: u64,
+    /// Replies received (success or failure).
+    pub answered: u64,
+    /// Lost messages.
+    pub lost: u64,
+    /// Largest latency, microseconds.
+    pub max_latency_us: u64,
+    /// Sum of latencies, microseconds.
+    pub total_latency_us: u64,
+}
+
+/// Message accounting: sent = replied + failed + lost.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Accounting {
+    /// Messages sent.
+    pub sent: u64,
+    /// Successful replies.
+    pub replied: u64,
+    /// Failure replies (errors and interrupts).
+    pub failed: u64,
+    /// No reply within the timeout, or still unanswered when the run ended.
+    pub lost: u64,
+    /// Extra replies for already-answered messages.
+    pub duplicated: u64,
+    /// Replies that overtook an earlier message of their session.
+    pub out_of_order: u64,
+    /// Interrupted messages.
+    pub interrupts: u64,
+    /// Arrivals dropped by the in-flight cap.
+    pub dropped_arrivals: u64,
+    /// Replies that came after their message had been counted lost.
+    pub late_replies: u64,
+    /// Calls to the target that failed after their retries.
+    #[serde(default)]
+    pub target_errors: u64,
+    /// Replies that could not be read.
+    #[serde(default)]
+    pub malformed_replies: u64,
+    /// Replies with a correlation id herd never sent (another run's, or a worker's bug).
+    #[serde(default)]
+    pub unknown_replies: u64,
+}
+
+/// Everything a finished run hands to the summary.
+pub struct RunResult {
+    /// All metrics.
+    pub recorder: Recorder,
+    /// Accounting totals.
+    pub accounting: Accounting,
+    /// One point per sample interval.
+    pub timeline: Vec<TimelinePoint>,
+    /// Faults, in plan order.
+    pub faults: Vec<FaultRecord>,
+    /// Phases, in plan order.
+    pub phases: Vec<PhaseRecord>,
+    /// Sessions, in plan order.
+    pub sessions: Vec<SessionRecord>,
+    /// Why the run ended.
+    pub end: EndReason,
+    /// The threshold that aborted the run, if any.
+    pub abort_reason: Option<String>,
+    /// Length of the run on its own clock.
+    pub duration: Duration,
+    /// Kills whose project+user never answered successfully again.
+    pub unrecovered: u64,
+    /// When and how far the generator fell behind its schedule, if it did.
+    pub behind: Option<BehindRecord>,
+    /// What the target could not release after the run (queues, tables, processes), by name.
+    pub cleanup_failures: Vec<String>,
+}
+
+/// The generator fell behind its schedule: sends left late, or arrivals were dropped, as k6's
+/// "insufficient VUs" warning says of its own executors.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BehindRecord {
+    /// Seconds since the start when it was first seen.
+    pub first_at: f64,
+    /// The worst 10-second window: its schedule lag p99, milliseconds.
+    pub worst_lag_p99_ms: f64,
+    /// Messages sent per second in that window.
+    pub sent_per_second: f64,
+    /// Messages the schedule asked for per second in that window, when the phases running had a
+    /// rate.
+    pub planned_per_second: Option<f64>,
+    /// Arrivals dropped in the whole run.
+    pub dropped_arrivals: u64,
+    /// The sentence reports show.
+    pub message: String,
+}
+

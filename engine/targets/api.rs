@@ -1,0 +1,223 @@
+//! The boundary between the runtime and a system under test.
+//!
+//! The dispatcher calls a [`Target`] in time order and never waits for it: every method returns
+//! at once. What a target learns comes back as an [`Observation`] stamped with the time it was
+//! seen: on the spot through [`TargetIo`] (an in-process model on the virtual clock), or later
+//! through the target's [`Inbox`] (a background task that read a reply, a process watcher, a
+//! fault carried out against a remote service). The runtime measures with the stamp, never with
+//! the moment it happened to drain the observation.
+
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::plan::ContainerSelector;
+
+/// Microseconds since the start of the run, on whichever clock drives it.
+pub type Micros = u64;
+
+/// A message the runtime asks the target to deliver.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    /// The engine's id for the message; replies are reported against it.
+    pub id: u64,
+    /// Index of the session in the plan.
+    pub session: usize,
+    /// The correlation id placed in the body (commandId / messageId).
+    pub correlation: String,
+    /// The rendered instruction.
+    pub instruction: String,
+    /// Extra rendered body fields.
+    pub fields: Vec<(String, String)>,
+}
+
+/// Something the target observed, reported back to the runtime.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observation {
+    /// A reply for a message.
+    Reply {
+        /// The message id.
+        id: u64,
+        /// Whether it succeeded.
+        success: bool,
+        /// Whether it was interrupted (preempted).
+        interrupted: bool,
+    },
+    /// A container became ready.
+    ContainerStarted {
+        /// Its id.
+        container: u64,
+        /// How long it took.
+        took: Micros,
+    },
+    /// A container switched threads for a message. The runtime keeps it only if that message is
+    /// resolved by a reply (not if it is lost, or answered after it was counted lost).
+    SessionSwitch {
+        /// The message that caused it.
+        id: u64,
+        /// How long the switch took.
+        took: Micros,
+    },
+    /// A call to the system under test failed after its retries (throttling, 5xx, network).
+    TargetError {
+        /// What failed.
+        detail: String,
+    },
+    /// A reply that could not be read (not JSON, or without a correlation id).
+    MalformedReply {
+        /// Why.
+        detail: String,
+    },
+    /// A reply whose correlation id herd never sent.
+    UnknownReply,
+    /// A preview page loaded after a reply.
+    PreviewLoad {
+        /// The message whose reply produced the page.
+        id: u64,
+        /// How long it took.
+        took: Micros,
+    },
+    /// Gauges sampled at the observation's time.
+    Gauges(GaugeSample),
+    /// A fault the runtime asked for has been carried out (or could not be).
+    FaultDone {
+        /// The fault's index in the plan.
+        fault: usize,
+        /// What it did.
+        outcome: FaultOutcome,
+    },
+}
+
+/// An observation with the wall-clock instant at which it was seen.
+#[derive(Debug, Clone)]
+pub struct Stamped {
+    /// When the observing task saw it.
+    pub at: Instant,
+    /// What it saw.
+    pub observation: Observation,
+}
+
+/// Where a target's background tasks send what they see; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ObservationSender(Sender<Stamped>);
+
+impl ObservationSender {
+    /// Stamps `observation` with the present instant and sends it. A closed inbox means the run
+    /// has ended, and a late observation has nowhere to go.
+    pub fn send(&self, observation: Observation) {
+        let _ = self.0.send(Stamped { at: Instant::now(), observation });
+    }
+
+    /// Sends an observation stamped earlier (a reply read before it could be matched).
+    pub fn send_stamped(&self, at: Instant, observation: Observation) {
+        let _ = self.0.send(Stamped { at, observation });
+    }
+}
+
+/// The receiving end of a target's observations.
+pub type Inbox = Receiver<Stamped>;
+
+/// A new channel for a target's background observations.
+pub fn observation_channel() -> (ObservationSender, Inbox) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    (ObservationSender(tx), rx)
+}
+
+/// The target's outputs from one call: timers to arm and observations made on the spot.
+#[derive(Debug, Default)]
+pub struct TargetIo {
+    /// (time, token) pairs; the runtime calls `on_timer` with the token at that time.
+    pub timers: Vec<(Micros, u64)>,
+    /// Observations, all at the current time.
+    pub observations: Vec<Observation>,
+}
+
+impl TargetIo {
+    /// Arms a timer.
+    pub fn timer(&mut self, at: Micros, token: u64) {
+        self.timers.push((at, token));
+    }
+
+    /// Reports an observation.
+    pub fn observe(&mut self, o: Observation) {
+        self.observations.push(o);
+    }
+
+    /// Reports that fault `fault` is done.
+    pub fn fault_done(&mut self, fault: usize, outcome: FaultOutcome) {
+        self.observations.push(Observation::FaultDone { fault, outcome });
+    }
+}
+
+/// What a fault did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct FaultOutcome {
+    /// Containers struck.
+    pub containers: Vec<u64>,
+    /// Project+user pairs whose container was struck.
+    pub pairs: Vec<String>,
+    /// A sentence saying what happened, for reports.
+    pub detail: String,
+}
+
+impl FaultOutcome {
+    /// The outcome of a fault this target cannot carry out. The compile step refuses such faults
+    /// (see [`crate::targets::CompiledTarget::check_fault`]), so this is a last line of defence.
+    pub fn unsupported(action: &str) -> Self {
+        Self { detail: format!("{action} is not supported by this target"), ..Self::default() }
+    }
+}
+
+/// Gauges sampled at one instant.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GaugeSample {
+    /// (container id, memory bytes, CPU hundredths of a percent) per running container.
+    pub containers: Vec<(u64, u64, u64)>,
+    /// Messages visible in the work queues.
+    pub queue_depth: u64,
+    /// Containers running or starting.
+    pub running: u64,
+}
+
+/// A system under test, driven by one dispatcher in time order. No method may block: work that
+/// takes time (a network call, a process to stop) runs in the target's own tasks and reports
+/// back through the [`Inbox`].
+pub trait Target: Send {
+    /// The channel of observations made by the target's background tasks, stamped where they
+    /// were seen. The runtime takes it once, at the start of the run. Targets that observe
+    /// everything on the spot (through [`TargetIo`]) have none.
+    fn take_inbox(&mut self) -> Option<Inbox> {
+        None
+    }
+    /// Delivers a message.
+    fn send(&mut self, now: Micros, msg: &Outbound, io: &mut TargetIo);
+    /// A timer armed through `TargetIo` fired.
+    fn on_timer(&mut self, _now: Micros, _token: u64, _io: &mut TargetIo) {}
+    /// Kills containers; reports [`Observation::FaultDone`] for `fault` when done.
+    fn kill(&mut self, _now: Micros, fault: usize, _select: &ContainerSelector, io: &mut TargetIo) {
+        io.fault_done(fault, FaultOutcome::unsupported("kill-container"));
+    }
+    /// Freezes containers for `duration` microseconds; reports [`Observation::FaultDone`].
+    fn pause(&mut self, _now: Micros, fault: usize, _select: &ContainerSelector, _duration: Micros, io: &mut TargetIo) {
+        io.fault_done(fault, FaultOutcome::unsupported("pause-container"));
+    }
+    /// Interrupts the message the session's container is processing; reports
+    /// [`Observation::FaultDone`].
+    fn interrupt(&mut self, _now: Micros, fault: usize, _session: usize, io: &mut TargetIo) {
+        io.fault_done(fault, FaultOutcome::unsupported("interrupt"));
+    }
+    /// Asks for a gauge sample, reported as [`Observation::Gauges`] now or later.
+    fn sample(&mut self, now: Micros, io: &mut TargetIo);
+    /// Called once after the run, also when it was interrupted: release what the target holds
+    /// (provisioned queues, started processes) within the target's cleanup deadline. Returns
+    /// what could not be released, one line each, naming it.
+    fn finish(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Lines for the person running herd, said once the target is set up (where to point
+    /// workers, for example).
+    fn announcements(&self) -> Vec<String> {
+        Vec::new()
+    }
+}

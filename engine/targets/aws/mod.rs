@@ -1,0 +1,20 @@
+//! The aws target: real SQS, DynamoDB and ECS (or any AWS-compatible endpoint) through the
+//! official SDK. The synchronous side (`target.rs`) only hands work to tasks on its own tokio
+//! runtime; the tasks (senders, reply readers, the callback listener, the router that matches
+//! replies, fault and sampling tasks) report stamped observations back.
+
+mod callback;
+mod clients;
+mod compile;
+mod containers;
+mod needs;
+mod provision;
+mod router;
+mod spec;
+mod sqs;
+mod target;
+
+pub(crate) use clients::{explain, sdk_config};
+pub use compile::{AwsParams, ClaimsParams, ContainersParams, ReplyParams, Timeouts, WorkParams};
+pub use spec::*;
+pub use target::AwsTarget;

@@ -1,0 +1,577 @@
+//! The aws target's synchronous side. Every method returns at once: sends go to one ordered
+//! sender task per work queue, faults and samples run as tasks on the target's own tokio
+//! runtime, and what they learn comes back as stamped observations through the inbox. Setup
+//! (`connect`) is the only place that waits for the services, before the run's clock starts.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::Mutex;
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::task::JoinSet;
+
+use super::callback;
+use super::clients::{Clients, explain, sdk_config};
+use super::compile::{AwsParams, ContainersParams, ReplyParams};
+use super::containers::{Ecs, Local};
+use super::needs::{needs, render};
+use super::provision::{self, Created};
+use super::router::{Router, RouterMsg, lookup_owner};
+use super::sqs::{ClaimJob, OutMsg, ReplyPointers, reply_reader, sender};
+use crate::plan::{ContainerSelector, Plan, Session, TargetContext, TargetMessageVars, Templates};
+use crate::targets::{
+    FaultOutcome, GaugeSample, Inbox, Micros, Observation, ObservationSender, Outbound, Target, TargetError, TargetIo,
+    TargetOptions, observation_channel,
+};
+
+/// How often ECS is asked for tasks that started, for `container_start`.
+const ECS_POLL: Duration = Duration::from_secs(5);
+
+enum Control {
+    None,
+    Ecs(Ecs),
+    Local(Local),
+}
+
+/// The aws target.
+pub struct AwsTarget {
+    rt: Option<tokio::runtime::Runtime>,
+    clients: Clients,
+    params: AwsParams,
+    scenario: String,
+    sessions: Arc<Vec<Session>>,
+    templates: Arc<Templates>,
+    work_url: Vec<String>,
+    interrupt_url: Vec<Option<String>>,
+    claim_url: Option<String>,
+    senders: HashMap<String, UnboundedSender<OutMsg>>,
+    router: Option<UnboundedSender<RouterMsg>>,
+    observations: ObservationSender,
+    inbox: Option<Inbox>,
+    stop: Arc<AtomicBool>,
+    created: Created,
+    control: Arc<Mutex<Control>>,
+    sampling: Arc<AtomicBool>,
+    rng: ChaCha8Rng,
+    finished: bool,
+    callback_addr: Option<SocketAddr>,
+}
+
+/// Undoes what setup created when a later step of setup fails.
+fn undo(rt: &tokio::runtime::Runtime, clients: &Clients, created: &Created, params: &AwsParams) {
+    for left in rt.block_on(provision::cleanup(clients, created, params.timeouts.cleanup)) {
+        tracing::warn!(target: "herd::aws", "clean-up after a failed setup: {left}");
+    }
+}
+
+impl AwsTarget {
+    /// Connects, checks the account, provisions or resolves every queue and table, and starts
+    /// the background tasks. Nothing that changes anything happens before the account check.
+    pub fn connect(plan: &Plan, params: &AwsParams, options: &TargetOptions) -> Result<Self, TargetError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| TargetError::Setup(format!("cannot start the async runtime: {e}")))?;
+        let config =
+            rt.block_on(sdk_config(params.region.as_deref(), params.endpoint_url.as_deref(), params.timeouts));
+        let clients = Clients::new(&config);
+        if !params.allowed_accounts.is_empty() {
+            let who = rt
+                .block_on(clients.sts.get_caller_identity().send())
+                .map_err(|e| TargetError::Unreachable(format!("sts:GetCallerIdentity: {}", explain(&e))))?;
+            let account = who.account().unwrap_or_default().to_owned();
+            if !params.allowed_accounts.contains(&account) {
+                return Err(TargetError::AccountNotAllowed { account, allowed: params.allowed_accounts.clone() });
+            }
+        }
+        let (queue_needs, table_needs) = needs(plan, params).map_err(TargetError::Setup)?;
+        let mut created = Created::default();
+        let urls = rt.block_on(async {
+            provision::tables(&clients, &table_needs, params.provision, &mut created).await?;
+            provision::queues(&clients, &queue_needs, params.provision, &mut created).await
+        });
+        let urls = match urls {
+            Ok(u) => u,
+            Err(e) => {
+                undo(&rt, &clients, &created, params);
+                return Err(TargetError::Setup(e));
+            }
+        };
+        match Self::start(rt, clients, plan, params, options, urls, created) {
+            Ok(target) => Ok(target),
+            Err((rt, clients, created, e)) => {
+                undo(&rt, &clients, &created, params);
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts the tasks once the queues and tables exist; on failure hands back what is needed
+    /// to undo the provisioning.
+    #[expect(clippy::type_complexity, reason = "the error hands back the pieces setup must undo")]
+    fn start(
+        rt: tokio::runtime::Runtime,
+        clients: Clients,
+        plan: &Plan,
+        params: &AwsParams,
+        options: &TargetOptions,
+        urls: HashMap<String, String>,
+        created: Created,
+    ) -> Result<Self, (tokio::runtime::Runtime, Clients, Created, TargetError)> {
+        macro_rules! bail {
+            ($e:expr) => {
+                return Err((rt, clients, created, $e))
+            };
+        }
+        let t = plan.templates.clone();
+        let mut work_url = Vec::new();
+        let mut interrupt_url = Vec::new();
+        let mut reply_urls: Vec<String> = Vec::new();
+        let url_of = |name: String| urls.get(&name).cloned().unwrap_or(name);
+        for s in &plan.sessions {
+            let ctx = TargetContext::sample(s, "");
+            let rendered = (|| -> Result<_, String> {
+                let work = url_of(render(&t, &params.work.queue, &ctx)?);
+                let interrupt = match params.claims.as_ref().and_then(|c| c.interrupt_queue.as_ref()) {
+                    Some(q) => Some(url_of(render(&t, q, &ctx)?)),
+                    None => None,
+                };
+                let reply = match &params.reply {
+                    ReplyParams::Sqs { queue, .. } => Some(url_of(render(&t, queue, &ctx)?)),
+                    ReplyParams::StepFunctionsCallback { .. } => None,
+                };
+                Ok((work, interrupt, reply))
+            })();
+            match rendered {
+                Ok((work, interrupt, reply)) => {
+                    work_url.push(work);
+                    interrupt_url.push(interrupt);
+                    if let Some(r) = reply
+                        && !reply_urls.contains(&r)
+                    {
+                        reply_urls.push(r);
+                    }
+                }
+                Err(e) => bail!(TargetError::Setup(e)),
+            }
+        }
+        let claim_url = params.claims.as_ref().map(|c| url_of(c.queue.clone()));
+        let sessions = Arc::new(plan.sessions.clone());
+        let (observations, inbox) = observation_channel();
+        let (router_tx, router_rx) = unbounded_channel();
+        let router = Router {
+            clients: clients.clone(),
+            sessions: sessions.clone(),
+            ownership_table: params.claims.as_ref().map(|c| c.ownership_table.clone()),
+            out: observations.clone(),
+        };
+        rt.spawn(router.run(router_rx));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut senders = HashMap::new();
+        for url in &work_url {
+            if !senders.contains_key(url) {
+                let (stx, srx) = unbounded_channel();
+                rt.spawn(sender(clients.clone(), url.clone(), srx, router_tx.clone()));
+                senders.insert(url.clone(), stx);
+            }
+        }
+        if let ReplyParams::Sqs { match_pointer, success_pointer, interrupted_pointer, wait_time, .. } = &params.reply {
+            let pointers = ReplyPointers {
+                correlation: match_pointer.clone(),
+                success: success_pointer.clone(),
+                interrupted: interrupted_pointer.clone(),
+            };
+            for url in reply_urls {
+                rt.spawn(reply_reader(
+                    clients.clone(),
+                    url,
+                    pointers.clone(),
+                    *wait_time,
+                    params.timeouts,
+                    router_tx.clone(),
+                    stop.clone(),
+                ));
+            }
+        }
+        let callback_addr = match &params.reply {
+            ReplyParams::StepFunctionsCallback { listen } => {
+                let listen = options.callback_listen.clone().unwrap_or_else(|| listen.clone());
+                match rt.block_on(callback::serve(&listen, router_tx.clone())) {
+                    Ok(addr) => Some(addr),
+                    Err(e) => bail!(TargetError::Setup(format!(
+                        "cannot listen on {listen} for Step Functions callbacks: {e}"
+                    ))),
+                }
+            }
+            ReplyParams::Sqs { .. } => None,
+        };
+        let control = match &params.containers {
+            ContainersParams::None => Control::None,
+            ContainersParams::Ecs { cluster, service, required_tag, max_kills, container_insights } => {
+                Control::Ecs(Ecs {
+                    clients: clients.clone(),
+                    cluster: cluster.clone(),
+                    service: service.clone(),
+                    required_tag: required_tag.clone(),
+                    max_kills: *max_kills,
+                    kills: 0,
+                    seen_started: Default::default(),
+                    broken: false,
+                    insights: *container_insights,
+                })
+            }
+            ContainersParams::Local { command, count, env, replace_killed, max_kills } => {
+                let endpoint =
+                    params.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()).unwrap_or_default();
+                let callback = callback_addr.map(|a| format!("http://{a}")).unwrap_or_default();
+                let vars = serde_json::json!({ "endpoint_url": endpoint, "callback_url": callback });
+                let mut full_env: Vec<(String, String)> = Vec::new();
+                if !endpoint.is_empty() {
+                    full_env.push(("AWS_ENDPOINT_URL".into(), endpoint.clone()));
+                }
+                if let Some(r) = &params.region {
+                    full_env.push(("AWS_REGION".into(), r.clone()));
+                }
+                if !callback.is_empty() {
+                    full_env.push(("HERD_CALLBACK_URL".into(), callback.clone()));
+                }
+                for (k, v) in env {
+                    match crate::plan::render_once_public(v, &vars) {
+                        Ok(value) => full_env.push((k.clone(), value)),
+                        Err(e) => bail!(TargetError::Setup(format!("container env {k}: {e}"))),
+                    }
+                }
+                match Local::start(command.clone(), full_env, *count, *replace_killed, *max_kills, router_tx.clone()) {
+                    Ok(l) => Control::Local(l),
+                    Err(e) => bail!(TargetError::Setup(e)),
+                }
+            }
+        };
+        let is_ecs = matches!(control, Control::Ecs(_));
+        let control = Arc::new(Mutex::new(control));
+        if is_ecs {
+            rt.spawn(poll_ecs_starts(control.clone(), router_tx.clone(), stop.clone()));
+        }
+        Ok(Self {
+            rt: Some(rt),
+            clients,
+            params: params.clone(),
+            scenario: plan.name.clone(),
+            sessions,
+            templates: t,
+            work_url,
+            interrupt_url,
+            claim_url,
+            senders,
+            router: Some(router_tx),
+            observations,
+            inbox: Some(inbox),
+            stop,
+            created,
+            control,
+            sampling: Arc::new(AtomicBool::new(false)),
+            rng: ChaCha8Rng::seed_from_u64(plan.seed ^ 0x00a3_5000_0000_0007),
+            finished: false,
+            callback_addr,
+        })
+    }
+
+    fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        if let Some(rt) = &self.rt {
+            rt.spawn(task);
+        }
+    }
+
+    /// What a fault task needs to look up a session's owner: the ownership table and the pair.
+    fn owner_query(&self, select: &ContainerSelector) -> Option<(String, String)> {
+        let ContainerSelector::OwnerOf(s) = select else { return None };
+        let table = self.params.claims.as_ref()?.ownership_table.clone();
+        Some((table, self.sessions[*s].pair_key()))
+    }
+}
+
+/// Reports `container_start` for ECS tasks seen running for the first time, until the run ends.
+async fn poll_ecs_starts(control: Arc<Mutex<Control>>, router: UnboundedSender<RouterMsg>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        if let Control::Ecs(ecs) = &mut *control.lock().await {
+            ecs.poll_starts(&router).await;
+        }
+        tokio::time::sleep(ECS_POLL).await;
+    }
+}
+
+/// Looks up the owner for a fault; a failed lookup is said in the fault's outcome.
+async fn fault_owner(clients: &Clients, query: Option<(String, String)>) -> (Option<String>, Option<String>) {
+    match query {
+        Some((table, pair)) => match lookup_owner(clients, &table, &pair).await {
+            Ok(owner) => (owner, None),
+            Err(e) => (None, Some(e)),
+        },
+        None => (None, None),
+    }
+}
+
+/// Messages visible in one queue.
+async fn queue_depth(clients: Clients, url: String) -> Result<u64, String> {
+    let out = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .map_err(|e| format!("GetQueueAttributes on {url}: {}", explain(&e)))?;
+    Ok(out
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0))
+}
+
+impl Target for AwsTarget {
+    fn take_inbox(&mut self) -> Option<Inbox> {
+        self.inbox.take()
+    }
+
+    fn send(&mut self, _now: Micros, msg: &Outbound, io: &mut TargetIo) {
+        let s = &self.sessions[msg.session];
+        let url = self.work_url[msg.session].clone();
+        let vars = TargetMessageVars {
+            id: msg.correlation.clone(),
+            seq: msg.id,
+            iteration: 0,
+            instruction: msg.instruction.clone(),
+            fields: msg.fields.iter().cloned().collect(),
+        };
+        let ctx = TargetContext::new(s, vars, "", SystemTime::now(), &url);
+        let t = &self.templates;
+        let rendered = (|| -> Result<OutMsg, String> {
+            let body = render(t, &self.params.work.body, &ctx)?;
+            let group_id = self.params.work.group_id.as_ref().map(|g| render(t, g, &ctx)).transpose()?;
+            let dedup_id = self.params.work.dedup_id.as_ref().map(|d| render(t, d, &ctx)).transpose()?;
+            let attributes = self
+                .params
+                .work
+                .attributes
+                .iter()
+                .map(|(k, n)| render(t, n, &ctx).map(|v| (k.clone(), v)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let claim = match (&self.params.claims, &self.claim_url) {
+                (Some(c), Some(claim_url)) => Some(ClaimJob {
+                    pair_key: s.pair_key(),
+                    queue_url: claim_url.clone(),
+                    body: render(t, &c.body, &ctx)?,
+                    table: c.ownership_table.clone(),
+                }),
+                _ => None,
+            };
+            Ok(OutMsg { body, group_id, dedup_id, attributes, claim })
+        })();
+        match rendered {
+            Ok(out) => {
+                // The router learns the correlation before the message can reach SQS, so no
+                // reply can arrive for a correlation it does not know.
+                if let Some(router) = &self.router {
+                    let _ = router.send(RouterMsg::Sent {
+                        correlation: msg.correlation.clone(),
+                        id: msg.id,
+                        session: msg.session,
+                        at: std::time::Instant::now(),
+                    });
+                }
+                if let Some(tx) = self.senders.get(&url)
+                    && tx.send(out).is_err()
+                {
+                    io.observe(Observation::TargetError { detail: format!("the sender for {url} has stopped") });
+                }
+            }
+            Err(e) => io.observe(Observation::TargetError { detail: format!("rendering message {}: {e}", msg.id) }),
+        }
+    }
+
+    fn kill(&mut self, _now: Micros, fault: usize, select: &ContainerSelector, _io: &mut TargetIo) {
+        let query = self.owner_query(select);
+        let pair = query.as_ref().map(|(_, p)| p.clone());
+        let reason = format!("herd scenario {}: kill-container fault", self.scenario);
+        let (clients, control, out, select) =
+            (self.clients.clone(), self.control.clone(), self.observations.clone(), select.clone());
+        let mut rng = ChaCha8Rng::from_rng(&mut self.rng);
+        self.spawn(async move {
+            let (owner, lookup_error) = fault_owner(&clients, query).await;
+            let found = owner.is_some();
+            let (killed, mut detail) = match &mut *control.lock().await {
+                Control::None => (Vec::new(), "no container control".to_owned()),
+                Control::Ecs(ecs) => ecs.kill(&select, owner, &mut rng, &reason).await,
+                Control::Local(local) => local.kill(&select, owner, &mut rng),
+            };
+            if let Some(e) = lookup_error {
+                detail = format!("{detail} ({e})");
+            }
+            let outcome = FaultOutcome {
+                // ECS tasks and local processes have string ids; the record keeps how many struck.
+                containers: (0..killed.len() as u64).collect(),
+                pairs: if killed.is_empty() || !found { Vec::new() } else { pair.into_iter().collect() },
+                detail,
+            };
+            out.send(Observation::FaultDone { fault, outcome });
+        });
+    }
+
+    fn pause(&mut self, _now: Micros, fault: usize, select: &ContainerSelector, duration: Micros, _io: &mut TargetIo) {
+        let query = self.owner_query(select);
+        let (clients, control, out, select) =
+            (self.clients.clone(), self.control.clone(), self.observations.clone(), select.clone());
+        let mut rng = ChaCha8Rng::from_rng(&mut self.rng);
+        self.spawn(async move {
+            let (owner, _) = fault_owner(&clients, query).await;
+            let outcome = match &mut *control.lock().await {
+                Control::Local(local) => {
+                    let (paused, detail) = local.pause(&select, owner, &mut rng, Duration::from_micros(duration));
+                    FaultOutcome { containers: (0..paused.len() as u64).collect(), pairs: Vec::new(), detail }
+                }
+                _ => FaultOutcome { detail: "only local containers can be paused".into(), ..FaultOutcome::default() },
+            };
+            out.send(Observation::FaultDone { fault, outcome });
+        });
+    }
+
+    fn interrupt(&mut self, _now: Micros, fault: usize, session: usize, io: &mut TargetIo) {
+        let Some(url) = self.interrupt_url[session].clone() else {
+            io.fault_done(fault, FaultOutcome { detail: "no interrupt queue".into(), ..FaultOutcome::default() });
+            return;
+        };
+        let query = self.owner_query(&ContainerSelector::OwnerOf(session));
+        let s = &self.sessions[session];
+        let (thread, pair) = (s.thread.clone(), s.pair_key());
+        let message_id = uuid::Builder::from_random_bytes(rand::Rng::random(&mut self.rng)).into_uuid().to_string();
+        let reason = format!("herd scenario {}", self.scenario);
+        let (clients, out) = (self.clients.clone(), self.observations.clone());
+        self.spawn(async move {
+            let owner = fault_owner(&clients, query).await.0.unwrap_or_default();
+            let body = serde_json::json!({
+                "type": "INTERRUPT",
+                "containerId": owner,
+                "newThreadId": thread,
+                "interruptingMessageId": message_id,
+                "timestamp": SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+                "reason": reason,
+            })
+            .to_string();
+            let outcome = match clients.sqs.send_message().queue_url(&url).message_body(body).send().await {
+                Ok(_) => FaultOutcome {
+                    containers: Vec::new(),
+                    pairs: vec![pair],
+                    detail: if owner.is_empty() {
+                        format!("sent INTERRUPT to {url} (no owner recorded)")
+                    } else {
+                        format!("sent INTERRUPT for {owner} to {url}")
+                    },
+                },
+                Err(e) => FaultOutcome {
+                    detail: format!("SendMessage INTERRUPT: {}", explain(&e)),
+                    ..FaultOutcome::default()
+                },
+            };
+            out.send(Observation::FaultDone { fault, outcome });
+        });
+    }
+
+    fn sample(&mut self, _now: Micros, _io: &mut TargetIo) {
+        // One sample at a time: a slow server makes samples rarer, never a queue of them.
+        if self.sampling.swap(true, Ordering::SeqCst) {
+            tracing::debug!(target: "herd::aws", "the previous sample is still running; skipping this one");
+            return;
+        }
+        let mut urls: Vec<String> = self.work_url.clone();
+        urls.sort();
+        urls.dedup();
+        let (clients, control, out, sampling) =
+            (self.clients.clone(), self.control.clone(), self.observations.clone(), self.sampling.clone());
+        self.spawn(async move {
+            let mut depths = JoinSet::new();
+            for url in urls {
+                depths.spawn(queue_depth(clients.clone(), url));
+            }
+            let mut gauges = GaugeSample::default();
+            while let Some(joined) = depths.join_next().await {
+                match joined {
+                    Ok(Ok(n)) => gauges.queue_depth += n,
+                    Ok(Err(e)) => tracing::debug!(target: "herd::aws", "{e}"),
+                    Err(_) => {}
+                }
+            }
+            match &mut *control.lock().await {
+                Control::Local(l) => {
+                    gauges.containers = l.sample();
+                    gauges.running = l.running();
+                }
+                Control::Ecs(e) => {
+                    if !e.broken {
+                        let tasks = e.tasks().await.unwrap_or_default();
+                        gauges.running = tasks.len() as u64;
+                        gauges.containers = e.insights(&tasks).await;
+                    }
+                }
+                Control::None => {}
+            }
+            out.send(Observation::Gauges(gauges));
+            sampling.store(false, Ordering::SeqCst);
+        });
+    }
+
+    fn finish(&mut self) -> Vec<String> {
+        if self.finished {
+            return Vec::new();
+        }
+        self.finished = true;
+        self.stop.store(true, Ordering::Relaxed);
+        self.senders.clear();
+        self.router = None;
+        let Some(rt) = self.rt.take() else { return Vec::new() };
+        let deadline = self.params.timeouts.cleanup;
+        let control = self.control.clone();
+        let (clients, created) = (self.clients.clone(), std::mem::take(&mut self.created));
+        let left = rt.block_on(async move {
+            // A fault task may still hold the containers (a stalled StopTask); the clean-up does
+            // not wait for it past its deadline.
+            let stopped = tokio::time::timeout(deadline, async {
+                if let Control::Local(l) = &mut *control.lock().await {
+                    l.stop_all();
+                }
+            })
+            .await;
+            if stopped.is_err() {
+                tracing::warn!(target: "herd::aws", "local workers were busy past the clean-up deadline");
+            }
+            provision::cleanup(&clients, &created, deadline).await
+        });
+        // Tasks still waiting on a server (a long poll, a stalled call) are dropped, not awaited.
+        rt.shutdown_background();
+        left
+    }
+
+    fn announcements(&self) -> Vec<String> {
+        self.callback_addr
+            .map(|addr| vec![format!("Step Functions callbacks: point workers at http://{addr}")])
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for AwsTarget {
+    fn drop(&mut self) {
+        // Whatever happened to the run, what it created is deleted.
+        for left in self.finish() {
+            tracing::warn!(target: "herd::aws", "clean-up: {left}");
+        }
+    }
+}
