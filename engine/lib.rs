@@ -32,11 +32,11 @@
 
 mod error;
 pub mod metrics;
+pub mod outputs;
 pub mod plan;
 pub mod report;
 pub mod runtime;
 pub mod scenario;
-pub mod outputs;
 pub mod targets;
 
 pub use error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OUTPUT, EXIT_TARGET, HerdError};

@@ -40,18 +40,7 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 async fn config() -> aws_config::SdkConfig {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http)
-        .endpoint_url(common::moto::endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "test"))
-        .load()
-        .await
+    common::moto::sdk_config().await
 }
 
 fn queues_with_prefix(prefix: &str) -> Vec<String> {

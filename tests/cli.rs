@@ -217,3 +217,81 @@ fn an_output_folder_that_cannot_be_written_exits_2_before_running() {
     assert!(text(&o.stderr).contains("cannot write there"), "{}", text(&o.stderr));
     assert!(text(&o.stdout).is_empty(), "nothing ran");
 }
+
+/// A schedule no machine can keep (a million messages a second on the real clock): the
+/// progress output says the generator fell behind while it runs, and the summary and the
+/// reports say so afterwards, with the rate it reached.
+#[test]
+fn the_progress_line_and_the_reports_say_when_the_generator_fell_behind() {
+    let out = out_dir();
+    let file = out.path().join("too-fast.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "too-fast"
+max_duration = "3s"
+sample_interval = "1s"
+[target]
+kind = "sim"
+containers = { max = 100, warm = 100 }
+processing = "fixed(1ms)"
+[[sessions]]
+count = 100
+project = "p-{{ i }}"
+[[phases]]
+executor = "constant-arrival-rate"
+rate = "1000000/s"
+duration = "10s"
+max_in_flight = 1000000
+"#,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let o = herd(&["run", file.to_str().unwrap(), "--out", out.path().to_str().unwrap(), "--clock", "real"]);
+    // max_duration is wall time on the real clock, however far behind the loop is.
+    assert!(started.elapsed() < Duration::from_secs(30), "the run took {:?}", started.elapsed());
+    let stderr = text(&o.stderr);
+    assert!(stderr.contains("warning: the generator fell behind: sent"), "{stderr}");
+    assert!(stderr.contains("of 1000000.0/s"), "the planned rate is named: {stderr}");
+    let s = summary(out.path(), "too-fast");
+    assert_eq!(s.end_reason, herd::runtime::EndReason::MaxDuration);
+    let behind = s.behind.as_ref().expect("the summary says it fell behind");
+    assert!(behind.worst_lag_p99_ms > 100.0, "{behind:?}");
+    assert!(behind.message.contains("late"), "{}", behind.message);
+    assert!(text(&o.stdout).contains("warning: the generator fell behind"), "{}", text(&o.stdout));
+    let md = std::fs::read_to_string(out.path().join("too-fast/report.md")).unwrap();
+    assert!(md.contains("**Warning:** the generator fell behind"), "{md}");
+    let html = std::fs::read_to_string(out.path().join("too-fast/report.html")).unwrap();
+    assert!(html.contains("id=\"warnings\"") && html.contains("id=\"chart-schedule-lag\""), "warning and lag chart");
+}
+
+#[test]
+fn log_lines_are_json_for_ci_and_more_with_v() {
+    let out = out_dir();
+    let args = ["run", "scenarios/container-failure.toml", "--out", out.path().to_str().unwrap(), "-q"];
+    let quiet = herd(&args);
+    assert!(!text(&quiet.stderr).contains("INFO"), "warnings only by default: {}", text(&quiet.stderr));
+    let o = herd(&[&["-v", "--log-format", "json"][..], &args[..]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let lines: Vec<serde_json::Value> = text(&o.stderr).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "INFO" && l["fields"]["message"].as_str().is_some_and(|m| m.contains("fault"))),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn results_that_cannot_be_written_exit_4() {
+    let out = out_dir();
+    let o = herd(&["run", "scenarios/burst-100.toml", "--out", out.path().to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(0));
+    let summary = out.path().join("burst-100/summary.json");
+    let blocker = out.path().join("not-a-folder");
+    std::fs::write(&blocker, b"").unwrap();
+    let o = herd(&["report", summary.to_str().unwrap(), "--out", blocker.join("x").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("cannot write"), "{}", text(&o.stderr));
+}

@@ -128,3 +128,91 @@ fn faults_strike_their_blast_radius_and_say_what_they_did() {
     assert!(metric(&s, "recovery_time").count >= 1);
     assert_eq!(s.unrecovered_kills, 0);
 }
+
+/// A target that answers every message at once and remembers when each session's messages
+/// were sent: the arrivals themselves, whatever the system would do with them.
+#[derive(Default)]
+struct Recording {
+    sends: Vec<(usize, u64)>,
+}
+
+impl herd::targets::Target for Recording {
+    fn send(&mut self, now: u64, msg: &herd::targets::Outbound, io: &mut herd::targets::TargetIo) {
+        self.sends.push((msg.session, now));
+        io.observe(herd::targets::Observation::Reply { id: msg.id, success: true, interrupted: false });
+    }
+
+    fn sample(&mut self, _now: u64, io: &mut herd::targets::TargetIo) {
+        io.observe(herd::targets::Observation::Gauges(herd::targets::GaugeSample::default()));
+    }
+}
+
+fn recorded_sends(toml: &str) -> Vec<(usize, u64)> {
+    let loaded =
+        herd::scenario::load_bytes("streams.toml", toml.as_bytes()).unwrap_or_else(|d| panic!("{}", d.render()));
+    let plan = herd::plan::compile(&loaded).unwrap_or_else(|d| panic!("{}", d.render()));
+    let mut target = Recording::default();
+    herd::runtime::run(&plan, &mut target, &herd::runtime::RunOptions::default(), &mut herd::runtime::NoObserver);
+    target.sends
+}
+
+/// Each phase draws from its own random stream, derived from the seed and the phase's name:
+/// adding a phase (before it in the file, sending at the same time) leaves another phase's
+/// Poisson arrivals exactly where they were.
+#[test]
+fn adding_a_phase_does_not_move_another_phases_arrivals() {
+    let base = r#"
+name = "streams"
+seed = 9
+[[sessions]]
+name = "steady"
+count = 3
+[[sessions]]
+name = "extra"
+count = 3
+[[phases]]
+name = "steady"
+sessions = ["steady"]
+executor = "constant-arrival-rate"
+rate = "5/s"
+duration = "30s"
+arrivals = "poisson"
+start = "0s"
+"#;
+    let extra = r#"
+[[phases]]
+name = "spike"
+sessions = ["extra"]
+executor = "ramping-arrival-rate"
+start_rate = "1/s"
+stages = [{ target = "20/s", duration = "20s" }]
+arrivals = "poisson"
+start = "0s"
+"#;
+    let steady =
+        |sends: Vec<(usize, u64)>| -> Vec<(usize, u64)> { sends.into_iter().filter(|(s, _)| *s < 3).collect() };
+    let alone = steady(recorded_sends(base));
+    let (head, tail) = base.split_at(base.find("[[phases]]").unwrap());
+    let with_spike_first = steady(recorded_sends(&format!("{head}{extra}{tail}")));
+    let with_spike_after = steady(recorded_sends(&format!("{base}{extra}")));
+    assert!(alone.len() > 100, "{} arrivals", alone.len());
+    assert_eq!(alone, with_spike_first, "a phase added before it moved the steady phase's arrivals");
+    assert_eq!(alone, with_spike_after, "a phase added after it moved the steady phase's arrivals");
+    // The stream is the phase's own: renaming the phase gives other arrivals.
+    let renamed = steady(recorded_sends(&base.replace("name = \"steady\"\nsessions", "name = \"steady-2\"\nsessions")));
+    assert_ne!(alone, renamed);
+}
+
+/// When the system answers slower than the schedule needs, the in-flight cap drops arrivals and
+/// the summary says the generator fell behind, with the rate it reached.
+#[test]
+fn dropped_arrivals_make_the_summary_say_the_generator_fell_behind() {
+    let s = run("in-flight-cap");
+    let behind = s.behind.as_ref().expect("the summary says the generator fell behind");
+    assert!(behind.message.contains("the generator fell behind"), "{}", behind.message);
+    assert!(behind.message.contains("arrivals dropped"), "{}", behind.message);
+    assert_eq!(behind.dropped_arrivals, s.accounting.dropped_arrivals);
+    assert!(s.warnings().iter().any(|w| w.contains("fell behind")));
+    let on_time = run("arrivals-constant");
+    assert!(on_time.behind.is_none(), "a run that kept its schedule says nothing: {:?}", on_time.behind);
+}

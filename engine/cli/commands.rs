@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 use clap::Parser as _;
+use herd::outputs::CloudWatchPublisher;
 use herd::plan::{ExecutorPlan, FaultTrigger, PhaseStart, Plan, format_duration, load_and_compile};
 use herd::report::{
     Comparison, Format, IndexEntry, Renderer, ReportData, RunInfo, RunSummary, compare, junit, parse_tolerance,
     read_journal, read_summary, summarize, terminal_summary, write_reports, write_summary,
 };
-use herd::outputs::CloudWatchPublisher;
 use herd::runtime::{ClockKind, Outputs, RunOptions, run};
 use herd::scenario::{FileDiagnostics, scenario_schema};
 use herd::targets::TargetOptions;
@@ -33,7 +33,10 @@ fn init_logging(verbose: u8, format: LogFormat) {
         _ => "info,herd=debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = match format {
         LogFormat::Text => builder.without_time().with_target(false).try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -63,7 +66,9 @@ pub(crate) fn main() -> ExitCode {
             let code = e
                 .chain()
                 .find_map(|c| c.downcast_ref::<HerdError>().map(HerdError::exit_code))
-                .or_else(|| e.chain().any(|c| c.downcast_ref::<herd::report::RenderError>().is_some()).then_some(EXIT_INVALID))
+                .or_else(|| {
+                    e.chain().any(|c| c.downcast_ref::<herd::report::RenderError>().is_some()).then_some(EXIT_INVALID)
+                })
                 .unwrap_or(EXIT_OUTPUT);
             ExitCode::from(code)
         }
@@ -467,7 +472,7 @@ fn print_comparison(c: &Comparison) {
 /// Writes index.html, index.md and an aggregated junit.xml for a run over several scenarios.
 fn write_index(out: &Path, summaries: &[RunSummary], renderer: &Renderer) -> Result<()> {
     let entries: Vec<IndexEntry> = summaries.iter().map(IndexEntry::new).collect();
-    std::fs::create_dir_all(out)?;
+    std::fs::create_dir_all(out).map_err(|e| HerdError::output(out, e))?;
     std::fs::write(out.join("index.html"), renderer.index(&entries, true)?)?;
     std::fs::write(out.join("index.md"), renderer.index(&entries, false)?)?;
     let data: Vec<ReportData> = summaries.iter().map(ReportData::from_summary).collect();
@@ -500,7 +505,7 @@ fn cmd_report(args: &ReportArgs) -> Result<ExitCode> {
             Some(out) => out.join(&s.scenario.name),
             None => path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf),
         };
-        std::fs::create_dir_all(&dir)?;
+        std::fs::create_dir_all(&dir).map_err(|e| HerdError::output(&dir, e))?;
         for written in write_reports(&dir, s, &renderer, &args.format)? {
             println!("{}", written.display());
         }

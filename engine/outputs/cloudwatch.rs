@@ -11,8 +11,8 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit, StatisticS
 use serde::Serialize;
 
 use super::spec::CloudWatchOutputSpec;
-use crate::targets::aws::{Timeouts, explain, sdk_config};
 use crate::runtime::{Progress, RunObserver, TimelinePoint};
+use crate::targets::aws::{Timeouts, explain, sdk_config};
 
 /// CloudWatch publishing.
 #[derive(Debug, Clone, Serialize)]
@@ -61,12 +61,11 @@ impl CloudWatchPublisher {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-        let config =
-            rt.block_on(sdk_config(
-                params.region.as_deref().or(region),
-                params.endpoint_url.as_deref().or(endpoint),
-                Timeouts::default(),
-            ));
+        let config = rt.block_on(sdk_config(
+            params.region.as_deref().or(region),
+            params.endpoint_url.as_deref().or(endpoint),
+            Timeouts::default(),
+        ));
         Ok(Self {
             client: aws_sdk_cloudwatch::Client::new(&config),
             rt,

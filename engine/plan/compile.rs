@@ -189,8 +189,12 @@ impl Compiler {
         let target = {
             let default = default_target_spec();
             let spec = spec.target.as_ref().unwrap_or(&default);
-            let mut cx =
-                TargetCompileCx { compiler: self, path: root().key("target"), sessions: &sessions, templates: &mut templates };
+            let mut cx = TargetCompileCx {
+                compiler: self,
+                path: root().key("target"),
+                sessions: &sessions,
+                templates: &mut templates,
+            };
             spec.config().compile(&mut cx)
         };
         let phases = self.phases(spec, &groups, &sessions, reply_timeout, &mut templates);

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::summary::{RunInfo, RunSummary, SUMMARY_VERSION, ScenarioInfo, Verdict};
 use crate::plan::Plan;
-use crate::runtime::{Accounting, ClockKind, EndReason, FaultRecord, PhaseRecord, Progress, RunObserver, TimelinePoint};
+use crate::runtime::{
+    Accounting, ClockKind, EndReason, FaultRecord, PhaseRecord, Progress, RunObserver, TimelinePoint,
+};
 
 /// One line of the journal.
 #[derive(Debug, Clone, Serialize, Deserialize)]

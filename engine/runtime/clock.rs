@@ -56,21 +56,20 @@ impl Clock {
         self.now
     }
 
-    /// Waits until `t` or for at most one slice, whichever comes first. On the real clock the
-    /// present becomes the wall time (never earlier than `t` once reached), so a loop that fell
-    /// behind measures from the real present, not from its schedule.
+    /// Waits until `t` or for at most one slice, whichever comes first. Once `t` is reached the
+    /// present is `t`, the event's scheduled time, even when the wall clock is past it (a loop
+    /// that fell behind): executors schedule from it, and `wall()` measures how late it is.
     pub(crate) fn wait_until(&mut self, t: Micros, stop: &Arc<AtomicBool>, inbox: Option<&Inbox>) -> Woke {
         if self.kind == ClockKind::Virtual {
             self.now = self.now.max(t);
             return Woke::Reached;
         }
         if stop.load(Ordering::Relaxed) {
-            self.now = self.now.max(self.wall());
             return Woke::Stopped;
         }
         let wall = self.wall();
         if wall >= t {
-            self.now = self.now.max(wall);
+            self.now = self.now.max(t);
             return Woke::Reached;
         }
         let wait = Duration::from_micros(t - wall).min(SLICE);
@@ -90,7 +89,7 @@ impl Clock {
         };
         self.now = self.now.max(self.wall().min(t));
         if matches!(woke, Woke::Slice) && self.wall() >= t {
-            self.now = self.now.max(self.wall());
+            self.now = self.now.max(t);
             return Woke::Reached;
         }
         woke

@@ -18,7 +18,9 @@ use super::observer::{Progress, RunObserver};
 use super::pace::{Behind, Pace};
 use super::records::{BehindRecord, EndReason, FaultRecord, RunResult};
 use crate::metrics::aborting_rule;
-use crate::plan::{FaultAction, FaultTrigger, MessageContext, MessageVars, PhaseStart, Plan, field_name, instruction_name};
+use crate::plan::{
+    FaultAction, FaultTrigger, MessageContext, MessageVars, PhaseStart, Plan, field_name, instruction_name,
+};
 use crate::targets::{Inbox, Micros, Observation, Outbound, Stamped, Target, TargetIo};
 
 fn us(d: Duration) -> Micros {
@@ -166,10 +168,13 @@ impl Dispatcher<'_> {
         self.push(interval, Ev::Sample);
         let mut end = EndReason::Completed;
         let mut grace_deadline: Option<Micros> = None;
+        // Once every phase is done, a target whose answers come from outside may still be sent
+        // second answers; the run listens that long before it finishes.
+        let mut settle_deadline: Option<Micros> = None;
         loop {
             if self.stop.load(Ordering::Relaxed) && grace_deadline.is_none() {
                 self.arrivals_stopped = true;
-                grace_deadline = Some(self.clock.now() + INTERRUPT_GRACE);
+                grace_deadline = Some(self.clock.wall() + INTERRUPT_GRACE);
                 end = EndReason::Interrupted;
             }
             if let Some(deadline) = grace_deadline
@@ -182,13 +187,20 @@ impl Dispatcher<'_> {
                 break;
             }
             if grace_deadline.is_none() && self.phase_done.iter().all(|d| *d) {
-                break;
+                let settle = self.target.settle();
+                if !self.clock.is_real() || settle == 0 {
+                    break;
+                }
+                let deadline = *settle_deadline.get_or_insert(self.clock.wall() + settle);
+                if self.clock.wall() >= deadline {
+                    break;
+                }
             }
-            let limit = grace_deadline.map_or(max, |d| d.min(max));
+            let limit = [grace_deadline, settle_deadline].into_iter().flatten().fold(max, Micros::min);
             // On the real clock the limit is wall time: a loop that fell behind its events
             // still stops at `max_duration`.
             if self.clock.is_real() && self.clock.wall() >= limit {
-                if grace_deadline.is_none() {
+                if grace_deadline.is_none() && settle_deadline.is_none() {
                     end = EndReason::MaxDuration;
                 }
                 break;
@@ -215,8 +227,12 @@ impl Dispatcher<'_> {
             // came in time is never counted lost by a timeout that fires after it.
             self.drain_inbox();
             if next.is_none_or(|at| at > limit) {
+                if self.clock.is_real() {
+                    // Keep waiting (and handling observations) until the limit on the wall.
+                    continue;
+                }
                 self.clock.wait_until(limit, &self.stop, None);
-                if grace_deadline.is_none() {
+                if grace_deadline.is_none() && settle_deadline.is_none() {
                     end = EndReason::MaxDuration;
                 }
                 break;
@@ -277,7 +293,7 @@ impl Dispatcher<'_> {
         self.behind_now = judged.as_ref().map(Behind::message);
         if let Some(b) = judged {
             if self.behind.is_none() {
-                tracing::warn!(target: "herd::runtime", "{}", b.message());
+                tracing::info!(target: "herd::runtime", "{}", b.message());
             }
             let worse = self.behind.as_ref().is_none_or(|w| b.lag_p99 as f64 / 1e3 > w.worst_lag_p99_ms);
             let first_at = self.behind.as_ref().map_or(secs(wall), |w| w.first_at);
@@ -450,9 +466,11 @@ impl Dispatcher<'_> {
         for (at, token) in io.timers {
             self.push(at, Ev::Target(token));
         }
-        let now = self.clock.now();
+        // Observations made on the spot are seen now; on the real clock that is the wall time,
+        // which is later than the event's time when the loop is behind.
+        let seen = self.clock.wall().max(self.clock.now());
         for o in io.observations {
-            self.observe(now, o);
+            self.observe(seen, o);
         }
     }
 
@@ -526,8 +544,7 @@ impl Dispatcher<'_> {
         self.judge_pace();
         let latency = self.ledger.latency_so_far();
         let point = self.ledger.point(now).clone();
-        let progress =
-            Progress { at: point.t, totals: &self.ledger.acct, latency, behind: self.behind_now.as_deref() };
+        let progress = Progress { at: point.t, totals: &self.ledger.acct, latency, behind: self.behind_now.as_deref() };
         self.observer.sample(&point, &progress);
         if self.abort_reason.is_none() {
             self.abort_reason = aborting_rule(self.plan, &self.ledger.recorder)

@@ -81,7 +81,11 @@ impl<'a> Ledger<'a> {
             messages: Vec::new(),
             last_answered: vec![None; plan.sessions.len()],
             phase_in_flight: vec![0; plan.phases.len()],
-            phases: plan.phases.iter().map(|p| PhaseRecord::new(p.name.clone(), p.executor.name().to_owned())).collect(),
+            phases: plan
+                .phases
+                .iter()
+                .map(|p| PhaseRecord::new(p.name.clone(), p.executor.name().to_owned()))
+                .collect(),
             sessions: plan
                 .sessions
                 .iter()

@@ -103,7 +103,9 @@ impl Pace {
         if lag_p99 <= LAG_LIMIT && dropped == 0 {
             return None;
         }
-        let span = wall.min(WINDOW).max(1_000_000) as f64 / 1e6;
+        // The window runs from the start of its oldest second to now.
+        let oldest = self.seconds.front().map_or(0, |s| s.index * 1_000_000);
+        let span = wall.saturating_sub(oldest).max(100_000) as f64 / 1e6;
         Some(Behind { lag_p99, sent_per_second: sent as f64 / span, planned_per_second, dropped })
     }
 }

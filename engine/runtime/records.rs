@@ -214,4 +214,3 @@ pub struct BehindRecord {
     /// The sentence reports show.
     pub message: String,
 }
-

@@ -215,6 +215,11 @@ pub trait Target: Send {
     fn finish(&mut self) -> Vec<String> {
         Vec::new()
     }
+    /// How long the run keeps listening after its last message is resolved, for second answers
+    /// that come right after the first (the runtime counts them as duplicates or late replies).
+    fn settle(&self) -> Micros {
+        0
+    }
     /// Lines for the person running herd, said once the target is set up (where to point
     /// workers, for example).
     fn announcements(&self) -> Vec<String> {

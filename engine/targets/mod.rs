@@ -34,9 +34,9 @@ pub use api::{
     FaultOutcome, GaugeSample, Inbox, Micros, Observation, ObservationSender, Outbound, Stamped, Target, TargetIo,
     observation_channel,
 };
+pub(crate) use registry::serialize_target;
 pub use registry::{
     CompiledTarget, FaultRefusal, ServiceLocation, TARGET_KINDS, TargetCompileCx, TargetConfig, TargetError,
     TargetOptions, TargetSpec, build_target, default_target_spec, target_json,
 };
-pub(crate) use registry::serialize_target;
 pub use sim::SimTarget;

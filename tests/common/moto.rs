@@ -76,3 +76,19 @@ pub fn env() -> Vec<(&'static str, String)> {
         ("HERD_AWS_MAX_ATTEMPTS", "1".into()),
     ]
 }
+
+/// The SDK's configuration for a plain client of the moto server (the tests' own calls).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .endpoint_url(endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "test"))
+        .load()
+        .await
+}

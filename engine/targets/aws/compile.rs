@@ -8,10 +8,10 @@ use serde::Serialize;
 
 use std::sync::Arc;
 
+use super::needs::dry_run;
 use super::spec::{
     AwsTargetSpec, ClaimsSpec, ContainersSpec, PresetSpec, ReplySpec, SqsReplySpec, TimeoutsSpec, WorkSpec,
 };
-use super::needs::dry_run;
 use super::target::AwsTarget;
 use crate::plan::{FaultKind, Plan, Session, TargetContext, Templates, format_duration};
 use crate::runtime::ClockKind;
@@ -54,6 +54,8 @@ pub struct Timeouts {
     pub attempt: Duration,
     /// The whole clean-up.
     pub cleanup: Duration,
+    /// Listening on after the last message is resolved.
+    pub settle: Duration,
 }
 
 impl Default for Timeouts {
@@ -62,6 +64,7 @@ impl Default for Timeouts {
             operation: Duration::from_secs(30),
             attempt: Duration::from_secs(10),
             cleanup: Duration::from_secs(60),
+            settle: Duration::from_secs(2),
         }
     }
 }
@@ -552,14 +555,26 @@ fn compile_timeouts(
     let operation = one("operation", &spec.operation, defaults.operation);
     let attempt = one("attempt", &spec.attempt, defaults.attempt);
     let cleanup = one("cleanup", &spec.cleanup, defaults.cleanup);
+    let settle = match spec.settle.as_deref().map(duration) {
+        None => defaults.settle,
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            err(path.key("settle"), e, None);
+            defaults.settle
+        }
+    };
     if attempt > operation {
         err(
             path.key("attempt"),
-            format!("`attempt` ({}) is longer than `operation` ({})", format_duration(attempt), format_duration(operation)),
+            format!(
+                "`attempt` ({}) is longer than `operation` ({})",
+                format_duration(attempt),
+                format_duration(operation)
+            ),
             Some("one attempt is part of the call; make `attempt` at most `operation`"),
         );
     }
-    Timeouts { operation, attempt, cleanup }
+    Timeouts { operation, attempt, cleanup, settle }
 }
 
 impl TargetConfig for AwsTargetSpec {
@@ -591,10 +606,9 @@ impl CompiledTarget for AwsParams {
                 "this fault needs container control, and `[target.containers]` is `none`",
                 "declare [target.containers] kind = \"ecs\" (with a blast radius) or kind = \"local\"",
             ),
-            FaultKind::PauseContainer if matches!(self.containers, ContainersParams::Ecs { .. }) => refuse(
-                "ECS tasks cannot be paused",
-                "use kill-container, or local containers (paused with SIGSTOP)",
-            ),
+            FaultKind::PauseContainer if matches!(self.containers, ContainersParams::Ecs { .. }) => {
+                refuse("ECS tasks cannot be paused", "use kill-container, or local containers (paused with SIGSTOP)")
+            }
             FaultKind::Interrupt if self.claims.as_ref().is_none_or(|c| c.interrupt_queue.is_none()) => refuse(
                 "an interrupt needs an interrupt queue",
                 "set [target.claims] interrupt_queue, or use preset = \"webordinary-b\"",

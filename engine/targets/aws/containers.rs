@@ -152,7 +152,7 @@ impl Ecs {
                         && let (Some(c), Some(s)) = (t.created, t.started)
                         && s >= c
                     {
-                        seen(&inbox, Inbound::ContainerStarted(((s - c) * 1e6) as u64));
+                        seen(inbox, Inbound::ContainerStarted(((s - c) * 1e6) as u64));
                     }
                 }
                 tasks.len()
@@ -160,7 +160,7 @@ impl Ecs {
             Err(e) => {
                 // A missing cluster will not appear mid-run: say so once and stop asking.
                 self.broken = true;
-                seen(&inbox, Inbound::Error(e));
+                seen(inbox, Inbound::Error(e));
                 0
             }
         }

@@ -118,4 +118,3 @@ pub(crate) fn dry_run(plan: &Plan, params: &AwsParams) -> Result<Vec<String>, St
     }
     Ok(out)
 }
-

@@ -147,13 +147,16 @@ pub(crate) async fn cleanup(clients: &Clients, created: &Created, deadline: Dura
         let (c, url) = (clients.clone(), url.clone());
         let name = format!("queue {url}");
         pending.push(name.clone());
-        calls.spawn(async move { (name, c.sqs.delete_queue().queue_url(&url).send().await.err().map(|e| explain(&e))) });
+        calls
+            .spawn(async move { (name, c.sqs.delete_queue().queue_url(&url).send().await.err().map(|e| explain(&e))) });
     }
     for t in &created.tables {
         let (c, t) = (clients.clone(), t.clone());
         let name = format!("table {t}");
         pending.push(name.clone());
-        calls.spawn(async move { (name, c.dynamodb.delete_table().table_name(&t).send().await.err().map(|e| explain(&e))) });
+        calls.spawn(
+            async move { (name, c.dynamodb.delete_table().table_name(&t).send().await.err().map(|e| explain(&e))) },
+        );
     }
     let mut failed = Vec::new();
     let _ = tokio::time::timeout(deadline, async {

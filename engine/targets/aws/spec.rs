@@ -63,6 +63,11 @@ pub struct TimeoutsSpec {
     /// Default `"60s"`.
     #[serde(default)]
     pub cleanup: Option<String>,
+    /// How long herd keeps listening after the last message is resolved, so that a second
+    /// answer for a message (a duplicate, or a success after a `PREEMPTED` failure) that comes
+    /// right after the first is still counted. Default `"2s"`.
+    #[serde(default)]
+    pub settle: Option<String>,
 }
 
 /// The two generations of the reference system.

@@ -9,8 +9,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageAttributeValue, SendMessageBatchRequestEntry};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
-use super::clients::{Clients, explain};
 use super::clients::timeout_config;
+use super::clients::{Clients, explain};
 use super::compile::Timeouts;
 use super::router::{Inbound, RouterMsg, seen, seen_at};
 
@@ -68,11 +68,11 @@ async fn send_claims(clients: &Clients, batch: &[OutMsg], inbox: &UnboundedSende
                 if let Err(e) =
                     clients.sqs.send_message().queue_url(&claim.queue_url).message_body(&claim.body).send().await
                 {
-                    seen(&inbox, Inbound::Error(format!("claim request for {}: {}", claim.pair_key, explain(&e))));
+                    seen(inbox, Inbound::Error(format!("claim request for {}: {}", claim.pair_key, explain(&e))));
                 }
             }
             Err(e) => {
-                seen(&inbox, Inbound::Error(format!("ownership lookup for {}: {e}", claim.pair_key)));
+                seen(inbox, Inbound::Error(format!("ownership lookup for {}: {e}", claim.pair_key)));
             }
         }
     }
@@ -138,11 +138,14 @@ pub(crate) async fn sender(
         match req.send().await {
             Ok(out) => {
                 for f in out.failed() {
-                    seen(&inbox, Inbound::Error(format!(
-                        "SendMessageBatch to {queue_url}: {} {}",
-                        f.code(),
-                        f.message().unwrap_or("")
-                    )));
+                    seen(
+                        &inbox,
+                        Inbound::Error(format!(
+                            "SendMessageBatch to {queue_url}: {} {}",
+                            f.code(),
+                            f.message().unwrap_or("")
+                        )),
+                    );
                 }
             }
             Err(e) => {

@@ -79,8 +79,7 @@ impl AwsTarget {
             .enable_all()
             .build()
             .map_err(|e| TargetError::Setup(format!("cannot start the async runtime: {e}")))?;
-        let config =
-            rt.block_on(sdk_config(params.region.as_deref(), params.endpoint_url.as_deref(), params.timeouts));
+        let config = rt.block_on(sdk_config(params.region.as_deref(), params.endpoint_url.as_deref(), params.timeouts));
         let clients = Clients::new(&config);
         if !params.allowed_accounts.is_empty() {
             let who = rt
@@ -104,30 +103,32 @@ impl AwsTarget {
                 return Err(TargetError::Setup(e));
             }
         };
-        match Self::start(rt, clients, plan, params, options, urls, created) {
-            Ok(target) => Ok(target),
-            Err((rt, clients, created, e)) => {
+        match Self::start(&rt, &clients, plan, params, options, &urls) {
+            Ok(mut target) => {
+                target.rt = Some(rt);
+                target.created = created;
+                Ok(target)
+            }
+            Err(e) => {
                 undo(&rt, &clients, &created, params);
                 Err(e)
             }
         }
     }
 
-    /// Starts the tasks once the queues and tables exist; on failure hands back what is needed
-    /// to undo the provisioning.
-    #[expect(clippy::type_complexity, reason = "the error hands back the pieces setup must undo")]
+    /// Starts the tasks once the queues and tables exist. The caller hands the runtime and what
+    /// was created to the result, or undoes the provisioning when this fails.
     fn start(
-        rt: tokio::runtime::Runtime,
-        clients: Clients,
+        rt: &tokio::runtime::Runtime,
+        clients: &Clients,
         plan: &Plan,
         params: &AwsParams,
         options: &TargetOptions,
-        urls: HashMap<String, String>,
-        created: Created,
-    ) -> Result<Self, (tokio::runtime::Runtime, Clients, Created, TargetError)> {
+        urls: &HashMap<String, String>,
+    ) -> Result<Self, TargetError> {
         macro_rules! bail {
             ($e:expr) => {
-                return Err((rt, clients, created, $e))
+                return Err($e)
             };
         }
         let t = plan.templates.clone();
@@ -260,8 +261,8 @@ impl AwsTarget {
             rt.spawn(poll_ecs_starts(control.clone(), router_tx.clone(), stop.clone()));
         }
         Ok(Self {
-            rt: Some(rt),
-            clients,
+            rt: None,
+            clients: clients.clone(),
             params: params.clone(),
             scenario: plan.name.clone(),
             sessions,
@@ -274,7 +275,7 @@ impl AwsTarget {
             observations,
             inbox: Some(inbox),
             stop,
-            created,
+            created: Created::default(),
             control,
             sampling: Arc::new(AtomicBool::new(false)),
             rng: ChaCha8Rng::seed_from_u64(plan.seed ^ 0x00a3_5000_0000_0007),
@@ -558,6 +559,10 @@ impl Target for AwsTarget {
         // Tasks still waiting on a server (a long poll, a stalled call) are dropped, not awaited.
         rt.shutdown_background();
         left
+    }
+
+    fn settle(&self) -> Micros {
+        self.params.timeouts.settle.as_micros() as Micros
     }
 
     fn announcements(&self) -> Vec<String> {

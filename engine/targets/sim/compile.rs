@@ -106,11 +106,7 @@ fn compile_sim(c: &mut Compiler, spec: &SimTargetSpec, path: &KeyPath) -> SimPar
             Duration::from_secs(300),
         ),
         replace_killed: containers.replace_killed.unwrap_or(true),
-        processing: c.distribution(
-            path.key("processing"),
-            spec.processing.as_deref(),
-            "lognormal(p50 = 3s, p99 = 9s)",
-        ),
+        processing: c.distribution(path.key("processing"), spec.processing.as_deref(), "lognormal(p50 = 3s, p99 = 9s)"),
         switch_cost: c.distribution(
             path.key("switch_cost"),
             spec.switch_cost.as_deref(),

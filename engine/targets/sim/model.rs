@@ -483,7 +483,13 @@ impl SimTarget {
         out
     }
 
-    fn pause_now(&mut self, now: Micros, select: &ContainerSelector, duration: Micros, io: &mut TargetIo) -> FaultOutcome {
+    fn pause_now(
+        &mut self,
+        now: Micros,
+        select: &ContainerSelector,
+        duration: Micros,
+        io: &mut TargetIo,
+    ) -> FaultOutcome {
         let chosen = match self.select(select) {
             Ok(c) => c,
             Err(detail) => return FaultOutcome { detail, ..FaultOutcome::default() },
