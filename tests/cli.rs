@@ -263,6 +263,8 @@ max_in_flight = 1000000
     assert!(md.contains("**Warning:** the generator fell behind"), "{md}");
     let html = std::fs::read_to_string(out.path().join("too-fast/report.html")).unwrap();
     assert!(html.contains("id=\"warnings\"") && html.contains("id=\"chart-schedule-lag\""), "warning and lag chart");
+    let junit = std::fs::read_to_string(out.path().join("too-fast/junit.xml")).unwrap();
+    assert!(junit.contains("warning: the generator fell behind"), "{junit}");
 }
 
 #[test]

@@ -216,3 +216,29 @@ fn dropped_arrivals_make_the_summary_say_the_generator_fell_behind() {
     let on_time = run("arrivals-constant");
     assert!(on_time.behind.is_none(), "a run that kept its schedule says nothing: {:?}", on_time.behind);
 }
+
+/// A target that implements no fault says so in the fault's record, instead of failing the run.
+#[test]
+fn a_fault_the_target_cannot_carry_out_is_recorded_as_not_supported() {
+    let toml = r#"
+name = "no-faults"
+[[sessions]]
+count = 1
+[[phases]]
+executor = "constant-arrival-rate"
+rate = "1/s"
+duration = "10s"
+[[faults]]
+at = "2s"
+action = "kill-container"
+container = 0
+"#;
+    let loaded = herd::scenario::load_bytes("f.toml", toml.as_bytes()).unwrap_or_else(|d| panic!("{}", d.render()));
+    let plan = herd::plan::compile(&loaded).unwrap_or_else(|d| panic!("{}", d.render()));
+    let mut target = Recording::default();
+    let result =
+        herd::runtime::run(&plan, &mut target, &herd::runtime::RunOptions::default(), &mut herd::runtime::NoObserver);
+    assert_eq!(result.faults[0].at, Some(2.0));
+    assert_eq!(result.faults[0].detail, "kill-container is not supported by this target");
+    assert_eq!(result.accounting.sent, 10);
+}

@@ -355,3 +355,49 @@ impl<'a> Ledger<'a> {
         self.recoveries.len() as u64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::SeriesKey;
+
+    fn plan() -> Plan {
+        let text = "name = \"l\"\n[[sessions]]\ncount = 2\n[[phases]]\nexecutor = \"burst\"\ncount = 1\n";
+        let loaded = crate::scenario::load_bytes("l.toml", text.as_bytes()).expect("loads");
+        crate::plan::compile(&loaded).expect("compiles")
+    }
+
+    fn switches(l: &Ledger<'_>) -> u64 {
+        l.recorder.histogram(&SeriesKey { metric: Metric::SessionSwitch, tag: None }).map_or(0, |h| h.len())
+    }
+
+    #[test]
+    fn a_switch_counts_only_for_a_message_a_reply_resolves() {
+        let plan = plan();
+        let mut l = Ledger::new(&plan);
+        // Seen before the reply: kept, and recorded when the reply resolves the message.
+        let a = l.sent(0, 0, 0, 0);
+        l.switch(a, 400);
+        assert_eq!(switches(&l), 0);
+        assert!(l.reply(1_000, a, true, false).is_some());
+        assert_eq!(switches(&l), 1);
+        // Seen after the reply (a target that reports it later): recorded at once.
+        let b = l.sent(0, 1, 0, 0);
+        assert!(l.reply(2_000, b, true, false).is_some());
+        l.switch(b, 300);
+        assert_eq!(switches(&l), 2);
+        // The message was lost: neither the switch seen before nor one seen with its late reply
+        // counts.
+        let c = l.sent(0, 0, 0, 0);
+        l.switch(c, 500);
+        assert!(l.timeout(c).is_some());
+        assert!(l.reply(90_000_000, c, true, false).is_none());
+        l.switch(c, 500);
+        assert_eq!(switches(&l), 2);
+        assert_eq!(l.acct.late_replies, 1);
+        // A second answer is a duplicate and resolves nothing.
+        assert!(l.reply(3_000, a, false, true).is_none());
+        assert_eq!(l.acct.duplicated, 1);
+        assert_eq!(l.acct.sent, l.acct.replied + l.acct.failed + l.acct.lost);
+    }
+}

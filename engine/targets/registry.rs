@@ -179,3 +179,41 @@ pub(crate) fn serialize_target<S: serde::Serializer>(
 pub fn build_target(plan: &Plan) -> Result<Box<dyn Target>, TargetError> {
     plan.target.build(plan, &TargetOptions::default())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A target that declares nothing beyond what the trait requires.
+    #[derive(Debug)]
+    struct Bare;
+
+    impl CompiledTarget for Bare {
+        fn kind(&self) -> &'static str {
+            "bare"
+        }
+        fn default_clock(&self) -> ClockKind {
+            ClockKind::Real
+        }
+        fn describe(&self) -> String {
+            "target bare".into()
+        }
+        fn to_json(&self) -> serde_json::Value {
+            serde_json::json!({ "x": 1 })
+        }
+        fn build(&self, _plan: &Plan, _options: &TargetOptions) -> Result<Box<dyn Target>, TargetError> {
+            Err(TargetError::Setup("bare".into()))
+        }
+    }
+
+    #[test]
+    fn a_target_supports_no_fault_unless_it_says_so() {
+        for kind in [FaultKind::KillContainer, FaultKind::Interrupt, FaultKind::PauseContainer] {
+            let refusal = Bare.check_fault(kind).expect_err("refused by default");
+            assert!(refusal.message.contains(kind.name()) && refusal.message.contains("bare"), "{refusal:?}");
+        }
+        assert!(!Bare.supports_virtual_clock());
+        assert_eq!(target_json(&Bare), serde_json::json!({ "kind": "bare", "x": 1 }));
+        assert_eq!(TARGET_KINDS, &["sim", "aws"]);
+    }
+}
