@@ -332,6 +332,28 @@ fn delete_queues_with_prefix(prefix: &str) {
     });
 }
 
+/// Starts a run through a pausable proxy and, once it has written its first sample (it is set up
+/// and sending), stops the server.
+fn stalled_run(name: &str, max_duration: &str) -> (Proxy, tempfile::TempDir, std::process::Child) {
+    let proxy = proxy(common::moto::endpoint());
+    let dir = tempfile::tempdir().unwrap();
+    let toml = stall_scenario(name, &proxy.endpoint).replace("\"8s\"", &format!("\"{max_duration}\""));
+    let file = write_scenario(dir.path(), name, &toml);
+    let started = Instant::now();
+    let child = herd_command(dir.path(), &["run", &file, "--out", "out", "--quiet"], &proxy.endpoint)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("herd starts");
+    let journal = dir.path().join("out").join(name).join("journal.jsonl");
+    while !std::fs::read_to_string(&journal).is_ok_and(|j| j.lines().count() >= 2) {
+        assert!(started.elapsed() < Duration::from_secs(30), "the run never started sampling");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    proxy.paused.store(true, Ordering::Relaxed);
+    (proxy, dir, child)
+}
+
 /// A server that accepts connections and never answers: setup gives up after the operation
 /// timeout with exit 3, instead of hanging.
 #[test]
@@ -355,24 +377,9 @@ fn a_server_that_never_answers_fails_setup_within_the_call_timeout() {
 #[test]
 fn a_server_that_stalls_mid_run_cannot_hold_the_run_past_its_limits() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let proxy = proxy(common::moto::endpoint());
-    let dir = tempfile::tempdir().unwrap();
     let name = "seam-stall";
-    let file = write_scenario(dir.path(), name, &stall_scenario(name, &proxy.endpoint));
-    let started = Instant::now();
-    let child = herd_command(dir.path(), &["run", &file, "--out", "out", "--quiet"], &proxy.endpoint)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("herd starts");
-    // Let it provision and send for a moment, then stop the server.
-    let journal = dir.path().join("out").join(name).join("journal.jsonl");
-    while !std::fs::read_to_string(&journal).is_ok_and(|j| j.lines().count() >= 2) {
-        assert!(started.elapsed() < Duration::from_secs(30), "the run never started sampling");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (proxy, dir, child) = stalled_run(name, "8s");
     let run_started = Instant::now();
-    proxy.paused.store(true, Ordering::Relaxed);
     let o = child.wait_with_output().expect("herd exits");
     let took = run_started.elapsed();
     proxy.stop.store(true, Ordering::Relaxed);
@@ -398,22 +405,8 @@ fn a_server_that_stalls_mid_run_cannot_hold_the_run_past_its_limits() {
 #[test]
 fn ctrl_c_works_while_the_server_is_stalled() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let proxy = proxy(common::moto::endpoint());
-    let dir = tempfile::tempdir().unwrap();
     let name = "seam-stall-ctrl-c";
-    let file = write_scenario(dir.path(), name, &stall_scenario(name, &proxy.endpoint).replace("\"8s\"", "\"5m\""));
-    let started = Instant::now();
-    let child = herd_command(dir.path(), &["run", &file, "--out", "out", "--quiet"], &proxy.endpoint)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("herd starts");
-    let journal = dir.path().join("out").join(name).join("journal.jsonl");
-    while !std::fs::read_to_string(&journal).is_ok_and(|j| j.lines().count() >= 2) {
-        assert!(started.elapsed() < Duration::from_secs(30), "the run never started sampling");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    proxy.paused.store(true, Ordering::Relaxed);
+    let (proxy, dir, child) = stalled_run(name, "5m");
     std::thread::sleep(Duration::from_secs(2));
     let pressed = Instant::now();
     assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());

@@ -540,9 +540,10 @@ fn compile_timeouts(
 ) -> Timeouts {
     let defaults = Timeouts::default();
     let Some(spec) = spec else { return defaults };
+    // Every limit but `settle` must be longer than zero: a call cannot finish in no time.
     let mut one = |key: &str, text: &Option<String>, default: Duration| match text.as_deref().map(duration) {
         None => default,
-        Some(Ok(d)) if !d.is_zero() => d,
+        Some(Ok(d)) if !d.is_zero() || key == "settle" => d,
         Some(Ok(_)) => {
             err(path.key(key), format!("`{key}` must be longer than zero"), Some("e.g. \"10s\""));
             default
@@ -555,14 +556,7 @@ fn compile_timeouts(
     let operation = one("operation", &spec.operation, defaults.operation);
     let attempt = one("attempt", &spec.attempt, defaults.attempt);
     let cleanup = one("cleanup", &spec.cleanup, defaults.cleanup);
-    let settle = match spec.settle.as_deref().map(duration) {
-        None => defaults.settle,
-        Some(Ok(d)) => d,
-        Some(Err(e)) => {
-            err(path.key("settle"), e, None);
-            defaults.settle
-        }
-    };
+    let settle = one("settle", &spec.settle, defaults.settle);
     if attempt > operation {
         err(
             path.key("attempt"),

@@ -78,8 +78,20 @@ pub(crate) fn seen_at(tx: &UnboundedSender<RouterMsg>, at: Instant, event: Inbou
     let _ = tx.send(RouterMsg::Seen { at, event });
 }
 
-/// The container that owns a project+user in the ownership table, if any.
-pub(crate) async fn lookup_owner(clients: &Clients, table: &str, pair_key: &str) -> Result<Option<String>, String> {
+/// A project+user's row in the ownership table.
+pub(crate) struct OwnershipRow {
+    /// `containerId`.
+    pub owner: Option<String>,
+    /// `ttl`, seconds since the epoch.
+    pub ttl: Option<u64>,
+}
+
+/// The pair's row in the ownership table, read consistently, if there is one.
+pub(crate) async fn ownership_row(
+    clients: &Clients,
+    table: &str,
+    pair_key: &str,
+) -> Result<Option<OwnershipRow>, String> {
     let out = clients
         .dynamodb
         .get_item()
@@ -89,7 +101,15 @@ pub(crate) async fn lookup_owner(clients: &Clients, table: &str, pair_key: &str)
         .send()
         .await
         .map_err(|e| format!("ownership lookup for {pair_key}: {}", explain(&e)))?;
-    Ok(out.item.and_then(|i| i.get("containerId").and_then(|v| v.as_s().ok()).cloned()))
+    Ok(out.item.map(|i| OwnershipRow {
+        owner: i.get("containerId").and_then(|v| v.as_s().ok()).cloned(),
+        ttl: i.get("ttl").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()),
+    }))
+}
+
+/// The container that owns a project+user in the ownership table, if any.
+pub(crate) async fn lookup_owner(clients: &Clients, table: &str, pair_key: &str) -> Result<Option<String>, String> {
+    Ok(ownership_row(clients, table, pair_key).await?.and_then(|r| r.owner))
 }
 
 struct Entry {

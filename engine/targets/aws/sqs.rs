@@ -5,14 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageAttributeValue, SendMessageBatchRequestEntry};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use super::clients::timeout_config;
 use super::clients::{Clients, explain};
 use super::compile::Timeouts;
-use super::router::{Inbound, RouterMsg, seen, seen_at};
+use super::router::{Inbound, RouterMsg, ownership_row, seen, seen_at};
 
 /// A claim request to send before a work message when the pair has no owner.
 #[derive(Debug, Clone)]
@@ -37,21 +36,11 @@ pub(crate) struct OutMsg {
     pub claim: Option<ClaimJob>,
 }
 
-/// Whether the pair has a live owner in the ownership table.
+/// Whether the pair has a live owner in the ownership table: a row whose ttl has not passed.
 async fn owned(clients: &Clients, table: &str, pair_key: &str) -> Result<bool, String> {
-    let out = clients
-        .dynamodb
-        .get_item()
-        .table_name(table)
-        .key("projectKey", AttributeValue::S(pair_key.to_owned()))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(|e| explain(&e))?;
-    let Some(item) = out.item else { return Ok(false) };
+    let Some(row) = ownership_row(clients, table, pair_key).await? else { return Ok(false) };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let ttl = item.get("ttl").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok());
-    Ok(ttl.is_none_or(|t| t >= now))
+    Ok(row.ttl.is_none_or(|t| t >= now))
 }
 
 /// Sends the claims a batch needs: one per unowned pair, as the real router does.
