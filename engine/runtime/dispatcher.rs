@@ -424,8 +424,12 @@ impl Dispatcher<'_> {
         self.iterations[session] += 1;
         let Some(running) = self.running[p].as_mut() else { return };
         let correlation = seeded_uuid(&mut running.ids);
-        let id = self.ledger.sent(p, session, intended, lag);
-        self.pace.sent(self.clock.wall(), lag);
+        let id = self.ledger.sent(p, session, intended, lag, self.clock.is_real());
+        // On the virtual clock every send leaves on time by construction; only the real clock
+        // can fall behind.
+        if self.clock.is_real() {
+            self.pace.sent(self.clock.wall(), lag);
+        }
         let s = &self.plan.sessions[session];
         let vars = MessageVars { seq: id, iteration, id: correlation.clone() };
         let ctx = MessageContext::new(s, &self.plan.groups[s.group].name, vars, &self.plan.phases[p].name);

@@ -127,8 +127,9 @@ impl<'a> Ledger<'a> {
         self.recorder.add(Metric::DroppedArrivals, 1, &tags);
     }
 
-    /// A message handed to the target, `lag` after its intended time; returns its id.
-    pub(crate) fn sent(&mut self, phase: usize, session: usize, intended: Micros, lag: Micros) -> u64 {
+    /// A message handed to the target, `lag` after its intended time; returns its id. The
+    /// interval's lag percentiles are kept for the timeline when `timed` (the real clock).
+    pub(crate) fn sent(&mut self, phase: usize, session: usize, intended: Micros, lag: Micros, timed: bool) -> u64 {
         let id = self.next_id();
         let tags = self.tags(phase, session);
         self.messages.push(MsgInfo { session, phase, intended, state: MsgState::InFlight, switch: None });
@@ -139,7 +140,9 @@ impl<'a> Ledger<'a> {
         self.interval.sent += 1;
         self.recorder.add(Metric::MessagesSent, 1, &tags);
         self.recorder.record(Metric::ScheduleLag, lag, &tags);
-        self.interval.lag.get_or_insert_with(new_histogram).record(lag).ok();
+        if timed {
+            self.interval.lag.get_or_insert_with(new_histogram).record(lag).ok();
+        }
         id
     }
 
@@ -376,19 +379,19 @@ mod tests {
         let plan = plan();
         let mut l = Ledger::new(&plan);
         // Seen before the reply: kept, and recorded when the reply resolves the message.
-        let a = l.sent(0, 0, 0, 0);
+        let a = l.sent(0, 0, 0, 0, false);
         l.switch(a, 400);
         assert_eq!(switches(&l), 0);
         assert!(l.reply(1_000, a, true, false).is_some());
         assert_eq!(switches(&l), 1);
         // Seen after the reply (a target that reports it later): recorded at once.
-        let b = l.sent(0, 1, 0, 0);
+        let b = l.sent(0, 1, 0, 0, false);
         assert!(l.reply(2_000, b, true, false).is_some());
         l.switch(b, 300);
         assert_eq!(switches(&l), 2);
         // The message was lost: neither the switch seen before nor one seen with its late reply
         // counts.
-        let c = l.sent(0, 0, 0, 0);
+        let c = l.sent(0, 0, 0, 0, false);
         l.switch(c, 500);
         assert!(l.timeout(c).is_some());
         assert!(l.reply(90_000_000, c, true, false).is_none());
