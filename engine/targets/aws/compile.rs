@@ -600,6 +600,14 @@ impl CompiledTarget for AwsParams {
                 "this fault needs container control, and `[target.containers]` is `none`",
                 "declare [target.containers] kind = \"ecs\" (with a blast radius) or kind = \"local\"",
             ),
+            FaultKind::KillContainer
+                if matches!(self.containers, ContainersParams::Ecs { required_tag: None, .. }) =>
+            {
+                refuse(
+                    "a fault on ECS needs `required_tag` in `[target.containers]`",
+                    "tag the tasks herd may stop and name the tag, e.g. required_tag = \"herd-target=yes\" (AWS FIS selects its targets by tags the same way)",
+                )
+            }
             FaultKind::PauseContainer if matches!(self.containers, ContainersParams::Ecs { .. }) => {
                 refuse("ECS tasks cannot be paused", "use kill-container, or local containers (paused with SIGSTOP)")
             }
@@ -663,6 +671,32 @@ mod tests {
             assert!(work.queue.is_some() && work.body.is_some());
             assert!(spec.reply.is_some());
         }
+    }
+
+    #[test]
+    fn generation_b_sends_the_branch_the_container_would_name() {
+        let text = r#"
+name = "pb"
+[target]
+kind = "aws"
+preset = "webordinary-b"
+allowed_accounts = ["123456789012"]
+[[sessions]]
+count = 2
+thread = "{{ 'thread-' ~ i if i == 0 else 'chat-' ~ i }}"
+[[phases]]
+executor = "burst"
+count = 1
+"#;
+        let loaded = crate::scenario::load_bytes("pb.toml", text.as_bytes()).expect("loads");
+        let plan = crate::plan::compile(&loaded).expect("compiles");
+        let branch = |i: usize| {
+            let ctx = TargetContext::sample(&plan.sessions[i], "https://sqs.invalid/1/q");
+            let body = plan.templates.render("target.work.body", &ctx).expect("renders");
+            serde_json::from_str::<serde_json::Value>(&body).expect("JSON")["branch"].as_str().unwrap().to_owned()
+        };
+        assert_eq!(branch(0), "thread-0", "a thread already called thread-... is not prefixed twice");
+        assert_eq!(branch(1), "thread-chat-1");
     }
 
     #[test]

@@ -26,6 +26,15 @@ pub(crate) struct TaskInfo {
     pub started: Option<f64>,
 }
 
+impl TaskInfo {
+    /// Whether `owner` (an ownership row's `containerId`) names this task: its task id or its
+    /// full ARN, exactly. A suffix is not enough (`"1"` must not match every task ending in 1),
+    /// and an empty owner names no task.
+    pub(crate) fn is_owner(&self, owner: &str) -> bool {
+        !owner.is_empty() && (self.id == owner || self.arn == owner)
+    }
+}
+
 /// ECS tasks of a cluster, optionally one service and one tag.
 pub(crate) struct Ecs {
     pub clients: Clients,
@@ -104,7 +113,7 @@ impl Ecs {
         };
         let chosen: Vec<&TaskInfo> = match select {
             ContainerSelector::OwnerOf(_) => match &owner {
-                Some(o) => tasks.iter().filter(|t| &t.id == o || &t.arn == o || t.arn.ends_with(o.as_str())).collect(),
+                Some(o) => tasks.iter().filter(|t| t.is_owner(o)).collect(),
                 None => return (Vec::new(), "no container owned the session's project+user at that moment".into()),
             },
             ContainerSelector::Index(i) => tasks.get(*i as usize).into_iter().collect(),
@@ -443,5 +452,27 @@ impl Local {
 impl Drop for Local {
     fn drop(&mut self) {
         self.stop_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_owner_names_a_task_by_its_id_or_arn_exactly() {
+        let t = TaskInfo {
+            arn: "arn:aws:ecs:us-east-1:123456789012:task/cluster/0f1e2d3c4b5a".into(),
+            id: "0f1e2d3c4b5a".into(),
+            status: "RUNNING".into(),
+            created: None,
+            started: None,
+        };
+        assert!(t.is_owner("0f1e2d3c4b5a"));
+        assert!(t.is_owner("arn:aws:ecs:us-east-1:123456789012:task/cluster/0f1e2d3c4b5a"));
+        assert!(!t.is_owner(""), "an empty owner matches nothing");
+        assert!(!t.is_owner("4b5a"), "a short id is not a suffix match");
+        assert!(!t.is_owner("a"), "one character is not an owner");
+        assert!(!t.is_owner("task/cluster/0f1e2d3c4b5a"), "part of the ARN is not the ARN");
     }
 }
