@@ -172,7 +172,7 @@ fn generation_a_worker_that_drops_one_in_ten_shows_exactly_that_many_lost() {
 }
 
 #[test]
-fn generation_b_callbacks_count_a_failure_and_success_for_one_token_as_a_duplicate() {
+fn generation_b_callbacks_count_a_failure_and_then_a_success_for_one_token_as_a_contradiction() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let toml = format!(
         r#"
@@ -214,9 +214,13 @@ messages_lost = ["count == 0"]
     let a = &s.accounting;
     assert_eq!(a.sent, 20);
     assert_eq!(a.lost, 0, "{a:?}");
-    // Every fifth task got SendTaskFailure(PREEMPTED) and then SendTaskSuccess.
-    assert_eq!(a.duplicated, 4, "{a:?}");
+    // Every fifth task got SendTaskFailure(PREEMPTED) and then SendTaskSuccess: the second answer
+    // contradicts the first, which is not a harmless resend.
+    assert_eq!(a.contradictory, 4, "{a:?}");
+    assert_eq!(a.duplicated, 0, "{a:?}");
     assert_eq!(a.interrupts, 4);
+    // herd played the router: a CLAIM_REQUEST for each pair nobody owned yet.
+    assert!(a.claims_sent >= 2, "{a:?}");
     assert_eq!(a.failed, 4, "the first answer counts: a preempted failure");
     assert_eq!(a.replied, 16);
     assert!(queues_with_prefix("webordinary-").is_empty(), "{:?}", queues_with_prefix("webordinary-"));

@@ -30,10 +30,13 @@ fn without_the_defect_a_killed_message_is_delivered_again() {
 }
 
 #[test]
-fn double_replies_to_interrupted_messages_are_counted_as_duplicates() {
+fn a_success_after_a_preempted_failure_is_counted_as_a_contradiction() {
     let dup = run("tests/defects/double-reply-on-interrupt.toml");
     assert!(dup.accounting.interrupts > 0, "no interrupt landed: {:?}", dup.faults);
-    assert_eq!(dup.accounting.duplicated, dup.accounting.interrupts, "{:?}", dup.accounting);
+    // The second answer (success) contradicts the first (PREEMPTED failure): not a duplicate.
+    assert_eq!(dup.accounting.contradictory, dup.accounting.interrupts, "{:?}", dup.accounting);
+    assert_eq!(dup.accounting.duplicated, 0, "{:?}", dup.accounting);
+    assert!(dup.accounting.interrupts_sent >= dup.accounting.interrupts, "{:?}", dup.accounting);
     // The duplicate does not change the first verdict on the message: it stays failed.
     assert_eq!(dup.accounting.failed, dup.accounting.interrupts);
 }
@@ -43,4 +46,5 @@ fn single_replies_to_interrupted_messages_are_not_duplicates() {
     let single = run("tests/defects/single-reply-on-interrupt.toml");
     assert!(single.accounting.interrupts > 0);
     assert_eq!(single.accounting.duplicated, 0, "{:?}", single.accounting);
+    assert_eq!(single.accounting.contradictory, 0, "{:?}", single.accounting);
 }

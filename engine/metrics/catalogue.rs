@@ -77,11 +77,22 @@ pub enum Metric {
     TargetErrors,
     /// Replies that could not be read.
     MalformedReplies,
+    /// Extra answers whose outcome differs from the first answer's (a success after a failure,
+    /// or the other way round): the system said two things about one message.
+    MessagesContradictory,
+    /// Answers that say the message was interrupted (`PREEMPTED`), first answers or not.
+    /// `interrupts` is the older name of the same count.
+    MessagesInterrupted,
+    /// INTERRUPT messages herd sent (interrupt faults, and the router's interrupt on a thread
+    /// switch).
+    InterruptsSent,
+    /// CLAIM_REQUEST messages herd sent (playing the router).
+    ClaimsSent,
 }
 
 impl Metric {
     /// Every metric, in report order.
-    pub const ALL: [Metric; 21] = [
+    pub const ALL: [Metric; 25] = [
         Metric::MessageLatency,
         Metric::MessageSuccess,
         Metric::MessagesSent,
@@ -90,10 +101,14 @@ impl Metric {
         Metric::MessagesLost,
         Metric::MessagesDuplicated,
         Metric::MessagesOutOfOrder,
+        Metric::MessagesContradictory,
         Metric::ContainerStart,
         Metric::SessionSwitch,
         Metric::RecoveryTime,
+        Metric::MessagesInterrupted,
         Metric::Interrupts,
+        Metric::InterruptsSent,
+        Metric::ClaimsSent,
         Metric::ContainerMemory,
         Metric::ContainerCpu,
         Metric::QueueDepth,
@@ -129,6 +144,10 @@ impl Metric {
             Metric::ContainersRunning => "containers_running",
             Metric::TargetErrors => "target_errors",
             Metric::MalformedReplies => "malformed_replies",
+            Metric::MessagesContradictory => "messages_contradictory",
+            Metric::MessagesInterrupted => "messages_interrupted",
+            Metric::InterruptsSent => "interrupts_sent",
+            Metric::ClaimsSent => "claims_sent",
         }
     }
 
@@ -159,7 +178,11 @@ impl Metric {
             | Metric::Interrupts
             | Metric::DroppedArrivals
             | Metric::TargetErrors
-            | Metric::MalformedReplies => MetricKind::Counter,
+            | Metric::MalformedReplies
+            | Metric::MessagesContradictory
+            | Metric::MessagesInterrupted
+            | Metric::InterruptsSent
+            | Metric::ClaimsSent => MetricKind::Counter,
         }
     }
 
@@ -177,6 +200,7 @@ impl Metric {
     /// Whether the metric can be split by phase and session group tags. Gauges describe the
     /// whole fleet, so they carry no phase.
     pub fn taggable(self) -> bool {
-        !matches!(self.kind(), MetricKind::Gauge) && !matches!(self, Metric::ContainerStart | Metric::RecoveryTime)
+        !matches!(self.kind(), MetricKind::Gauge)
+            && !matches!(self, Metric::ContainerStart | Metric::RecoveryTime | Metric::ClaimsSent)
     }
 }

@@ -499,6 +499,8 @@ impl Dispatcher<'_> {
             Observation::UnknownReply => self.ledger.unknown_reply(),
             Observation::PreviewLoad { id, took } => self.ledger.preview_load(id, took),
             Observation::Gauges(g) => self.ledger.gauges(at, g),
+            Observation::InterruptSent { session } => self.ledger.interrupt_sent(session),
+            Observation::ClaimSent => self.ledger.claim_sent(),
             Observation::FaultDone { fault, outcome } => {
                 let Some(record) = self.faults.get_mut(fault) else { return };
                 let kill = matches!(self.plan.faults[fault].action, FaultAction::KillContainer { .. });

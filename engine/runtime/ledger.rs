@@ -151,10 +151,23 @@ impl<'a> Ledger<'a> {
         let info = self.messages.get(id as usize)?;
         let (session, phase, intended, state) = (info.session, info.phase, info.intended, info.state);
         let tags = self.tags(phase, session);
+        // A PREEMPTED answer says the message was interrupted whether or not it came first.
+        if interrupted {
+            self.acct.interrupts += 1;
+            self.recorder.add(Metric::MessagesInterrupted, 1, &tags);
+            self.recorder.add(Metric::Interrupts, 1, &tags);
+        }
+        // The first answer is the message's outcome; every later one agrees with it (a
+        // duplicate) or contradicts it.
         match state {
             MsgState::Replied | MsgState::Failed => {
-                self.acct.duplicated += 1;
-                self.recorder.add(Metric::MessagesDuplicated, 1, &tags);
+                if (state == MsgState::Replied) == success {
+                    self.acct.duplicated += 1;
+                    self.recorder.add(Metric::MessagesDuplicated, 1, &tags);
+                } else {
+                    self.acct.contradictory += 1;
+                    self.recorder.add(Metric::MessagesContradictory, 1, &tags);
+                }
                 return None;
             }
             MsgState::Lost => {
@@ -199,10 +212,6 @@ impl<'a> Ledger<'a> {
             self.interval.failed += 1;
             self.phases[phase].failed += 1;
             self.recorder.add(Metric::MessagesFailed, 1, &tags);
-        }
-        if interrupted {
-            self.acct.interrupts += 1;
-            self.recorder.add(Metric::Interrupts, 1, &tags);
         }
         if let Some(took) = self.messages[id as usize].switch.take() {
             self.recorder.record(Metric::SessionSwitch, took, &tags);
@@ -262,6 +271,19 @@ impl<'a> Ledger<'a> {
             MsgState::Replied | MsgState::Failed => self.recorder.record(Metric::SessionSwitch, took, &tags),
             MsgState::Lost => {}
         }
+    }
+
+    /// herd sent an INTERRUPT for `session` (a fault, or the router's interrupt on a switch).
+    pub(crate) fn interrupt_sent(&mut self, session: Option<usize>) {
+        self.acct.interrupts_sent += 1;
+        let tags = session.map(|s| [Tag::Group(self.plan.sessions[s].group)]);
+        self.recorder.add(Metric::InterruptsSent, 1, tags.as_ref().map_or(&[][..], |t| &t[..]));
+    }
+
+    /// herd sent a CLAIM_REQUEST.
+    pub(crate) fn claim_sent(&mut self) {
+        self.acct.claims_sent += 1;
+        self.recorder.add(Metric::ClaimsSent, 1, &[]);
     }
 
     pub(crate) fn container_started(&mut self, took: Micros) {
@@ -398,9 +420,12 @@ mod tests {
         l.switch(c, 500);
         assert_eq!(switches(&l), 2);
         assert_eq!(l.acct.late_replies, 1);
-        // A second answer is a duplicate and resolves nothing.
+        // A second answer resolves nothing: the same outcome is a duplicate, another outcome a
+        // contradiction; a PREEMPTED answer counts as interrupted either way.
+        assert!(l.reply(3_000, a, true, false).is_none());
+        assert_eq!((l.acct.duplicated, l.acct.contradictory), (1, 0));
         assert!(l.reply(3_000, a, false, true).is_none());
-        assert_eq!(l.acct.duplicated, 1);
+        assert_eq!((l.acct.duplicated, l.acct.contradictory, l.acct.interrupts), (1, 1, 1));
         assert_eq!(l.acct.sent, l.acct.replied + l.acct.failed + l.acct.lost);
     }
 }

@@ -147,12 +147,22 @@ pub struct Accounting {
     pub failed: u64,
     /// No reply within the timeout, or still unanswered when the run ended.
     pub lost: u64,
-    /// Extra replies for already-answered messages.
+    /// Extra answers for already-answered messages with the same outcome as the first.
     pub duplicated: u64,
     /// Replies that overtook an earlier message of their session.
     pub out_of_order: u64,
-    /// Interrupted messages.
+    /// Answers that said the message was interrupted (`messages_interrupted`; `interrupts` is
+    /// its older name).
     pub interrupts: u64,
+    /// Extra answers whose outcome contradicts the first answer.
+    #[serde(default)]
+    pub contradictory: u64,
+    /// INTERRUPT messages herd sent.
+    #[serde(default)]
+    pub interrupts_sent: u64,
+    /// CLAIM_REQUEST messages herd sent.
+    #[serde(default)]
+    pub claims_sent: u64,
     /// Arrivals dropped by the in-flight cap.
     pub dropped_arrivals: u64,
     /// Replies that came after their message had been counted lost.

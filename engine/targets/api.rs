@@ -78,6 +78,13 @@ pub enum Observation {
         /// How long it took.
         took: Micros,
     },
+    /// herd (playing the router, or carrying out an interrupt fault) sent an INTERRUPT.
+    InterruptSent {
+        /// The session whose new message or fault caused it, when known.
+        session: Option<usize>,
+    },
+    /// herd (playing the router) sent a CLAIM_REQUEST.
+    ClaimSent,
     /// Gauges sampled at the observation's time.
     Gauges(GaugeSample),
     /// A fault the runtime asked for has been carried out (or could not be).

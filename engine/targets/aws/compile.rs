@@ -600,9 +600,7 @@ impl CompiledTarget for AwsParams {
                 "this fault needs container control, and `[target.containers]` is `none`",
                 "declare [target.containers] kind = \"ecs\" (with a blast radius) or kind = \"local\"",
             ),
-            FaultKind::KillContainer
-                if matches!(self.containers, ContainersParams::Ecs { required_tag: None, .. }) =>
-            {
+            FaultKind::KillContainer if matches!(self.containers, ContainersParams::Ecs { required_tag: None, .. }) => {
                 refuse(
                     "a fault on ECS needs `required_tag` in `[target.containers]`",
                     "tag the tasks herd may stop and name the tag, e.g. required_tag = \"herd-target=yes\" (AWS FIS selects its targets by tags the same way)",

@@ -43,6 +43,8 @@ pub(crate) enum Inbound {
     Error(String),
     /// A container became ready after this many microseconds.
     ContainerStarted(u64),
+    /// A CLAIM_REQUEST was sent.
+    ClaimSent,
 }
 
 /// What the router is told.
@@ -180,6 +182,7 @@ impl Router {
                         tracing::warn!(target: "herd::aws", "{detail}");
                         self.out.send_stamped(at, Observation::TargetError { detail });
                     }
+                    Inbound::ClaimSent => self.out.send_stamped(at, Observation::ClaimSent),
                     Inbound::ContainerStarted(took) => {
                         self.out.send_stamped(at, Observation::ContainerStarted { container: 0, took });
                     }

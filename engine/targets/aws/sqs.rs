@@ -54,10 +54,11 @@ async fn send_claims(clients: &Clients, batch: &[OutMsg], inbox: &UnboundedSende
         match owned(clients, &claim.table, &claim.pair_key).await {
             Ok(true) => {}
             Ok(false) => {
-                if let Err(e) =
-                    clients.sqs.send_message().queue_url(&claim.queue_url).message_body(&claim.body).send().await
-                {
-                    seen(inbox, Inbound::Error(format!("claim request for {}: {}", claim.pair_key, explain(&e))));
+                match clients.sqs.send_message().queue_url(&claim.queue_url).message_body(&claim.body).send().await {
+                    Ok(_) => seen(inbox, Inbound::ClaimSent),
+                    Err(e) => {
+                        seen(inbox, Inbound::Error(format!("claim request for {}: {}", claim.pair_key, explain(&e))))
+                    }
                 }
             }
             Err(e) => {

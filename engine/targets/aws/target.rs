@@ -469,7 +469,9 @@ impl Target for AwsTarget {
             })
             .to_string();
             let outcome = match clients.sqs.send_message().queue_url(&url).message_body(body).send().await {
-                Ok(_) => FaultOutcome {
+                Ok(_) => {
+                    out.send(Observation::InterruptSent { session: Some(session) });
+                    FaultOutcome {
                     containers: Vec::new(),
                     pairs: vec![pair],
                     detail: if owner.is_empty() {
@@ -477,7 +479,8 @@ impl Target for AwsTarget {
                     } else {
                         format!("sent INTERRUPT for {owner} to {url}")
                     },
-                },
+                    }
+                }
                 Err(e) => FaultOutcome {
                     detail: format!("SendMessage INTERRUPT: {}", explain(&e)),
                     ..FaultOutcome::default()

@@ -141,6 +141,8 @@ impl SimTarget {
             return;
         }
         p.waiting_claim = true;
+        // The router sends a CLAIM_REQUEST for a pair nobody owns.
+        io.observe(Observation::ClaimSent);
         self.claim_queue.push_back(pair.to_owned());
         self.assign_claims(now, io);
         let starting_free =
@@ -359,6 +361,8 @@ impl Target for SimTarget {
                     _ => false,
                 };
                 if interrupts && self.containers[ci].paused_until.is_none() {
+                    // The router sends an INTERRUPT before the new message.
+                    io.observe(Observation::InterruptSent { session: Some(msg.session) });
                     self.preempt(now, ci, io);
                 }
                 self.dispatch(now, c, io);
@@ -527,6 +531,7 @@ impl SimTarget {
                 ..FaultOutcome::default()
             };
         };
+        io.observe(Observation::InterruptSent { session: Some(session) });
         match self.preempt(now, c as usize, io) {
             Some(id) => {
                 self.dispatch(now, c, io);
