@@ -15,6 +15,12 @@
 //! also send a reply that is not JSON after every Nth message), `--queue-prefix P` (generation A:
 //! poll only queues whose name starts with P; default `webordinary-input-`). Endpoint and region come from
 //! `AWS_ENDPOINT_URL` and `AWS_REGION`; the container id from `HERD_CONTAINER_ID`.
+//!
+//! Switches that make it behave like the real generation-B edit container: `--own-id` (make up
+//! its own id, `container-<epoch ms>-<random>`, print `Container ID: <id>` and write that to the
+//! ownership table, ignoring `HERD_CONTAINER_ID`), `--start-delay-ms N` (a slow start before the
+//! `ready` line). It reads the Step Functions endpoint from `AWS_ENDPOINT_URL_SFN` when set (else
+//! `HERD_CALLBACK_URL`), and on SIGTERM it releases every ownership row it holds and exits.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -34,6 +40,7 @@ struct Options {
     queue_prefix: String,
     container_id: String,
     callback: String,
+    start_delay: Duration,
 }
 
 fn options() -> Options {
@@ -48,8 +55,17 @@ fn options() -> Options {
         idle_exit: Duration::from_secs(num("--idle-exit-secs", 120)),
         garbage_every: num("--garbage-every", 0),
         queue_prefix: get("--queue-prefix").unwrap_or_else(|| "webordinary-input-".into()),
-        container_id: std::env::var("HERD_CONTAINER_ID").unwrap_or_else(|_| format!("worker-{}", std::process::id())),
-        callback: std::env::var("HERD_CALLBACK_URL").unwrap_or_default(),
+        container_id: if args.iter().any(|a| a == "--own-id") {
+            // The real container's own id format; the nanoseconds stand in for its random part.
+            let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+            format!("container-{}-{:06x}", now_ms(), (nanos ^ std::process::id()) & 0xff_ffff)
+        } else {
+            std::env::var("HERD_CONTAINER_ID").unwrap_or_else(|_| format!("worker-{}", std::process::id()))
+        },
+        callback: std::env::var("AWS_ENDPOINT_URL_SFN")
+            .or_else(|_| std::env::var("HERD_CALLBACK_URL"))
+            .unwrap_or_default(),
+        start_delay: Duration::from_millis(num("--start-delay-ms", 0)),
     }
 }
 
@@ -104,6 +120,7 @@ async fn generation_a(sqs: &aws_sdk_sqs::Client, o: &Options) {
             .and_then(|r| r.queue_urls)
             .unwrap_or_default();
         if !announced {
+            tokio::time::sleep(o.start_delay).await;
             println!("ready");
             announced = true;
         }
@@ -184,6 +201,7 @@ async fn generation_b(sqs: &aws_sdk_sqs::Client, ddb: &aws_sdk_dynamodb::Client,
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    tokio::time::sleep(o.start_delay).await;
     println!("ready");
     let mut claimed: Vec<String> = Vec::new();
     let mut handled = 0u64;
@@ -257,8 +275,51 @@ async fn main() {
     }
     let config = loader.load().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
-    match o.generation.as_str() {
-        "b" => generation_b(&sqs, &aws_sdk_dynamodb::Client::new(&config), &o).await,
-        _ => generation_a(&sqs, &o).await,
+    let ddb = aws_sdk_dynamodb::Client::new(&config);
+    println!("Container ID: {}", o.container_id);
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("worker: cannot watch for SIGTERM: {e}");
+            return;
+        }
+    };
+    let work = async {
+        match o.generation.as_str() {
+            "b" => generation_b(&sqs, &ddb, &o).await,
+            _ => generation_a(&sqs, &o).await,
+        }
+    };
+    tokio::select! {
+        () = work => {}
+        _ = term.recv() => {
+            // As the real container does on SIGTERM: give up ownership so the router can have
+            // the project+user claimed again at once.
+            let released = release_ownership(&ddb, &o.container_id).await;
+            println!("SIGTERM: released {released} ownership row(s)");
+        }
     }
+}
+
+/// Deletes every ownership row this worker holds; returns how many.
+async fn release_ownership(ddb: &aws_sdk_dynamodb::Client, me: &str) -> usize {
+    let Ok(out) = ddb.scan().table_name("webordinary-container-ownership").send().await else { return 0 };
+    let mut released = 0;
+    for item in out.items() {
+        if item.get("containerId").and_then(|v| v.as_s().ok()).is_some_and(|id| id == me)
+            && let Some(key) = item.get("projectKey")
+            && ddb
+                .delete_item()
+                .table_name("webordinary-container-ownership")
+                .key("projectKey", key.clone())
+                .condition_expression("containerId = :me")
+                .expression_attribute_values(":me", AttributeValue::S(me.to_owned()))
+                .send()
+                .await
+                .is_ok()
+        {
+            released += 1;
+        }
+    }
+    released
 }

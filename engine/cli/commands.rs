@@ -342,7 +342,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         }
         let dir = args.out.join(&plan.name);
         let clock = args.clock.unwrap_or(plan.target.default_clock());
-        let options = TargetOptions { callback_listen: args.callback_listen.clone() };
+        let options = TargetOptions { callback_listen: args.callback_listen.clone(), output_dir: Some(dir.clone()) };
         let mut target = match plan.target.build(&plan, &options) {
             Ok(t) => t,
             Err(e) => {
@@ -397,6 +397,12 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         drop(target);
         info.wall_seconds = wall.elapsed().as_secs_f64();
         let mut summary = summarize(&plan, &result, clock, info);
+        // Files the target wrote are linked from the reports relative to the summary's folder.
+        for f in &mut summary.files {
+            if let Ok(rel) = std::path::Path::new(f.as_str()).strip_prefix(&dir) {
+                *f = rel.to_string_lossy().into_owned();
+            }
+        }
         if let Some((_, base)) = baselines.iter().find(|(name, _)| name == &plan.name) {
             summary.comparison = Some(compare(base, &summary, tolerance));
         }

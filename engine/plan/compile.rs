@@ -550,7 +550,9 @@ impl Compiler {
         for (f, fault) in spec.faults.iter().enumerate() {
             let path = root().key("faults").index(f);
             let (name, at, after, every, times) = match fault {
-                FaultSpec::KillContainer(s) => (&s.name, &s.at, s.after_messages, &s.every, s.times),
+                FaultSpec::KillContainer(s) | FaultSpec::StopContainer(s) => {
+                    (&s.name, &s.at, s.after_messages, &s.every, s.times)
+                }
                 FaultSpec::Interrupt(s) => (&s.name, &s.at, s.after_messages, &s.every, s.times),
                 FaultSpec::PauseContainer(s) => (&s.name, &s.at, s.after_messages, &s.every, s.times),
             };
@@ -558,6 +560,9 @@ impl Compiler {
                 FaultSpec::KillContainer(s) => self
                     .selector(&path, s.owner_of.as_deref(), s.container, s.random, sessions)
                     .map(|select| FaultAction::KillContainer { select }),
+                FaultSpec::StopContainer(s) => self
+                    .selector(&path, s.owner_of.as_deref(), s.container, s.random, sessions)
+                    .map(|select| FaultAction::StopContainer { select }),
                 FaultSpec::PauseContainer(s) => {
                     let duration = self.positive_duration(path.key("duration"), &s.duration);
                     self.selector(&path, s.owner_of.as_deref(), s.container, s.random, sessions)
@@ -617,6 +622,7 @@ impl Compiler {
             }
             let kind = match fault {
                 FaultSpec::KillContainer(_) => FaultKind::KillContainer,
+                FaultSpec::StopContainer(_) => FaultKind::StopContainer,
                 FaultSpec::Interrupt(_) => FaultKind::Interrupt,
                 FaultSpec::PauseContainer(_) => FaultKind::PauseContainer,
             };
@@ -746,6 +752,7 @@ fn default_fault_label(action: &FaultAction, sessions: &[Session]) -> String {
     };
     match action {
         FaultAction::KillContainer { select: s } => format!("kill {}", select(s)),
+        FaultAction::StopContainer { select: s } => format!("stop {}", select(s)),
         FaultAction::PauseContainer { select: s, duration } => {
             format!("pause {} for {}", select(s), super::units::format_duration(*duration))
         }

@@ -189,6 +189,11 @@ pub enum FaultAction {
         /// Which.
         select: ContainerSelector,
     },
+    /// Stop containers gracefully.
+    StopContainer {
+        /// Which.
+        select: ContainerSelector,
+    },
     /// Interrupt a session's container.
     Interrupt {
         /// Session index.
@@ -208,6 +213,7 @@ impl FaultAction {
     pub fn kind(&self) -> FaultKind {
         match self {
             FaultAction::KillContainer { .. } => FaultKind::KillContainer,
+            FaultAction::StopContainer { .. } => FaultKind::StopContainer,
             FaultAction::Interrupt { .. } => FaultKind::Interrupt,
             FaultAction::PauseContainer { .. } => FaultKind::PauseContainer,
         }
@@ -220,6 +226,8 @@ impl FaultAction {
 pub enum FaultKind {
     /// `kill-container`.
     KillContainer,
+    /// `stop-container`.
+    StopContainer,
     /// `interrupt`.
     Interrupt,
     /// `pause-container`.
@@ -231,6 +239,7 @@ impl FaultKind {
     pub fn name(self) -> &'static str {
         match self {
             FaultKind::KillContainer => "kill-container",
+            FaultKind::StopContainer => "stop-container",
             FaultKind::Interrupt => "interrupt",
             FaultKind::PauseContainer => "pause-container",
         }

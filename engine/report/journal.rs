@@ -160,6 +160,7 @@ pub fn read_journal(path: &Path) -> Result<RunSummary, String> {
         unrecovered_kills: 0,
         behind: None,
         cleanup_failures: Vec::new(),
+        files: Vec::new(),
         thresholds: Vec::new(),
         metrics: Vec::new(),
         phases,

@@ -51,6 +51,8 @@ pub struct ReportData {
     /// What a reader must know before trusting the figures: the generator fell behind its
     /// schedule, the clean-up left something behind.
     pub warnings: Vec<String>,
+    /// Files beside the summary (worker logs), relative paths.
+    pub files: Vec<String>,
     /// Threshold rows, failures first.
     pub thresholds: Vec<ThresholdRow>,
     /// How many thresholds failed.
@@ -286,6 +288,7 @@ impl ReportData {
             },
             abort_reason: s.abort_reason.clone(),
             warnings: s.warnings(),
+            files: s.files.clone(),
             thresholds_failed: thresholds.iter().filter(|t| !t.passed).count(),
             thresholds,
             accounting: s.accounting.clone(),

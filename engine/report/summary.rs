@@ -176,6 +176,10 @@ pub struct RunSummary {
     /// What the target could not release after the run (queues, tables, processes), by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cleanup_failures: Vec<String>,
+    /// Files the target wrote, such as each local worker's log (`containers/<id>.log`),
+    /// relative to the summary's folder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
     /// Threshold verdicts, in file order.
     pub thresholds: Vec<ThresholdResult>,
     /// Every metric with data.
@@ -339,6 +343,7 @@ pub fn summarize(plan: &Plan, result: &RunResult, clock: ClockKind, run: RunInfo
         unrecovered_kills: result.unrecovered,
         behind: result.behind.clone(),
         cleanup_failures: result.cleanup_failures.clone(),
+        files: result.files.iter().map(|f| f.to_string_lossy().into_owned()).collect(),
         thresholds,
         metrics: metric_summaries(plan, &result.recorder),
         phases: result.phases.clone(),

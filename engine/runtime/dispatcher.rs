@@ -503,7 +503,10 @@ impl Dispatcher<'_> {
             Observation::ClaimSent => self.ledger.claim_sent(),
             Observation::FaultDone { fault, outcome } => {
                 let Some(record) = self.faults.get_mut(fault) else { return };
-                let kill = matches!(self.plan.faults[fault].action, FaultAction::KillContainer { .. });
+                let kill = matches!(
+                    self.plan.faults[fault].action,
+                    FaultAction::KillContainer { .. } | FaultAction::StopContainer { .. }
+                );
                 self.ledger.fault_done(record, at, outcome, kill);
                 let record = record.clone();
                 tracing::info!(target: "herd::runtime", "fault {}: {}", record.name, record.detail);
@@ -534,6 +537,7 @@ impl Dispatcher<'_> {
         let mut io = TargetIo::default();
         match &self.plan.faults[f].action {
             FaultAction::KillContainer { select } => self.target.kill(now, f, select, &mut io),
+            FaultAction::StopContainer { select } => self.target.stop(now, f, select, &mut io),
             FaultAction::PauseContainer { select, duration } => {
                 self.target.pause(now, f, select, us(*duration), &mut io);
             }
@@ -568,6 +572,7 @@ impl Dispatcher<'_> {
             self.sample();
         }
         let cleanup_failures = self.target.finish();
+        let files = self.target.files();
         for left in &cleanup_failures {
             tracing::warn!(target: "herd::runtime", "clean-up: {left}");
         }
@@ -590,6 +595,7 @@ impl Dispatcher<'_> {
             unrecovered,
             behind,
             cleanup_failures,
+            files,
         }
     }
 }

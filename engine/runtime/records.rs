@@ -204,6 +204,8 @@ pub struct RunResult {
     pub behind: Option<BehindRecord>,
     /// What the target could not release after the run (queues, tables, processes), by name.
     pub cleanup_failures: Vec<String>,
+    /// Files the target wrote (worker logs).
+    pub files: Vec<std::path::PathBuf>,
 }
 
 /// The generator fell behind its schedule: sends left late, or arrivals were dropped, as k6's

@@ -306,6 +306,10 @@ pub struct SoakSpec {
 pub enum FaultSpec {
     /// Kill containers at once (SIGKILL for a local process, `StopTask` on ECS).
     KillContainer(KillContainerSpec),
+    /// Stop containers gracefully: SIGTERM, then SIGKILL after the containers' `grace` for a
+    /// local process (`StopTask` on ECS, which does the same). A container that handles SIGTERM
+    /// finishes or hands back its work and releases its ownership.
+    StopContainer(KillContainerSpec),
     /// Interrupt the message a session's container is processing, as a new message from another
     /// thread would.
     Interrupt(InterruptSpec),
@@ -313,8 +317,8 @@ pub enum FaultSpec {
     PauseContainer(PauseContainerSpec),
 }
 
-/// Kill one or more containers. Exactly one of `owner_of`, `container` and `random` chooses them
-/// (the blast radius).
+/// Kill or stop one or more containers. Exactly one of `owner_of`, `container` and `random`
+/// chooses them (the blast radius).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct KillContainerSpec {

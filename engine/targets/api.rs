@@ -205,6 +205,11 @@ pub trait Target: Send {
     fn kill(&mut self, _now: Micros, fault: usize, _select: &ContainerSelector, io: &mut TargetIo) {
         io.fault_done(fault, FaultOutcome::unsupported("kill-container"));
     }
+    /// Stops containers gracefully (they may finish their work and release what they own);
+    /// reports [`Observation::FaultDone`] for `fault` when done.
+    fn stop(&mut self, _now: Micros, fault: usize, _select: &ContainerSelector, io: &mut TargetIo) {
+        io.fault_done(fault, FaultOutcome::unsupported("stop-container"));
+    }
     /// Freezes containers for `duration` microseconds; reports [`Observation::FaultDone`].
     fn pause(&mut self, _now: Micros, fault: usize, _select: &ContainerSelector, _duration: Micros, io: &mut TargetIo) {
         io.fault_done(fault, FaultOutcome::unsupported("pause-container"));
@@ -226,6 +231,10 @@ pub trait Target: Send {
     /// that come right after the first (the runtime counts them as duplicates or late replies).
     fn settle(&self) -> Micros {
         0
+    }
+    /// Files the target wrote for the report to link (worker logs), known after `finish`.
+    fn files(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
     }
     /// Lines for the person running herd, said once the target is set up (where to point
     /// workers, for example).

@@ -41,6 +41,9 @@ pub struct TargetOptions {
     /// Overrides the address of a listener the target opens (the aws target's Step Functions
     /// callback listener).
     pub callback_listen: Option<String>,
+    /// The scenario's output folder, for files the target writes (worker logs go to
+    /// `containers/` in it); none when nobody asked for files.
+    pub output_dir: Option<std::path::PathBuf>,
 }
 
 /// Why the compile step refuses a fault on this target: the message and what to do instead.
@@ -208,7 +211,9 @@ mod tests {
 
     #[test]
     fn a_target_supports_no_fault_unless_it_says_so() {
-        for kind in [FaultKind::KillContainer, FaultKind::Interrupt, FaultKind::PauseContainer] {
+        for kind in
+            [FaultKind::KillContainer, FaultKind::StopContainer, FaultKind::Interrupt, FaultKind::PauseContainer]
+        {
             let refusal = Bare.check_fault(kind).expect_err("refused by default");
             assert!(refusal.message.contains(kind.name()) && refusal.message.contains("bare"), "{refusal:?}");
         }

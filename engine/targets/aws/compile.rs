@@ -147,18 +147,63 @@ pub enum ContainersParams {
         container_insights: bool,
     },
     /// Local processes.
-    Local {
-        /// Command and arguments.
-        command: Vec<String>,
-        /// How many.
-        count: u64,
-        /// Extra environment (values are templates over endpoint_url and callback_url).
-        env: Vec<(String, String)>,
-        /// Replace killed ones.
-        replace_killed: bool,
-        /// Kill budget.
-        max_kills: u64,
-    },
+    Local(LocalParams),
+}
+
+/// Local worker processes.
+#[derive(Debug, Clone, Serialize)]
+pub struct LocalParams {
+    /// Command and arguments.
+    pub command: Vec<String>,
+    /// How many.
+    pub count: u64,
+    /// Extra environment: (name, template source).
+    pub env: Vec<(String, String)>,
+    /// Replace killed ones.
+    pub replace_killed: bool,
+    /// Kill budget.
+    pub max_kills: u64,
+    /// The regular expression of the ready line.
+    pub ready: String,
+    /// The longest wait for readiness before the load starts.
+    pub start_after: Duration,
+    /// How the worker's own id is learned.
+    pub id: IdSource,
+    /// Time between SIGTERM and SIGKILL.
+    pub grace: Duration,
+}
+
+/// How herd learns a local worker's own id.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "kind", content = "pattern", rename_all = "kebab-case")]
+pub enum IdSource {
+    /// The worker uses `HERD_CONTAINER_ID`.
+    Env,
+    /// The first new owner in the ownership table after the worker starts.
+    Ownership,
+    /// The first capture of this regular expression on the worker's output.
+    Output(String),
+}
+
+/// The variables a local worker's `env` templates see, with sample values for the compile
+/// step's check.
+pub(crate) fn local_env_vars(
+    endpoint_url: &str,
+    callback_url: &str,
+    scenario: &str,
+    index: u64,
+    dir: &str,
+    claim_queue_url: &str,
+    work_queue_urls: &[String],
+) -> serde_json::Value {
+    serde_json::json!({
+        "endpoint_url": endpoint_url,
+        "callback_url": callback_url,
+        "scenario": { "name": scenario },
+        "container": { "index": index, "id": format!("local-{index}"), "dir": dir },
+        "claim_queue_url": claim_queue_url,
+        "work_queue_urls": work_queue_urls,
+    })
 }
 
 impl ContainersParams {
@@ -438,13 +483,67 @@ pub(crate) fn compile_aws(
             if !(1..=64).contains(&count) {
                 template_errors.push((cpath.key("count"), format!("`count` = {count} is outside 1 to 64")));
             }
-            ContainersParams::Local {
+            let ready = l.ready.clone().unwrap_or_else(|| "^ready$".into());
+            if let Err(e) = regex::Regex::new(&ready) {
+                template_errors.push((cpath.key("ready"), format!("not a regular expression: {e}")));
+            }
+            let id = match l.id.as_deref() {
+                None | Some("env") => IdSource::Env,
+                Some("ownership") => IdSource::Ownership,
+                Some(pattern) => {
+                    match regex::Regex::new(pattern) {
+                        Ok(r) if r.captures_len() == 2 => {}
+                        Ok(_) => template_errors.push((
+                            cpath.key("id"),
+                            format!(
+                                "\"{pattern}\" has no single capture group; accepted: \"env\", \"ownership\", or a regular expression with one group, e.g. \"Container ID: (\\\\S+)\""
+                            ),
+                        )),
+                        Err(e) => template_errors.push((
+                            cpath.key("id"),
+                            format!("\"{pattern}\" is not \"env\", \"ownership\" or a regular expression: {e}"),
+                        )),
+                    }
+                    IdSource::Output(pattern.to_owned())
+                }
+            };
+            let mut local_duration =
+                |key: &str, text: &Option<String>, default: u64| match text.as_deref().map(&duration) {
+                    None => Duration::from_secs(default),
+                    Some(Ok(d)) => d,
+                    Some(Err(e)) => {
+                        template_errors.push((cpath.key(key), e));
+                        Duration::from_secs(default)
+                    }
+                };
+            let start_after = local_duration("start_after", &l.start_after, 60);
+            let grace = local_duration("grace", &l.grace, 10);
+            // Every env value must render with the variables a worker gets.
+            let vars = local_env_vars(
+                "http://127.0.0.1:5000",
+                "http://127.0.0.1:8787",
+                "scenario",
+                0,
+                "/tmp/herd-container-0",
+                "https://sqs.invalid/000000000000/claims",
+                &["https://sqs.invalid/000000000000/work".to_owned()],
+            );
+            for (k, v) in &l.env {
+                if let Err(e) = crate::plan::render_once_public(v, &vars) {
+                    template_errors.push((cpath.key("env").key(k), format!("template does not render: {e}")));
+                }
+            }
+            ContainersParams::Local(LocalParams {
                 command: l.command,
                 count: count.clamp(1, 64) as u64,
                 env: l.env.into_iter().collect(),
                 replace_killed: l.replace_killed.unwrap_or(true),
                 max_kills: l.max_kills.unwrap_or(10).max(0) as u64,
-            }
+                ready,
+                start_after,
+                id,
+                grace,
+            })
         }
     };
     // Render every template for every session now, so a bad queue name or a body that is not
@@ -596,11 +695,17 @@ impl CompiledTarget for AwsParams {
     fn check_fault(&self, action: FaultKind) -> Result<(), FaultRefusal> {
         let refuse = |message: &str, help: &str| Err(FaultRefusal { message: message.into(), help: help.into() });
         match action {
-            FaultKind::KillContainer | FaultKind::PauseContainer if !self.containers.controllable() => refuse(
-                "this fault needs container control, and `[target.containers]` is `none`",
-                "declare [target.containers] kind = \"ecs\" (with a blast radius) or kind = \"local\"",
-            ),
-            FaultKind::KillContainer if matches!(self.containers, ContainersParams::Ecs { required_tag: None, .. }) => {
+            FaultKind::KillContainer | FaultKind::StopContainer | FaultKind::PauseContainer
+                if !self.containers.controllable() =>
+            {
+                refuse(
+                    "this fault needs container control, and `[target.containers]` is `none`",
+                    "declare [target.containers] kind = \"ecs\" (with a blast radius) or kind = \"local\"",
+                )
+            }
+            FaultKind::KillContainer | FaultKind::StopContainer
+                if matches!(self.containers, ContainersParams::Ecs { required_tag: None, .. }) =>
+            {
                 refuse(
                     "a fault on ECS needs `required_tag` in `[target.containers]`",
                     "tag the tasks herd may stop and name the tag, e.g. required_tag = \"herd-target=yes\" (AWS FIS selects its targets by tags the same way)",
@@ -631,7 +736,7 @@ impl CompiledTarget for AwsParams {
             match &self.containers {
                 ContainersParams::None => "none",
                 ContainersParams::Ecs { .. } => "ecs",
-                ContainersParams::Local { .. } => "local",
+                ContainersParams::Local(_) => "local",
             },
             format_duration(self.timeouts.operation),
             format_duration(self.timeouts.attempt),

@@ -7,6 +7,7 @@ mod callback;
 mod clients;
 mod compile;
 mod containers;
+mod local;
 mod needs;
 mod provision;
 mod router;
@@ -15,6 +16,8 @@ mod sqs;
 mod target;
 
 pub(crate) use clients::{explain, sdk_config};
-pub use compile::{AwsParams, ClaimsParams, ContainersParams, ReplyParams, Timeouts, WorkParams};
+pub use compile::{
+    AwsParams, ClaimsParams, ContainersParams, IdSource, LocalParams, ReplyParams, Timeouts, WorkParams,
+};
 pub use spec::*;
 pub use target::AwsTarget;

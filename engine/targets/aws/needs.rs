@@ -96,7 +96,19 @@ pub(crate) fn dry_run(plan: &Plan, params: &AwsParams) -> Result<Vec<String>, St
                 required_tag.as_ref().map(|(k, v)| format!(", tag {k}={v}")).unwrap_or_default(),
                 f.name
             ),
+            (
+                crate::plan::FaultAction::StopContainer { .. },
+                ContainersParams::Ecs { cluster, service, required_tag, max_kills, .. },
+            ) => format!(
+                "ecs:StopTask in cluster {cluster}{}{} (at most {max_kills} in the run): {}",
+                service.as_ref().map(|s| format!(", service {s}")).unwrap_or_default(),
+                required_tag.as_ref().map(|(k, v)| format!(", tag {k}={v}")).unwrap_or_default(),
+                f.name
+            ),
             (crate::plan::FaultAction::KillContainer { .. }, _) => format!("SIGKILL a local worker: {}", f.name),
+            (crate::plan::FaultAction::StopContainer { .. }, _) => {
+                format!("SIGTERM (then SIGKILL after the grace) a local worker: {}", f.name)
+            }
             (crate::plan::FaultAction::PauseContainer { .. }, _) => {
                 format!("SIGSTOP/SIGCONT a local worker: {}", f.name)
             }
@@ -106,8 +118,8 @@ pub(crate) fn dry_run(plan: &Plan, params: &AwsParams) -> Result<Vec<String>, St
         };
         out.push(call);
     }
-    if let ContainersParams::Local { command, count, .. } = &params.containers {
-        out.push(format!("start {count} local worker process(es): {}", command.join(" ")));
+    if let ContainersParams::Local(l) = &params.containers {
+        out.push(format!("start {} local worker process(es): {}", l.count, l.command.join(" ")));
     }
     if let Some(cw) = &plan.cloudwatch {
         out.push(format!(

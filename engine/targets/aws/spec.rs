@@ -221,9 +221,32 @@ pub struct LocalContainersSpec {
     /// How many processes to keep running. Default 1.
     #[serde(default)]
     pub count: Option<i64>,
-    /// Extra environment variables; `{{ endpoint_url }}` and `{{ callback_url }}` are filled in.
+    /// Extra environment variables. Values are templates over `endpoint_url`, `callback_url`
+    /// (herd's Step Functions listener), `scenario.name`, `container.index`, `container.id`
+    /// (the id herd gives it, `local-N`), `container.dir` (its own working folder, created
+    /// before it starts and removed after the run), `claim_queue_url` and `work_queue_urls`,
+    /// e.g. `AWS_ENDPOINT_URL_SFN = "{{ callback_url }}"`, `WORKSPACE_PATH = "{{ container.dir }}"`.
     #[serde(default)]
     pub env: IndexMap<String, String>,
+    /// A regular expression a line of the worker's output (stdout or stderr) matches once it is
+    /// ready; the time to it is its `container_start`. Default `"^ready$"`.
+    #[serde(default)]
+    pub ready: Option<String>,
+    /// How long herd waits for every worker to be ready before the load starts; workers not
+    /// ready by then are named in a warning and the load starts anyway. Default `"60s"`.
+    #[serde(default)]
+    pub start_after: Option<String>,
+    /// How herd learns a worker's own id, which the ownership table names (for `owner_of`
+    /// faults): `"env"` (the worker uses `HERD_CONTAINER_ID`, `local-N`), `"ownership"` (the
+    /// first new `containerId` in the ownership table after it starts), or a regular expression
+    /// with one capture group matched against its output, e.g. `"Container ID: (\\S+)"`.
+    /// Default `"env"`.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// How long a worker has to exit after SIGTERM (at the end of the run and for a
+    /// `stop-container` fault) before it gets SIGKILL. Default `"10s"`.
+    #[serde(default)]
+    pub grace: Option<String>,
     /// Start a replacement when one is killed. Default true.
     #[serde(default)]
     pub replace_killed: Option<bool>,

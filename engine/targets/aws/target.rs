@@ -19,7 +19,8 @@ use tokio::task::JoinSet;
 use super::callback;
 use super::clients::{Clients, explain, sdk_config};
 use super::compile::{AwsParams, ContainersParams, ReplyParams};
-use super::containers::{Ecs, Local};
+use super::containers::Ecs;
+use super::local::{Local, LocalSetup};
 use super::needs::{needs, render};
 use super::provision::{self, Created};
 use super::router::{Router, RouterMsg, lookup_owner};
@@ -36,7 +37,7 @@ const ECS_POLL: Duration = Duration::from_secs(5);
 enum Control {
     None,
     Ecs(Ecs),
-    Local(Local),
+    Local(Box<Local>),
 }
 
 /// The aws target.
@@ -61,6 +62,10 @@ pub struct AwsTarget {
     rng: ChaCha8Rng,
     finished: bool,
     callback_addr: Option<SocketAddr>,
+    /// Things said at setup for the person running herd.
+    notes: Vec<String>,
+    /// Files the target wrote (worker logs), known after `finish`.
+    files: Vec<std::path::PathBuf>,
 }
 
 /// Undoes what setup created when a later step of setup fails.
@@ -213,6 +218,7 @@ impl AwsTarget {
             }
             ReplyParams::Sqs { .. } => None,
         };
+        let mut notes = Vec::new();
         let control = match &params.containers {
             ContainersParams::None => Control::None,
             ContainersParams::Ecs { cluster, service, required_tag, max_kills, container_insights } => {
@@ -228,37 +234,61 @@ impl AwsTarget {
                     insights: *container_insights,
                 })
             }
-            ContainersParams::Local { command, count, env, replace_killed, max_kills } => {
+            ContainersParams::Local(local) => {
                 let endpoint =
                     params.endpoint_url.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok()).unwrap_or_default();
                 let callback = callback_addr.map(|a| format!("http://{a}")).unwrap_or_default();
-                let vars = serde_json::json!({ "endpoint_url": endpoint, "callback_url": callback });
-                let mut full_env: Vec<(String, String)> = Vec::new();
+                let mut base_env: Vec<(String, String)> = Vec::new();
                 if !endpoint.is_empty() {
-                    full_env.push(("AWS_ENDPOINT_URL".into(), endpoint.clone()));
+                    base_env.push(("AWS_ENDPOINT_URL".into(), endpoint.clone()));
                 }
                 if let Some(r) = &params.region {
-                    full_env.push(("AWS_REGION".into(), r.clone()));
+                    base_env.push(("AWS_REGION".into(), r.clone()));
                 }
                 if !callback.is_empty() {
-                    full_env.push(("HERD_CALLBACK_URL".into(), callback.clone()));
+                    base_env.push(("HERD_CALLBACK_URL".into(), callback.clone()));
                 }
-                for (k, v) in env {
-                    match crate::plan::render_once_public(v, &vars) {
-                        Ok(value) => full_env.push((k.clone(), value)),
-                        Err(e) => bail!(TargetError::Setup(format!("container env {k}: {e}"))),
+                let mut work_queue_urls = work_url.clone();
+                work_queue_urls.dedup();
+                let setup = LocalSetup {
+                    params: local.clone(),
+                    base_env,
+                    endpoint_url: endpoint,
+                    callback_url: callback,
+                    scenario: plan.name.clone(),
+                    claim_queue_url: claim_url.clone().unwrap_or_default(),
+                    work_queue_urls,
+                    logs_dir: options.output_dir.as_ref().map(|d| d.join("containers")),
+                    router: router_tx.clone(),
+                };
+                match Local::start(setup) {
+                    Ok(mut l) => {
+                        // The load starts when every worker is ready (or at `start_after`), so
+                        // the first messages' latency holds no worker start-up.
+                        let late = l.wait_ready(local.start_after);
+                        if !late.is_empty() {
+                            let line = format!(
+                                "not ready after {}: {}; the load starts anyway",
+                                crate::plan::format_duration(local.start_after),
+                                late.join(", ")
+                            );
+                            tracing::warn!(target: "herd::aws", "{line}");
+                            notes.push(line);
+                        }
+                        Control::Local(Box::new(l))
                     }
-                }
-                match Local::start(command.clone(), full_env, *count, *replace_killed, *max_kills, router_tx.clone()) {
-                    Ok(l) => Control::Local(l),
                     Err(e) => bail!(TargetError::Setup(e)),
                 }
             }
         };
         let is_ecs = matches!(control, Control::Ecs(_));
+        let learn_owners = matches!(&control, Control::Local(l) if l.awaiting_owner_ids());
         let control = Arc::new(Mutex::new(control));
         if is_ecs {
             rt.spawn(poll_ecs_starts(control.clone(), router_tx.clone(), stop.clone()));
+        }
+        if learn_owners && let Some(c) = &params.claims {
+            rt.spawn(learn_owner_ids(clients.clone(), c.ownership_table.clone(), control.clone(), stop.clone()));
         }
         Ok(Self {
             rt: None,
@@ -281,6 +311,8 @@ impl AwsTarget {
             rng: ChaCha8Rng::seed_from_u64(plan.seed ^ 0x00a3_5000_0000_0007),
             finished: false,
             callback_addr,
+            notes,
+            files: Vec::new(),
         })
     }
 
@@ -308,6 +340,38 @@ async fn poll_ecs_starts(control: Arc<Mutex<Control>>, router: UnboundedSender<R
             ecs.poll_starts(&router).await;
         }
         tokio::time::sleep(ECS_POLL).await;
+    }
+}
+
+/// Learns the ids local workers make up for themselves from the ownership table: every new
+/// `containerId` goes to the oldest worker still without an id, until all have one.
+async fn learn_owner_ids(clients: Clients, table: String, control: Arc<Mutex<Control>>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        let waiting = matches!(&*control.lock().await, Control::Local(l) if l.awaiting_owner_ids());
+        if !waiting {
+            return;
+        }
+        match clients.dynamodb.scan().table_name(&table).send().await {
+            Ok(out) => {
+                let mut owners: Vec<(u64, String)> = out
+                    .items()
+                    .iter()
+                    .filter_map(|i| {
+                        let id = i.get("containerId")?.as_s().ok()?.clone();
+                        let at = i.get("lastActivity").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
+                        Some((at.unwrap_or(0), id))
+                    })
+                    .collect();
+                // The first owner to appear is the oldest claim.
+                owners.sort();
+                let ids: Vec<String> = owners.into_iter().map(|(_, id)| id).collect();
+                if let Control::Local(l) = &mut *control.lock().await {
+                    l.assign_owner_ids(&ids);
+                }
+            }
+            Err(e) => tracing::debug!(target: "herd::aws", "scan of {table}: {}", explain(&e)),
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
 
@@ -423,6 +487,72 @@ impl Target for AwsTarget {
                 containers: (0..killed.len() as u64).collect(),
                 pairs: if killed.is_empty() || !found { Vec::new() } else { pair.into_iter().collect() },
                 detail,
+            };
+            out.send(Observation::FaultDone { fault, outcome });
+        });
+    }
+
+    fn stop(&mut self, now: Micros, fault: usize, select: &ContainerSelector, io: &mut TargetIo) {
+        if matches!(self.params.containers, ContainersParams::Ecs { .. }) {
+            // ECS's StopTask is the graceful stop: SIGTERM, then SIGKILL after the task's
+            // stopTimeout.
+            self.kill(now, fault, select, io);
+            return;
+        }
+        let query = self.owner_query(select);
+        let pair = query.as_ref().map(|(_, p)| p.clone());
+        let (clients, control, out, select) =
+            (self.clients.clone(), self.control.clone(), self.observations.clone(), select.clone());
+        let mut rng = ChaCha8Rng::from_rng(&mut self.rng);
+        self.spawn(async move {
+            let (owner, lookup_error) = fault_owner(&clients, query).await;
+            let found = owner.is_some();
+            let begun = match &mut *control.lock().await {
+                Control::Local(l) => l.begin_stop(&select, owner, &mut rng).map(|s| (s, l.grace())),
+                _ => Err("only local containers and ECS tasks can be stopped".to_owned()),
+            };
+            let outcome = match begun {
+                Err(detail) => FaultOutcome { detail, ..FaultOutcome::default() },
+                Ok((stopping, grace)) => {
+                    // Wait for them to exit without holding the containers: samples and other
+                    // faults go on meanwhile.
+                    let started = std::time::Instant::now();
+                    loop {
+                        let done = match &mut *control.lock().await {
+                            Control::Local(l) => stopping.iter().all(|(i, _)| l.exited(*i)),
+                            _ => true,
+                        };
+                        if done || started.elapsed() >= grace {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    let forced = match &mut *control.lock().await {
+                        Control::Local(l) => l.finish_stop(&stopping),
+                        _ => Vec::new(),
+                    };
+                    let ids: Vec<String> = stopping.iter().map(|(_, id)| id.clone()).collect();
+                    let mut detail = if ids.is_empty() {
+                        "stopped no process".to_owned()
+                    } else if forced.is_empty() {
+                        format!("stopped {} with SIGTERM", ids.join(", "))
+                    } else {
+                        format!(
+                            "stopped {} with SIGTERM; {} still ran after {} and got SIGKILL",
+                            ids.join(", "),
+                            forced.join(", "),
+                            crate::plan::format_duration(grace)
+                        )
+                    };
+                    if let Some(e) = lookup_error {
+                        detail = format!("{detail} ({e})");
+                    }
+                    FaultOutcome {
+                        containers: (0..ids.len() as u64).collect(),
+                        pairs: if ids.is_empty() || !found { Vec::new() } else { pair.into_iter().collect() },
+                        detail,
+                    }
+                }
             };
             out.send(Observation::FaultDone { fault, outcome });
         });
@@ -545,23 +675,38 @@ impl Target for AwsTarget {
         let deadline = self.params.timeouts.cleanup;
         let control = self.control.clone();
         let (clients, created) = (self.clients.clone(), std::mem::take(&mut self.created));
-        let left = rt.block_on(async move {
+        let mut files = Vec::new();
+        let left = rt.block_on(async {
             // A fault task may still hold the containers (a stalled StopTask); the clean-up does
             // not wait for it past its deadline.
             let stopped = tokio::time::timeout(deadline, async {
-                if let Control::Local(l) = &mut *control.lock().await {
-                    l.stop_all();
+                match &mut *control.lock().await {
+                    Control::Local(l) => (l.stop_all(), l.logs()),
+                    _ => (Vec::new(), Vec::new()),
                 }
             })
             .await;
-            if stopped.is_err() {
-                tracing::warn!(target: "herd::aws", "local workers were busy past the clean-up deadline");
+            let mut left = Vec::new();
+            match stopped {
+                Ok((forced, logs)) => {
+                    if !forced.is_empty() {
+                        tracing::info!(target: "herd::aws", "still running after SIGTERM and the grace, killed: {}", forced.join(", "));
+                    }
+                    files = logs;
+                }
+                Err(_) => left.push("local workers: busy past the clean-up deadline; killed when herd exits".to_owned()),
             }
-            provision::cleanup(&clients, &created, deadline).await
+            left.extend(provision::cleanup(&clients, &created, deadline).await);
+            left
         });
+        self.files = files;
         // Tasks still waiting on a server (a long poll, a stalled call) are dropped, not awaited.
         rt.shutdown_background();
         left
+    }
+
+    fn files(&self) -> Vec<std::path::PathBuf> {
+        self.files.clone()
     }
 
     fn settle(&self) -> Micros {
@@ -569,9 +714,13 @@ impl Target for AwsTarget {
     }
 
     fn announcements(&self) -> Vec<String> {
-        self.callback_addr
-            .map(|addr| vec![format!("Step Functions callbacks: point workers at http://{addr}")])
-            .unwrap_or_default()
+        let mut out: Vec<String> = self
+            .callback_addr
+            .map(|addr| format!("Step Functions callbacks: point workers at http://{addr}"))
+            .into_iter()
+            .collect();
+        out.extend(self.notes.iter().cloned());
+        out
     }
 }
 

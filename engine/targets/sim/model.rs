@@ -54,6 +54,9 @@ struct Container {
     epoch: u64,
     busy_since: Option<Micros>,
     busy_accum: Micros,
+    /// Told to stop gracefully: it finishes its current message, then releases its claim and
+    /// exits.
+    stopping: bool,
 }
 
 impl Container {
@@ -237,6 +240,10 @@ impl SimTarget {
             let took = us(self.params.preview_load.sample(&mut self.rng));
             io.observe(Observation::PreviewLoad { id: done.msg.id, took });
         }
+        if self.containers[ci].stopping {
+            self.retire(now, ci, io);
+            return;
+        }
         self.dispatch(now, c, io);
     }
 
@@ -251,6 +258,25 @@ impl SimTarget {
             self.arm(io, current.done_at.max(now + 1), Timer::LateReply(current.msg.id));
         }
         Some(current.msg.id)
+    }
+
+    /// A container that was told to stop has no message left: it releases its claim (so the
+    /// router may claim the pair again at once) and exits; it is replaced like a killed one.
+    fn retire(&mut self, now: Micros, c: usize, io: &mut TargetIo) {
+        self.finish_busy(now, c);
+        let container = &mut self.containers[c];
+        container.alive = false;
+        container.epoch += 1;
+        if let Some(pair) = container.claim.take() {
+            let p = self.pairs.entry(pair.clone()).or_default();
+            p.owner = None;
+            if !p.queue.is_empty() {
+                self.request_claim(now, &pair, io);
+            }
+        }
+        if self.params.replace_killed && self.live_count() < self.params.max_containers as usize {
+            self.start_container(now, io);
+        }
     }
 
     fn kill_one(&mut self, now: Micros, c: usize, io: &mut TargetIo) -> Option<String> {
@@ -342,6 +368,7 @@ impl Container {
             epoch: 0,
             busy_since: None,
             busy_accum: 0,
+            stopping: false,
         }
     }
 }
@@ -440,6 +467,12 @@ impl Target for SimTarget {
         report(io, fault, outcome, effects);
     }
 
+    fn stop(&mut self, now: Micros, fault: usize, select: &ContainerSelector, io: &mut TargetIo) {
+        let mut effects = TargetIo::default();
+        let outcome = self.stop_now(now, select, &mut effects);
+        report(io, fault, outcome, effects);
+    }
+
     fn pause(&mut self, now: Micros, fault: usize, select: &ContainerSelector, duration: Micros, io: &mut TargetIo) {
         let mut effects = TargetIo::default();
         let outcome = self.pause_now(now, select, duration, &mut effects);
@@ -481,6 +514,34 @@ impl SimTarget {
         }
         out.detail = format!(
             "killed container{} {}",
+            if out.containers.len() == 1 { "" } else { "s" },
+            out.containers.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+        );
+        out
+    }
+
+    fn stop_now(&mut self, now: Micros, select: &ContainerSelector, io: &mut TargetIo) -> FaultOutcome {
+        let chosen = match self.select(select) {
+            Ok(c) => c,
+            Err(detail) => return FaultOutcome { detail, ..FaultOutcome::default() },
+        };
+        let mut out = FaultOutcome::default();
+        for c in chosen {
+            if !self.containers[c].alive {
+                continue;
+            }
+            if let Some(pair) = &self.containers[c].claim {
+                out.pairs.push(pair.clone());
+            }
+            out.containers.push(c as u64);
+            if self.containers[c].current.is_some() {
+                self.containers[c].stopping = true;
+            } else {
+                self.retire(now, c, io);
+            }
+        }
+        out.detail = format!(
+            "stopped container{} {} gracefully",
             if out.containers.len() == 1 { "" } else { "s" },
             out.containers.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
         );
