@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
@@ -14,26 +13,7 @@ use herd::report::{RunSummary, read_summary};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn worker() -> PathBuf {
-    // target/debug/deps/aws-<hash> -> target/debug/examples/worker
-    let exe = std::env::current_exe().expect("test binary path");
-    let path = exe.parent().and_then(Path::parent).map(|d| d.join("examples").join("worker")).expect("target dir");
-    assert!(path.exists(), "{} is missing; `cargo test` builds it (cargo build --examples)", path.display());
-    path
-}
-
-fn herd(dir: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_herd"));
-    cmd.args(args).current_dir(dir);
-    for (k, v) in common::moto::env() {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("herd runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::moto::{herd, text, worker};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")

@@ -322,16 +322,6 @@ messages_lost = ["count == 0"]
     )
 }
 
-fn delete_queues_with_prefix(prefix: &str) {
-    rt().block_on(async {
-        let sqs = aws_sdk_sqs::Client::new(&common::moto::sdk_config().await);
-        let urls = sqs.list_queues().queue_name_prefix(prefix).send().await.ok().and_then(|o| o.queue_urls);
-        for url in urls.unwrap_or_default() {
-            let _ = sqs.delete_queue().queue_url(url).send().await;
-        }
-    });
-}
-
 /// Starts a run through a pausable proxy and, once it has written its first sample (it is set up
 /// and sending), stops the server.
 fn stalled_run(name: &str, max_duration: &str) -> (Proxy, tempfile::TempDir, std::process::Child) {
@@ -383,7 +373,7 @@ fn a_server_that_stalls_mid_run_cannot_hold_the_run_past_its_limits() {
     let o = child.wait_with_output().expect("herd exits");
     let took = run_started.elapsed();
     proxy.stop.store(true, Ordering::Relaxed);
-    delete_queues_with_prefix(name);
+    common::moto::delete_queues_with_prefix(name);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     // At most the rest of max_duration (8 s) plus the clean-up deadline (3 s), and slack for a
     // busy machine: far from "for ever".
@@ -413,7 +403,7 @@ fn ctrl_c_works_while_the_server_is_stalled() {
     let o = child.wait_with_output().expect("herd exits");
     let took = pressed.elapsed();
     proxy.stop.store(true, Ordering::Relaxed);
-    delete_queues_with_prefix(name);
+    common::moto::delete_queues_with_prefix(name);
     assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
     // The grace for in-flight replies (5 s) plus the clean-up deadline (3 s), and slack.
     assert!(took < Duration::from_secs(16), "Ctrl-C took {took:?} to end the run");

@@ -92,3 +92,47 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .load()
         .await
 }
+
+/// The reference worker built beside the test binary (`cargo test` builds the examples).
+pub fn worker() -> std::path::PathBuf {
+    // target/debug/deps/<test>-<hash> -> target/debug/examples/worker
+    let exe = std::env::current_exe().expect("test binary path");
+    let path =
+        exe.parent().and_then(std::path::Path::parent).map(|d| d.join("examples").join("worker")).expect("target dir");
+    assert!(path.exists(), "{} is missing; `cargo test` builds it (cargo build --examples)", path.display());
+    path
+}
+
+/// Runs herd in `dir` with moto's environment.
+pub fn herd(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_herd"));
+    cmd.args(args).current_dir(dir);
+    for (k, v) in env() {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("herd runs")
+}
+
+/// Output bytes as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Deletes every queue and table whose name starts with `prefix` (what a run that could not
+/// clean up after itself left behind).
+pub fn delete_queues_with_prefix(prefix: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let config = sdk_config().await;
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let urls = sqs.list_queues().queue_name_prefix(prefix).send().await.ok().and_then(|o| o.queue_urls);
+        for url in urls.unwrap_or_default() {
+            let _ = sqs.delete_queue().queue_url(url).send().await;
+        }
+        let ddb = aws_sdk_dynamodb::Client::new(&config);
+        let tables = ddb.list_tables().send().await.ok().and_then(|o| o.table_names);
+        for t in tables.unwrap_or_default().into_iter().filter(|t| t.starts_with(prefix)) {
+            let _ = ddb.delete_table().table_name(t).send().await;
+        }
+    });
+}

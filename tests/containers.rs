@@ -1,0 +1,228 @@
+//! Local containers as real containers behave, against moto with real worker processes
+//! (examples/worker.rs): the load waits for readiness, herd learns the ids workers make up for
+//! themselves, SIGTERM stops release ownership, and no worker outlives herd.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::moto::{herd, text, worker};
+use herd::report::{RunSummary, read_summary};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn run(dir: &Path, name: &str, toml: &str) -> (std::process::Output, RunSummary) {
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, toml).expect("write scenario");
+    let o = herd(dir, &["run", file.to_str().unwrap(), "--out", "out", "--quiet", "--callback-listen", "127.0.0.1:0"]);
+    let s = read_summary(&dir.join("out").join(name).join("summary.json"))
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", text(&o.stdout), text(&o.stderr)));
+    (o, s)
+}
+
+/// A generation-B scenario on one project+user served by one local worker.
+fn scenario_b(name: &str, project: &str, worker_args: &str, id: &str, extra: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
+max_duration = "1m"
+reply_timeout = "4s"
+sample_interval = "1s"
+
+[target]
+kind = "aws"
+preset = "webordinary-b"
+allowed_accounts = ["123456789012"]
+provision = true
+timeouts = {{ settle = "1s" }}
+
+[target.containers]
+kind = "local"
+command = ["{worker}", "--generation", "b", "--idle-exit-secs", "30"{worker_args}]
+count = 1
+id = '{id}'
+grace = "5s"
+env = {{ AWS_ENDPOINT_URL_SFN = "{{{{ callback_url }}}}", WORKSPACE_PATH = "{{{{ container.dir }}}}" }}
+
+[[sessions]]
+count = 1
+project = "{project}"
+user = "u"
+thread = "t-0"
+
+[[phases]]
+executor = "constant-arrival-rate"
+rate = "2/s"
+duration = "5s"
+{extra}
+"#,
+        worker = worker().display()
+    )
+}
+
+const KILL_OWNER: &str = r#"
+[[faults]]
+at = "2500ms"
+action = "kill-container"
+owner_of = "t-0"
+"#;
+
+/// The load starts once the worker is ready, so a slow start shows in `container_start` and not
+/// in the first messages' latency; the worker's output is kept in `containers/<id>.log`.
+#[test]
+fn the_load_waits_for_ready_workers_and_their_output_is_kept() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let toml = scenario_b("ready-wait", "rdy", r#", "--start-delay-ms", "2500""#, "env", "");
+    let (o, s) = run(dir.path(), "ready-wait", &toml);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let metric = |name: &str| s.metrics.iter().find(|m| m.name == name && m.tag_key.is_none()).cloned();
+    let start = metric("container_start").expect("container_start was measured");
+    assert!(start.min.unwrap() >= 2_500_000.0, "the start-up is container_start: {start:?}");
+    let latency = metric("message_latency").expect("latency");
+    assert!(latency.max.unwrap() < 2_500_000.0, "no message waited for the start-up: max {:?} µs", latency.max);
+    assert_eq!(s.accounting.replied, s.accounting.sent, "{:?}", s.accounting);
+    assert_eq!(s.files, vec!["containers/local-0.log".to_owned()]);
+    let log = std::fs::read_to_string(dir.path().join("out/ready-wait/containers/local-0.log")).unwrap();
+    assert!(log.lines().any(|l| l == "ready"), "{log}");
+    let md = std::fs::read_to_string(dir.path().join("out/ready-wait/report.md")).unwrap();
+    assert!(md.contains("[containers/local-0.log](containers/local-0.log)"), "report.md links the log");
+}
+
+/// herd kills the owner of a session by the id the worker wrote to the ownership table, learned
+/// each of the three ways; a worker that makes up its own id is not found when herd is told the
+/// id comes from the environment, and the fault says why.
+#[test]
+fn owner_of_kills_find_the_worker_by_the_id_it_uses() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let cases = [
+        ("env", "", "killed local-0"),
+        ("Container ID: (\\S+)", r#", "--own-id""#, "killed container-"),
+        ("ownership", r#", "--own-id""#, "killed container-"),
+    ];
+    for (i, (id, args, expect)) in cases.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("owner-id-{i}");
+        let (o, s) = run(dir.path(), &name, &scenario_b(&name, &format!("oid{i}"), args, id, KILL_OWNER));
+        assert_ne!(o.status.code(), Some(3), "{}", text(&o.stderr));
+        let fault = &s.faults[0];
+        assert!(fault.detail.starts_with(expect), "id {id}: {}", fault.detail);
+        assert_eq!(fault.containers.len(), 1, "id {id}: {fault:?}");
+        if *expect != "killed local-0" {
+            assert!(
+                s.files.iter().any(|f| f.starts_with("containers/container-")),
+                "the log is named after the learned id: {:?}",
+                s.files
+            );
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_, s) =
+        run(dir.path(), "owner-id-wrong", &scenario_b("owner-id-wrong", "oidw", r#", "--own-id""#, "env", KILL_OWNER));
+    let fault = &s.faults[0];
+    assert!(fault.containers.is_empty(), "{fault:?}");
+    assert!(fault.detail.contains("is none of herd's workers (local-0)"), "{}", fault.detail);
+}
+
+/// A stopped worker (SIGTERM) releases its ownership, so herd, playing the router, claims the
+/// pair again and the replacement answers; a killed one (SIGKILL) leaves its row, no claim is
+/// sent, and the messages after it are lost: the real router's weakness, reproduced.
+#[test]
+fn a_stopped_worker_releases_ownership_and_a_killed_one_does_not() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let stop = KILL_OWNER.replace("kill-container", "stop-container");
+    let dir = tempfile::tempdir().unwrap();
+    let (_, stopped) =
+        run(dir.path(), "stop-releases", &scenario_b("stop-releases", "stp", r#", "--own-id""#, "ownership", &stop));
+    let fault = &stopped.faults[0];
+    assert!(
+        fault.detail.starts_with("stopped container-") && fault.detail.contains("with SIGTERM"),
+        "{}",
+        fault.detail
+    );
+    assert!(!fault.detail.contains("SIGKILL"), "the worker exited within the grace: {}", fault.detail);
+    assert!(stopped.accounting.claims_sent >= 2, "a new claim after the stop: {:?}", stopped.accounting);
+    // At most the message the worker held when it stopped is lost; the rest are answered by the
+    // replacement.
+    assert!(stopped.accounting.lost <= 1, "{:?}", stopped.accounting);
+    let log = std::fs::read_dir(dir.path().join("out/stop-releases/containers"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .collect::<String>();
+    assert!(log.contains("SIGTERM: released 1 ownership row(s)"), "{log}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_, killed) =
+        run(dir.path(), "kill-keeps", &scenario_b("kill-keeps", "klk", r#", "--own-id""#, "ownership", KILL_OWNER));
+    assert!(killed.faults[0].detail.starts_with("killed container-"), "{}", killed.faults[0].detail);
+    assert_eq!(
+        killed.accounting.claims_sent, 1,
+        "no claim while the dead owner's row looks alive: {:?}",
+        killed.accounting
+    );
+    assert!(killed.accounting.lost >= 3, "the messages after the kill are lost: {:?}", killed.accounting);
+}
+
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
+        let Some(rest) = stat.rsplit_once(')').map(|r| r.1) else { continue };
+        if rest.split_whitespace().nth(1).and_then(|v| v.parse::<u32>().ok()) == Some(pid) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit_once(')').and_then(|r| r.1.split_whitespace().next()) != Some("Z"))
+}
+
+/// herd killed with SIGKILL (no clean-up of its own can run) still leaves no worker behind:
+/// each worker has a parent-death signal.
+#[test]
+fn no_worker_outlives_herd_killed_with_sigkill() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let toml = scenario_b("orphans", "orph", "", "env", "")
+        .replace("count = 1\nid", "count = 2\nid")
+        .replace("\"5s\"\n\n[[", "\"5m\"\n\n[[");
+    let file = dir.path().join("orphans.toml");
+    std::fs::write(&file, toml).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_herd"));
+    cmd.args(["run", file.to_str().unwrap(), "--out", "out", "--quiet"]).current_dir(dir.path());
+    for (k, v) in common::moto::env() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("herd starts");
+    let started = Instant::now();
+    let workers = loop {
+        let w: Vec<u32> = children_of(child.id())
+            .into_iter()
+            .filter(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "worker"))
+            .collect();
+        if w.len() == 2
+            && std::fs::read_to_string(dir.path().join("out/orphans/journal.jsonl"))
+                .is_ok_and(|j| j.lines().count() >= 2)
+        {
+            break w;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the workers never started: {w:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    child.kill().expect("SIGKILL herd");
+    child.wait().unwrap();
+    let killed = Instant::now();
+    while workers.iter().any(|p| alive(*p)) {
+        assert!(killed.elapsed() < Duration::from_secs(10), "workers outlived herd: {workers:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // herd could not clean up after itself; the test does.
+    common::moto::delete_queues_with_prefix("webordinary-");
+}
