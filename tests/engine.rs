@@ -242,3 +242,27 @@ container = 0
     assert_eq!(result.faults[0].detail, "kill-container is not supported by this target");
     assert_eq!(result.accounting.sent, 10);
 }
+
+/// A graceful stop finishes the message in hand, releases the claim, and a replacement takes
+/// the pair at once: nothing is lost and nothing waits for a visibility timeout. The same strike
+/// as a kill loses the message in hand to the visibility timeout (30 s of extra latency).
+#[test]
+fn a_stopped_container_finishes_its_message_and_a_killed_one_does_not() {
+    let stopped = run("stop-vs-kill");
+    assert!(stopped.faults[0].detail.contains("gracefully"), "{}", stopped.faults[0].detail);
+    assert_eq!(stopped.accounting.lost, 0, "{:?}", stopped.accounting);
+    assert_eq!(stopped.accounting.replied, stopped.accounting.sent);
+    let max_stopped = metric(&stopped, "message_latency").max.unwrap();
+    assert!(max_stopped < 15_000_000.0, "no message waited for a visibility timeout: {max_stopped} µs");
+
+    let text =
+        std::fs::read_to_string("tests/engine/stop-vs-kill.toml").unwrap().replace("stop-container", "kill-container");
+    let loaded = herd::scenario::load_bytes("kill.toml", text.as_bytes()).unwrap_or_else(|d| panic!("{}", d.render()));
+    let killed = common::run_plan(&herd::plan::compile(&loaded).unwrap_or_else(|d| panic!("{}", d.render())));
+    common::assert_accounting(&killed);
+    let max_killed = metric(&killed, "message_latency").max.unwrap();
+    assert!(
+        max_killed >= 30_000_000.0,
+        "the killed container's message waited for its visibility timeout: {max_killed} µs"
+    );
+}
