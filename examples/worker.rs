@@ -21,6 +21,9 @@
 //! ownership table, ignoring `HERD_CONTAINER_ID`), `--start-delay-ms N` (a slow start before the
 //! `ready` line). It reads the Step Functions endpoint from `AWS_ENDPOINT_URL_SFN` when set (else
 //! `HERD_CALLBACK_URL`), and on SIGTERM it releases every ownership row it holds and exits.
+//! `--watch-interrupts` (generation B): also read the claimed pairs' interrupt queues and print
+//! `INTERRUPT <interruptingMessageId> <SentTimestamp>` for each INTERRUPT and `WORK <messageId>
+//! <SentTimestamp>` for each work message, so a test can check what went out first.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -41,6 +44,7 @@ struct Options {
     container_id: String,
     callback: String,
     start_delay: Duration,
+    watch_interrupts: bool,
 }
 
 fn options() -> Options {
@@ -66,6 +70,7 @@ fn options() -> Options {
             .or_else(|_| std::env::var("HERD_CALLBACK_URL"))
             .unwrap_or_default(),
         start_delay: Duration::from_millis(num("--start-delay-ms", 0)),
+        watch_interrupts: args.iter().any(|a| a == "--watch-interrupts"),
     }
 }
 
@@ -227,8 +232,21 @@ async fn generation_b(sqs: &aws_sdk_sqs::Client, ddb: &aws_sdk_dynamodb::Client,
         }
         let mut any = false;
         for url in &claimed {
-            let Ok(out) =
-                sqs.receive_message().queue_url(url).max_number_of_messages(1).wait_time_seconds(0).send().await
+            if o.watch_interrupts {
+                print_interrupts(
+                    sqs,
+                    &url.replace("webordinary-input-", "webordinary-interrupts-").replace(".fifo", ""),
+                )
+                .await;
+            }
+            let Ok(out) = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(1)
+                .wait_time_seconds(0)
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp)
+                .send()
+                .await
             else {
                 continue;
             };
@@ -236,6 +254,9 @@ async fn generation_b(sqs: &aws_sdk_sqs::Client, ddb: &aws_sdk_dynamodb::Client,
                 any = true;
                 handled += 1;
                 let body: serde_json::Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
+                if o.watch_interrupts {
+                    println!("WORK {} {}", body["messageId"].as_str().unwrap_or(""), sent_timestamp(&m));
+                }
                 let token = body["taskToken"].as_str().unwrap_or_default().to_owned();
                 tokio::time::sleep(o.processing).await;
                 let output = serde_json::json!({ "success": true, "messageId": body["messageId"], "summary": "done", "filesChanged": [], "buildSuccess": true, "deploySuccess": true }).to_string();
@@ -297,6 +318,36 @@ async fn main() {
             // the project+user claimed again at once.
             let released = release_ownership(&ddb, &o.container_id).await;
             println!("SIGTERM: released {released} ownership row(s)");
+        }
+    }
+}
+
+/// When SQS says a message was sent, epoch milliseconds.
+fn sent_timestamp(m: &aws_sdk_sqs::types::Message) -> String {
+    m.attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Prints and deletes every INTERRUPT waiting on `url`.
+async fn print_interrupts(sqs: &aws_sdk_sqs::Client, url: &str) {
+    let Ok(out) = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(0)
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp)
+        .send()
+        .await
+    else {
+        return;
+    };
+    for m in out.messages() {
+        let body: serde_json::Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
+        println!("INTERRUPT {} {}", body["interruptingMessageId"].as_str().unwrap_or(""), sent_timestamp(m));
+        if let Some(h) = m.receipt_handle() {
+            let _ = sqs.delete_message().queue_url(url).receipt_handle(h).send().await;
         }
     }
 }

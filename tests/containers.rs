@@ -226,3 +226,50 @@ fn no_worker_outlives_herd_killed_with_sigkill() {
     // herd could not clean up after itself; the test does.
     common::moto::delete_queues_with_prefix("webordinary-");
 }
+
+/// With the real router's fix modelled (`claim_when_owner_dead`), herd releases the killed
+/// owner's row and claims the pair again, and the replacement answers what follows.
+#[test]
+fn claim_when_owner_dead_claims_again_after_a_kill() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let fix = format!("{KILL_OWNER}\n[target.router]\nclaim_when_owner_dead = true\n");
+    let dir = tempfile::tempdir().unwrap();
+    let (_, s) = run(dir.path(), "claim-dead", &scenario_b("claim-dead", "cld", r#", "--own-id""#, "ownership", &fix));
+    assert!(s.faults[0].detail.starts_with("killed container-"), "{}", s.faults[0].detail);
+    assert!(s.accounting.claims_sent >= 2, "claimed again after the kill: {:?}", s.accounting);
+    assert!(s.accounting.lost <= 1, "only the message in hand at the kill is lost: {:?}", s.accounting);
+}
+
+/// As the real router does, a message for another thread of a busy project+user goes out after
+/// an INTERRUPT for it: the worker sees every INTERRUPT no later than the work it announces.
+#[test]
+fn the_router_interrupts_a_busy_container_before_work_for_another_thread() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let toml =
+        scenario_b("switch-interrupts", "swi", r#", "--processing-ms", "1200", "--watch-interrupts""#, "env", "")
+            .replace("count = 1\nproject", "count = 2\nproject")
+            .replace("thread = \"t-0\"", "thread = \"t-{{ i }}\"")
+            .replace("reply_timeout = \"4s\"", "reply_timeout = \"30s\"");
+    let dir = tempfile::tempdir().unwrap();
+    let (o, s) = run(dir.path(), "switch-interrupts", &toml);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(s.accounting.interrupts_sent >= 3, "{:?}", s.accounting);
+    assert_eq!(s.accounting.interrupts, 0, "the worker never reported PREEMPTED");
+    let log = std::fs::read_to_string(dir.path().join("out/switch-interrupts/containers/local-0.log")).unwrap();
+    let lines = |kind: &str| -> Vec<(String, u64)> {
+        log.lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next() == Some(kind))
+                    .then(|| (w.next().unwrap_or("").to_owned(), w.next().and_then(|t| t.parse().ok()).unwrap_or(0)))
+            })
+            .collect()
+    };
+    let (interrupts, work) = (lines("INTERRUPT"), lines("WORK"));
+    assert_eq!(interrupts.len() as u64, s.accounting.interrupts_sent, "{log}");
+    for (id, sent) in &interrupts {
+        let (_, work_sent) =
+            work.iter().find(|(w, _)| w == id).unwrap_or_else(|| panic!("no work {id} after its INTERRUPT:\n{log}"));
+        assert!(work_sent >= sent, "work {id} went out at {work_sent}, before its INTERRUPT at {sent}");
+    }
+}

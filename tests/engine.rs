@@ -266,3 +266,39 @@ fn a_stopped_container_finishes_its_message_and_a_killed_one_does_not() {
         "the killed container's message waited for its visibility timeout: {max_killed} µs"
     );
 }
+
+/// An interrupt fault that carries a message interrupts the session's busy container and sends
+/// the message, counted like any other.
+#[test]
+fn an_interrupt_with_a_message_preempts_and_sends_the_new_work() {
+    let toml = r#"
+name = "interrupt-message"
+max_duration = "5m"
+[target]
+kind = "sim"
+containers = { max = 1, warm = 1 }
+processing = "fixed(10s)"
+switch_cost = "fixed(0s)"
+interrupt_policy = "never"
+[[sessions]]
+count = 2
+project = "p"
+thread = "t-{{ i }}"
+[[phases]]
+executor = "burst"
+count = 1
+sessions = ["sessions"]
+[[faults]]
+at = "3s"
+action = "interrupt"
+session = "t-1"
+message = { instruction = "Stop that and do this" }
+"#;
+    let loaded = herd::scenario::load_bytes("im.toml", toml.as_bytes()).unwrap_or_else(|d| panic!("{}", d.render()));
+    let s = common::run_plan(&herd::plan::compile(&loaded).unwrap_or_else(|d| panic!("{}", d.render())));
+    common::assert_accounting(&s);
+    assert_eq!(s.accounting.sent, 3, "two from the burst and the fault's message: {:?}", s.accounting);
+    assert_eq!(s.accounting.interrupts_sent, 1, "{:?}", s.accounting);
+    assert_eq!(s.accounting.interrupts, 1, "t-0's message was preempted: {:?}", s.accounting);
+    assert!(s.faults[0].detail.starts_with("sent an INTERRUPT, then message 2 for t-1"), "{}", s.faults[0].detail);
+}

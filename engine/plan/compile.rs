@@ -198,7 +198,7 @@ impl Compiler {
             spec.config().compile(&mut cx)
         };
         let phases = self.phases(spec, &groups, &sessions, reply_timeout, &mut templates);
-        let faults = self.faults(spec, &sessions, max_duration, &target);
+        let faults = self.faults(spec, &sessions, max_duration, &target, &groups, &mut templates);
         let thresholds = self.thresholds(spec, &groups, &phases);
         Plan {
             name: spec.name.clone(),
@@ -387,7 +387,7 @@ impl Compiler {
                 self.err(path.key("reply_timeout"), "`reply_timeout` must be longer than zero");
             }
             self.message(
-                p,
+                &format!("phases[{p}]"),
                 &name,
                 &path.key("message"),
                 message.as_ref(),
@@ -403,9 +403,11 @@ impl Compiler {
     }
 
     #[expect(clippy::too_many_arguments, reason = "one call site; the arguments are the phase's context")]
+    /// Compiles a message table; its templates are named after `owner` (`phases[0]`,
+    /// `faults[2]`), as `instruction_name` and `field_name` say.
     fn message(
         &mut self,
-        p: usize,
+        owner: &str,
         phase_name: &str,
         path: &KeyPath,
         spec: Option<&MessageSpec>,
@@ -416,9 +418,9 @@ impl Compiler {
     ) {
         let spec = spec.cloned().unwrap_or_default();
         let instruction = spec.instruction.unwrap_or_else(|| "herd message {{ message.seq }}".into());
-        let mut entries = vec![(instruction_name(p), path.key("instruction"), instruction)];
+        let mut entries = vec![(instruction_name(owner), path.key("instruction"), instruction)];
         for (k, v) in &spec.fields {
-            entries.push((field_name(p, k), path.key("fields").key(k), v.clone()));
+            entries.push((field_name(owner, k), path.key("fields").key(k), v.clone()));
         }
         // Render each template once against the phase's first session so that a misspelt
         // variable is an error now, not in every message of the run.
@@ -545,6 +547,8 @@ impl Compiler {
         sessions: &[Session],
         max_duration: Duration,
         target: &Arc<dyn CompiledTarget>,
+        groups: &[GroupPlan],
+        templates: &mut Templates,
     ) -> Vec<FaultPlan> {
         let mut out = Vec::new();
         for (f, fault) in spec.faults.iter().enumerate() {
@@ -568,9 +572,17 @@ impl Compiler {
                     self.selector(&path, s.owner_of.as_deref(), s.container, s.random, sessions)
                         .map(|select| FaultAction::PauseContainer { select, duration })
                 }
-                FaultSpec::Interrupt(s) => self
-                    .find_thread(path.key("session"), &s.session, sessions)
-                    .map(|session| FaultAction::Interrupt { session }),
+                FaultSpec::Interrupt(s) => {
+                    let session = self.find_thread(path.key("session"), &s.session, sessions);
+                    let message = s.message.as_ref().map(|m| {
+                        let owner = format!("faults[{f}]");
+                        let phase = "fault";
+                        let only: Vec<usize> = session.into_iter().collect();
+                        self.message(&owner, phase, &path.key("message"), Some(m), &only, sessions, groups, templates);
+                        owner
+                    });
+                    session.map(|session| FaultAction::Interrupt { session, message })
+                }
             };
             let trigger = match (at, after) {
                 (Some(t), None) => {
@@ -733,14 +745,15 @@ impl Compiler {
     }
 }
 
-/// The template name of a phase's instruction.
-pub(crate) fn instruction_name(phase: usize) -> String {
-    format!("phases[{phase}].message.instruction")
+/// The template name of the instruction of a message table owned by `owner` (`phases[0]`,
+/// `faults[2]`).
+pub(crate) fn instruction_name(owner: &str) -> String {
+    format!("{owner}.message.instruction")
 }
 
-/// The template name of a phase's extra field.
-pub(crate) fn field_name(phase: usize, field: &str) -> String {
-    format!("phases[{phase}].message.fields.{field}")
+/// The template name of an extra field of a message table owned by `owner`.
+pub(crate) fn field_name(owner: &str, field: &str) -> String {
+    format!("{owner}.message.fields.{field}")
 }
 
 fn default_fault_label(action: &FaultAction, sessions: &[Session]) -> String {
@@ -756,6 +769,9 @@ fn default_fault_label(action: &FaultAction, sessions: &[Session]) -> String {
         FaultAction::PauseContainer { select: s, duration } => {
             format!("pause {} for {}", select(s), super::units::format_duration(*duration))
         }
-        FaultAction::Interrupt { session } => format!("interrupt {}", thread(session)),
+        FaultAction::Interrupt { session, message: None } => format!("interrupt {}", thread(session)),
+        FaultAction::Interrupt { session, message: Some(_) } => {
+            format!("interrupt {} with a new message", thread(session))
+        }
     }
 }

@@ -198,6 +198,9 @@ pub enum FaultAction {
     Interrupt {
         /// Session index.
         session: usize,
+        /// When the interrupt carries a message (as the router sends the new work after the
+        /// INTERRUPT): the owner of its templates, `faults[N]`.
+        message: Option<String>,
     },
     /// Freeze containers.
     PauseContainer {

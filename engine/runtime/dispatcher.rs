@@ -21,7 +21,7 @@ use crate::metrics::aborting_rule;
 use crate::plan::{
     FaultAction, FaultTrigger, MessageContext, MessageVars, PhaseStart, Plan, field_name, instruction_name,
 };
-use crate::targets::{Inbox, Micros, Observation, Outbound, Stamped, Target, TargetIo};
+use crate::targets::{FaultOutcome, Inbox, Micros, Observation, Outbound, Stamped, Target, TargetIo};
 
 fn us(d: Duration) -> Micros {
     d.as_micros() as Micros
@@ -116,7 +116,7 @@ pub fn run(plan: &Plan, target: &mut dyn Target, options: &RunOptions, observer:
         behind: None,
         iterations: vec![0; plan.sessions.len()],
         running: plan.phases.iter().map(|_| None).collect(),
-        phase_templates: (0..plan.phases.len()).map(|p| phase_templates(plan, p)).collect(),
+        phase_templates: (0..plan.phases.len()).map(|p| message_templates(plan, &format!("phases[{p}]"))).collect(),
         phase_done: vec![false; plan.phases.len()],
         faults: plan
             .faults
@@ -137,13 +137,13 @@ pub fn run(plan: &Plan, target: &mut dyn Target, options: &RunOptions, observer:
     d.run()
 }
 
-/// A phase's template names; `compile` names field templates with `field_name`, so the field
-/// keys are what follows that prefix.
-fn phase_templates(plan: &Plan, p: usize) -> (String, Vec<(String, String)>) {
-    let prefix = field_name(p, "");
+/// A message table's template names; `compile` names field templates with `field_name`, so the
+/// field keys are what follows that prefix.
+fn message_templates(plan: &Plan, owner: &str) -> (String, Vec<(String, String)>) {
+    let prefix = field_name(owner, "");
     let fields =
         plan.templates.names_with_prefix(&prefix).into_iter().map(|n| (n[prefix.len()..].to_owned(), n)).collect();
-    (instruction_name(p), fields)
+    (instruction_name(owner), fields)
 }
 
 impl Dispatcher<'_> {
@@ -418,12 +418,28 @@ impl Dispatcher<'_> {
                 return;
             }
         }
+        let Some(running) = self.running[p].as_mut() else { return };
+        let correlation = seeded_uuid(&mut running.ids);
+        let templates = self.phase_templates[p].clone();
+        self.send_message(p, session, intended, correlation, &templates, false);
+    }
+
+    /// Sends one message of phase `p` (the phase it is counted in) rendered from `templates`;
+    /// with `interrupt_first` the target sends an INTERRUPT for the session's container before
+    /// it. Returns the message's id.
+    fn send_message(
+        &mut self,
+        p: usize,
+        session: usize,
+        intended: Micros,
+        correlation: String,
+        templates: &(String, Vec<(String, String)>),
+        interrupt_first: bool,
+    ) -> u64 {
         let now = self.clock.now();
         let lag = self.clock.wall().saturating_sub(intended);
         let iteration = self.iterations[session];
         self.iterations[session] += 1;
-        let Some(running) = self.running[p].as_mut() else { return };
-        let correlation = seeded_uuid(&mut running.ids);
         let id = self.ledger.sent(p, session, intended, lag, self.clock.is_real());
         // On the virtual clock every send leaves on time by construction; only the real clock
         // can fall behind.
@@ -433,10 +449,10 @@ impl Dispatcher<'_> {
         let s = &self.plan.sessions[session];
         let vars = MessageVars { seq: id, iteration, id: correlation.clone() };
         let ctx = MessageContext::new(s, &self.plan.groups[s.group].name, vars, &self.plan.phases[p].name);
+        let (instruction_template, field_templates) = templates;
         let templates = &self.plan.templates;
         // Templates were rendered once at compile time, so a failure here is not expected; keep
         // the error text as the instruction rather than dropping the message.
-        let (instruction_template, field_templates) = &self.phase_templates[p];
         let instruction =
             templates.render(instruction_template, &ctx).unwrap_or_else(|e| format!("<template error: {e}>"));
         let fields = field_templates
@@ -446,13 +462,41 @@ impl Dispatcher<'_> {
                 (k.clone(), v)
             })
             .collect();
-        let msg = Outbound { id, session, correlation, instruction, fields };
+        let msg = Outbound { id, session, correlation, instruction, fields, interrupt_first };
         let timeout = us(self.plan.phases[p].reply_timeout);
         self.push(intended + timeout, Ev::Timeout(id));
         let mut io = TargetIo::default();
         self.target.send(now, &msg, &mut io);
         self.absorb(io);
         self.fire_message_faults();
+        id
+    }
+
+    /// An interrupt fault that carries a message: the INTERRUPT and the new work go out as the
+    /// router sends them, in that order. The message is counted in the phase running now (the
+    /// latest started that has not finished, else the latest started).
+    fn interrupt_with_message(&mut self, f: usize, session: usize, owner: &str) {
+        let started: Vec<usize> = (0..self.running.len()).filter(|p| self.running[*p].is_some()).collect();
+        let Some(p) = started.iter().rev().find(|p| !self.phase_done[**p]).or(started.last()).copied() else {
+            let outcome =
+                FaultOutcome { detail: "no phase had started; nothing was sent".into(), ..FaultOutcome::default() };
+            self.observe(self.clock.now(), Observation::FaultDone { fault: f, outcome });
+            return;
+        };
+        let Some(running) = self.running[p].as_mut() else { return };
+        let correlation = seeded_uuid(&mut running.ids);
+        let templates = message_templates(self.plan, owner);
+        let id = self.send_message(p, session, self.clock.now(), correlation, &templates, true);
+        let s = &self.plan.sessions[session];
+        let outcome = FaultOutcome {
+            containers: Vec::new(),
+            pairs: vec![s.pair_key()],
+            detail: format!(
+                "sent an INTERRUPT, then message {id} for {} (counted in phase {})",
+                s.thread, self.plan.phases[p].name
+            ),
+        };
+        self.observe(self.clock.wall().max(self.clock.now()), Observation::FaultDone { fault: f, outcome });
     }
 
     fn fire_message_faults(&mut self) {
@@ -517,6 +561,7 @@ impl Dispatcher<'_> {
 
     /// A message was answered or lost: its executor may send the next one.
     fn resolved(&mut self, r: Resolved) {
+        self.target.resolved(r.id);
         let now = self.clock.now();
         if !self.arrivals_stopped {
             let mut cx = ExecCx::default();
@@ -541,7 +586,11 @@ impl Dispatcher<'_> {
             FaultAction::PauseContainer { select, duration } => {
                 self.target.pause(now, f, select, us(*duration), &mut io);
             }
-            FaultAction::Interrupt { session } => self.target.interrupt(now, f, *session, &mut io),
+            FaultAction::Interrupt { session, message: None } => self.target.interrupt(now, f, *session, &mut io),
+            FaultAction::Interrupt { session, message: Some(owner) } => {
+                let (session, owner) = (*session, owner.clone());
+                self.interrupt_with_message(f, session, &owner);
+            }
         }
         self.absorb(io);
     }

@@ -49,6 +49,7 @@ struct Interval {
 /// A message the ledger resolved: its phase and session, for the executor that waits on it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Resolved {
+    pub id: u64,
     pub phase: usize,
     pub session: usize,
 }
@@ -216,7 +217,7 @@ impl<'a> Ledger<'a> {
         if let Some(took) = self.messages[id as usize].switch.take() {
             self.recorder.record(Metric::SessionSwitch, took, &tags);
         }
-        Some(self.resolve(phase, session))
+        Some(self.resolve(id, phase, session))
     }
 
     /// Message `id` timed out. Returns the message when it was still in flight.
@@ -227,7 +228,7 @@ impl<'a> Ledger<'a> {
         }
         let (session, phase) = (info.session, info.phase);
         self.mark_lost(id);
-        Some(self.resolve(phase, session))
+        Some(self.resolve(id, phase, session))
     }
 
     fn mark_lost(&mut self, id: u64) {
@@ -244,9 +245,9 @@ impl<'a> Ledger<'a> {
         self.recorder.outcome(Metric::MessageSuccess, false, &tags);
     }
 
-    fn resolve(&mut self, phase: usize, session: usize) -> Resolved {
+    fn resolve(&mut self, id: u64, phase: usize, session: usize) -> Resolved {
         self.phase_in_flight[phase] = self.phase_in_flight[phase].saturating_sub(1);
-        Resolved { phase, session }
+        Resolved { id, phase, session }
     }
 
     /// Every message still in flight when the run stops never got its reply in time.
@@ -255,7 +256,7 @@ impl<'a> Ledger<'a> {
             if self.messages[id].state == MsgState::InFlight {
                 let (phase, session) = (self.messages[id].phase, self.messages[id].session);
                 self.mark_lost(id as u64);
-                self.resolve(phase, session);
+                self.resolve(id as u64, phase, session);
             }
         }
     }

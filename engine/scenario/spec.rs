@@ -369,6 +369,11 @@ pub struct InterruptSpec {
     pub times: Option<i64>,
     /// Thread id of the session whose container is interrupted.
     pub session: String,
+    /// A message for that session, sent right after the INTERRUPT as the router sends the new
+    /// work that caused it (counted and timed like any message). Without it, only the
+    /// INTERRUPT is sent.
+    #[serde(default)]
+    pub message: Option<MessageSpec>,
 }
 
 /// Pause containers for a while. Exactly one of `owner_of`, `container` and `random` chooses

@@ -30,6 +30,9 @@ pub struct Outbound {
     pub instruction: String,
     /// Extra rendered body fields.
     pub fields: Vec<(String, String)>,
+    /// Send an INTERRUPT for the session's container before the message, as the router does
+    /// for new work that must preempt the current job (an interrupt fault with a message).
+    pub interrupt_first: bool,
 }
 
 /// Something the target observed, reported back to the runtime.
@@ -199,6 +202,8 @@ pub trait Target: Send {
     }
     /// Delivers a message.
     fn send(&mut self, now: Micros, msg: &Outbound, io: &mut TargetIo);
+    /// Message `id` was resolved (answered, or counted lost): the target no longer waits on it.
+    fn resolved(&mut self, _id: u64) {}
     /// A timer armed through `TargetIo` fired.
     fn on_timer(&mut self, _now: Micros, _token: u64, _io: &mut TargetIo) {}
     /// Kills containers; reports [`Observation::FaultDone`] for `fault` when done.

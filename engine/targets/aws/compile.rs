@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::needs::dry_run;
 use super::spec::{
-    AwsTargetSpec, ClaimsSpec, ContainersSpec, PresetSpec, ReplySpec, SqsReplySpec, TimeoutsSpec, WorkSpec,
+    AwsTargetSpec, ClaimsSpec, ContainersSpec, PresetSpec, ReplySpec, RouterSpec, SqsReplySpec, TimeoutsSpec, WorkSpec,
 };
 use super::target::AwsTarget;
 use crate::plan::{FaultKind, Plan, Session, TargetContext, Templates, format_duration};
@@ -43,6 +43,17 @@ pub struct AwsParams {
     pub containers: ContainersParams,
     /// Time limits on calls and on the clean-up.
     pub timeouts: Timeouts,
+    /// herd playing the router.
+    pub router: RouterParams,
+}
+
+/// What herd does as the router.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct RouterParams {
+    /// INTERRUPT before a message for another thread of a busy pair.
+    pub interrupt_on_switch: bool,
+    /// CLAIM_REQUEST when the owner is known dead.
+    pub claim_when_owner_dead: bool,
 }
 
 /// Time limits on calls to the services and on the clean-up after a run.
@@ -281,6 +292,13 @@ fn merged(spec: &AwsTargetSpec) -> AwsTargetSpec {
         claims,
         containers: or(&spec.containers, &base.containers),
         timeouts: or(&spec.timeouts, &base.timeouts),
+        router: match (&spec.router, &base.router) {
+            (Some(r), Some(b)) => Some(RouterSpec {
+                interrupt_on_switch: or(&r.interrupt_on_switch, &b.interrupt_on_switch),
+                claim_when_owner_dead: or(&r.claim_when_owner_dead, &b.claim_when_owner_dead),
+            }),
+            (r, b) => or(r, b),
+        },
     }
 }
 
@@ -628,6 +646,10 @@ pub(crate) fn compile_aws(
         claims,
         containers,
         timeouts: compile_timeouts(spec.timeouts.as_ref(), &path.key("timeouts"), &mut err, &duration),
+        router: RouterParams {
+            interrupt_on_switch: spec.router.as_ref().and_then(|r| r.interrupt_on_switch).unwrap_or(false),
+            claim_when_owner_dead: spec.router.as_ref().and_then(|r| r.claim_when_owner_dead).unwrap_or(false),
+        },
     }
 }
 

@@ -468,6 +468,11 @@ impl Local {
         out
     }
 
+    /// The ids of the workers that have exited.
+    pub(crate) fn dead_ids(&self) -> Vec<String> {
+        self.procs.iter().filter(|p| !p.alive).map(Proc::id).collect()
+    }
+
     /// Live workers.
     pub(crate) fn running(&self) -> u64 {
         self.procs.iter().filter(|p| p.alive).count() as u64

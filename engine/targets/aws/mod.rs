@@ -17,7 +17,7 @@ mod target;
 
 pub(crate) use clients::{explain, sdk_config};
 pub use compile::{
-    AwsParams, ClaimsParams, ContainersParams, IdSource, LocalParams, ReplyParams, Timeouts, WorkParams,
+    AwsParams, ClaimsParams, ContainersParams, IdSource, LocalParams, ReplyParams, RouterParams, Timeouts, WorkParams,
 };
 pub use spec::*;
 pub use target::AwsTarget;

@@ -45,6 +45,8 @@ pub(crate) enum Inbound {
     ContainerStarted(u64),
     /// A CLAIM_REQUEST was sent.
     ClaimSent,
+    /// An INTERRUPT was sent before a message of this session.
+    InterruptSent(usize),
 }
 
 /// What the router is told.
@@ -183,6 +185,9 @@ impl Router {
                         self.out.send_stamped(at, Observation::TargetError { detail });
                     }
                     Inbound::ClaimSent => self.out.send_stamped(at, Observation::ClaimSent),
+                    Inbound::InterruptSent(session) => {
+                        self.out.send_stamped(at, Observation::InterruptSent { session: Some(session) });
+                    }
                     Inbound::ContainerStarted(took) => {
                         self.out.send_stamped(at, Observation::ContainerStarted { container: 0, took });
                     }

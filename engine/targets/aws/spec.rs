@@ -44,6 +44,27 @@ pub struct AwsTargetSpec {
     /// Time limits on calls to the services, so that a server that stalls cannot stall the run.
     #[serde(default)]
     pub timeouts: Option<TimeoutsSpec>,
+    /// What herd does as the system's router, besides sending work.
+    #[serde(default)]
+    pub router: Option<RouterSpec>,
+}
+
+/// herd playing the router.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct RouterSpec {
+    /// Send an INTERRUPT to a project+user's interrupt queue before a message for another thread
+    /// when the pair's container is busy (herd has an unanswered message of another thread for
+    /// it), as the real router does. Default false; true in the `webordinary-b` preset.
+    #[serde(default)]
+    pub interrupt_on_switch: Option<bool>,
+    /// Send a new CLAIM_REQUEST when the pair's owner is known to be dead (herd killed it, or its
+    /// local process exited) although its ownership row still looks alive, after deleting that
+    /// row (only while it still names the dead container). The real router does not (false, the
+    /// default): every later message of the pair waits for the row's ttl. Set true to model the
+    /// fix.
+    #[serde(default)]
+    pub claim_when_owner_dead: Option<bool>,
 }
 
 /// Time limits on calls to AWS (or the AWS-compatible server).

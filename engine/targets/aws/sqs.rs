@@ -24,6 +24,27 @@ pub(crate) struct ClaimJob {
     pub body: String,
     /// The ownership table.
     pub table: String,
+    /// Owners known to be dead, when a claim is to be sent although their row looks alive.
+    pub dead_owners: Option<Arc<std::sync::Mutex<std::collections::HashSet<String>>>>,
+}
+
+/// An INTERRUPT to send before a work message, as the router does.
+#[derive(Debug, Clone)]
+pub(crate) struct InterruptJob {
+    /// The pair's interrupt queue.
+    pub queue_url: String,
+    /// The ownership table, to name the container interrupted.
+    pub table: Option<String>,
+    /// `{project}#{user}`.
+    pub pair_key: String,
+    /// The new message's thread.
+    pub thread: String,
+    /// The new message's id.
+    pub message_id: String,
+    /// Says who sent it.
+    pub reason: String,
+    /// The session, for the count.
+    pub session: usize,
 }
 
 /// One work message, rendered.
@@ -34,13 +55,57 @@ pub(crate) struct OutMsg {
     pub dedup_id: Option<String>,
     pub attributes: Vec<(String, String)>,
     pub claim: Option<ClaimJob>,
+    pub interrupt: Option<InterruptJob>,
 }
 
-/// Whether the pair has a live owner in the ownership table: a row whose ttl has not passed.
-async fn owned(clients: &Clients, table: &str, pair_key: &str) -> Result<bool, String> {
-    let Some(row) = ownership_row(clients, table, pair_key).await? else { return Ok(false) };
+/// Whether the pair has a live owner in the ownership table: a row whose ttl has not passed,
+/// and, when herd knows which owners are dead, not one of those.
+async fn owned(clients: &Clients, claim: &ClaimJob) -> Result<bool, String> {
+    let Some(row) = ownership_row(clients, &claim.table, &claim.pair_key).await? else { return Ok(false) };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    Ok(row.ttl.is_none_or(|t| t >= now))
+    let dead = match (&claim.dead_owners, &row.owner) {
+        (Some(dead), Some(owner)) => dead.lock().is_ok_and(|d| d.contains(owner)),
+        _ => false,
+    };
+    if dead && let Some(owner) = &row.owner {
+        // The fixed router releases a dead container's row (only if it still names that
+        // container), so the claim it sends next can be taken.
+        clients
+            .dynamodb
+            .delete_item()
+            .table_name(&claim.table)
+            .key("projectKey", aws_sdk_dynamodb::types::AttributeValue::S(claim.pair_key.clone()))
+            .condition_expression("containerId = :dead")
+            .expression_attribute_values(":dead", aws_sdk_dynamodb::types::AttributeValue::S(owner.clone()))
+            .send()
+            .await
+            .map_err(|e| format!("releasing {}'s row for {}: {}", owner, claim.pair_key, explain(&e)))?;
+        tracing::info!(target: "herd::aws", "{owner} is dead: released its row for {} and claiming again", claim.pair_key);
+    }
+    Ok(row.ttl.is_none_or(|t| t >= now) && !dead)
+}
+
+/// Sends the INTERRUPTs a batch needs, before its work goes out, as the router does.
+async fn send_interrupts(clients: &Clients, batch: &[OutMsg], inbox: &UnboundedSender<RouterMsg>) {
+    for job in batch.iter().filter_map(|m| m.interrupt.as_ref()) {
+        let owner = match &job.table {
+            Some(t) => ownership_row(clients, t, &job.pair_key).await.ok().flatten().and_then(|r| r.owner),
+            None => None,
+        };
+        let body = serde_json::json!({
+            "type": "INTERRUPT",
+            "containerId": owner.unwrap_or_default(),
+            "newThreadId": job.thread,
+            "interruptingMessageId": job.message_id,
+            "timestamp": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            "reason": job.reason,
+        })
+        .to_string();
+        match clients.sqs.send_message().queue_url(&job.queue_url).message_body(body).send().await {
+            Ok(_) => seen(inbox, Inbound::InterruptSent(job.session)),
+            Err(e) => seen(inbox, Inbound::Error(format!("INTERRUPT to {}: {}", job.queue_url, explain(&e)))),
+        }
+    }
 }
 
 /// Sends the claims a batch needs: one per unowned pair, as the real router does.
@@ -51,7 +116,7 @@ async fn send_claims(clients: &Clients, batch: &[OutMsg], inbox: &UnboundedSende
             continue;
         }
         done.push(&claim.pair_key);
-        match owned(clients, &claim.table, &claim.pair_key).await {
+        match owned(clients, claim).await {
             Ok(true) => {}
             Ok(false) => {
                 match clients.sqs.send_message().queue_url(&claim.queue_url).message_body(&claim.body).send().await {
@@ -85,6 +150,7 @@ pub(crate) async fn sender(
             }
         }
         send_claims(&clients, &batch, &inbox).await;
+        send_interrupts(&clients, &batch, &inbox).await;
         if batch.len() == 1 {
             let m = &batch[0];
             let mut req = clients.sqs.send_message().queue_url(&queue_url).message_body(&m.body);

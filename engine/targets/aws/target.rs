@@ -24,7 +24,7 @@ use super::local::{Local, LocalSetup};
 use super::needs::{needs, render};
 use super::provision::{self, Created};
 use super::router::{Router, RouterMsg, lookup_owner};
-use super::sqs::{ClaimJob, OutMsg, ReplyPointers, reply_reader, sender};
+use super::sqs::{ClaimJob, InterruptJob, OutMsg, ReplyPointers, reply_reader, sender};
 use crate::plan::{ContainerSelector, Plan, Session, TargetContext, TargetMessageVars, Templates};
 use crate::targets::{
     FaultOutcome, GaugeSample, Inbox, Micros, Observation, ObservationSender, Outbound, Target, TargetError, TargetIo,
@@ -66,6 +66,13 @@ pub struct AwsTarget {
     notes: Vec<String>,
     /// Files the target wrote (worker logs), known after `finish`.
     files: Vec<std::path::PathBuf>,
+    /// Per project+user: herd's unanswered messages, oldest first (the one its container works
+    /// on comes first).
+    pending: HashMap<String, std::collections::VecDeque<(u64, usize)>>,
+    /// The pair of each unanswered message.
+    pending_pair: HashMap<u64, String>,
+    /// Containers herd knows are dead (killed, or exited), by the id the ownership table uses.
+    dead_owners: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// Undoes what setup created when a later step of setup fails.
@@ -313,6 +320,9 @@ impl AwsTarget {
             callback_addr,
             notes,
             files: Vec::new(),
+            pending: HashMap::new(),
+            pending_pair: HashMap::new(),
+            dead_owners: Arc::new(std::sync::Mutex::new(std::collections::HashSet::new())),
         })
     }
 
@@ -437,13 +447,35 @@ impl Target for AwsTarget {
                     queue_url: claim_url.clone(),
                     body: render(t, &c.body, &ctx)?,
                     table: c.ownership_table.clone(),
+                    dead_owners: self.params.router.claim_when_owner_dead.then(|| self.dead_owners.clone()),
                 }),
                 _ => None,
             };
-            Ok(OutMsg { body, group_id, dedup_id, attributes, claim })
+            // The router interrupts a busy container for new work: when asked to (an interrupt
+            // fault with a message), or for a message of another thread than the one the pair's
+            // container is working on (herd's oldest unanswered message of the pair).
+            let pair = s.pair_key();
+            let busy_with_other = self.params.router.interrupt_on_switch
+                && self.pending.get(&pair).and_then(|q| q.front()).is_some_and(|(_, other)| *other != msg.session);
+            let interrupt = match &self.interrupt_url[msg.session] {
+                Some(queue_url) if msg.interrupt_first || busy_with_other => Some(InterruptJob {
+                    queue_url: queue_url.clone(),
+                    table: self.params.claims.as_ref().map(|c| c.ownership_table.clone()),
+                    pair_key: pair,
+                    thread: s.thread.clone(),
+                    message_id: msg.correlation.clone(),
+                    reason: format!("herd scenario {}: new work for another thread", self.scenario),
+                    session: msg.session,
+                }),
+                _ => None,
+            };
+            Ok(OutMsg { body, group_id, dedup_id, attributes, claim, interrupt })
         })();
         match rendered {
             Ok(out) => {
+                let pair = s.pair_key();
+                self.pending.entry(pair.clone()).or_default().push_back((msg.id, msg.session));
+                self.pending_pair.insert(msg.id, pair);
                 // The router learns the correlation before the message can reach SQS, so no
                 // reply can arrive for a correlation it does not know.
                 if let Some(router) = &self.router {
@@ -464,6 +496,14 @@ impl Target for AwsTarget {
         }
     }
 
+    fn resolved(&mut self, id: u64) {
+        if let Some(pair) = self.pending_pair.remove(&id)
+            && let Some(q) = self.pending.get_mut(&pair)
+        {
+            q.retain(|(m, _)| *m != id);
+        }
+    }
+
     fn kill(&mut self, _now: Micros, fault: usize, select: &ContainerSelector, _io: &mut TargetIo) {
         let query = self.owner_query(select);
         let pair = query.as_ref().map(|(_, p)| p.clone());
@@ -471,6 +511,7 @@ impl Target for AwsTarget {
         let (clients, control, out, select) =
             (self.clients.clone(), self.control.clone(), self.observations.clone(), select.clone());
         let mut rng = ChaCha8Rng::from_rng(&mut self.rng);
+        let dead = self.dead_owners.clone();
         self.spawn(async move {
             let (owner, lookup_error) = fault_owner(&clients, query).await;
             let found = owner.is_some();
@@ -481,6 +522,9 @@ impl Target for AwsTarget {
             };
             if let Some(e) = lookup_error {
                 detail = format!("{detail} ({e})");
+            }
+            if let Ok(mut d) = dead.lock() {
+                d.extend(killed.iter().cloned());
             }
             let outcome = FaultOutcome {
                 // ECS tasks and local processes have string ids; the record keeps how many struck.
@@ -631,6 +675,7 @@ impl Target for AwsTarget {
         urls.dedup();
         let (clients, control, out, sampling) =
             (self.clients.clone(), self.control.clone(), self.observations.clone(), self.sampling.clone());
+        let dead = self.dead_owners.clone();
         self.spawn(async move {
             let mut depths = JoinSet::new();
             for url in urls {
@@ -648,6 +693,10 @@ impl Target for AwsTarget {
                 Control::Local(l) => {
                     gauges.containers = l.sample();
                     gauges.running = l.running();
+                    // A worker that exited on its own is as dead as a killed one.
+                    if let Ok(mut d) = dead.lock() {
+                        d.extend(l.dead_ids());
+                    }
                 }
                 Control::Ecs(e) => {
                     if !e.broken {

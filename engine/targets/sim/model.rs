@@ -383,6 +383,8 @@ impl Target for SimTarget {
             Some(c) => {
                 let ci = c as usize;
                 let interrupts = match (&self.containers[ci].current, self.params.interrupt_policy) {
+                    // The router was told to interrupt whatever the container is doing.
+                    (Some(_), _) if msg.interrupt_first => true,
                     (Some(_), InterruptPolicy::Always) => true,
                     (Some(cur), InterruptPolicy::OtherThread) => cur.msg.session != msg.session,
                     _ => false,
