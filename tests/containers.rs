@@ -145,6 +145,12 @@ fn a_stopped_worker_releases_ownership_and_a_killed_one_does_not() {
     );
     assert!(!fault.detail.contains("SIGKILL"), "the worker exited within the grace: {}", fault.detail);
     assert!(stopped.accounting.claims_sent >= 2, "a new claim after the stop: {:?}", stopped.accounting);
+    // The table shows it: the first worker's claim, its release, the replacement's claim.
+    let changes: Vec<_> = stopped.ownership_changes.iter().map(|c| (c.from.is_some(), c.to.is_some())).collect();
+    assert!(changes.len() >= 2 && changes[0] == (false, true), "{:?}", stopped.ownership_changes);
+    assert!(stopped.accounting.claims_seen >= 2, "{:?}", stopped.accounting);
+    let md = std::fs::read_to_string(dir.path().join("out/stop-releases/report.md")).unwrap();
+    assert!(md.contains("### Ownership changes"), "{md}");
     // At most the message the worker held when it stopped is lost; the rest are answered by the
     // replacement.
     assert!(stopped.accounting.lost <= 1, "{:?}", stopped.accounting);

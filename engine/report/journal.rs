@@ -161,6 +161,7 @@ pub fn read_journal(path: &Path) -> Result<RunSummary, String> {
         behind: None,
         cleanup_failures: Vec::new(),
         files: Vec::new(),
+        ownership_changes: Vec::new(),
         thresholds: Vec::new(),
         metrics: Vec::new(),
         phases,

@@ -53,6 +53,8 @@ pub struct ReportData {
     pub warnings: Vec<String>,
     /// Files beside the summary (worker logs), relative paths.
     pub files: Vec<String>,
+    /// Ownership changes: (time, pair, from, to) for people.
+    pub ownership_changes: Vec<(String, String, String, String)>,
     /// Threshold rows, failures first.
     pub thresholds: Vec<ThresholdRow>,
     /// How many thresholds failed.
@@ -289,6 +291,14 @@ impl ReportData {
             abort_reason: s.abort_reason.clone(),
             warnings: s.warnings(),
             files: s.files.clone(),
+            ownership_changes: s
+                .ownership_changes
+                .iter()
+                .map(|c| {
+                    let who = |o: &Option<String>| o.clone().unwrap_or_else(|| "none".into());
+                    (secs(c.t), c.pair.clone(), who(&c.from), who(&c.to))
+                })
+                .collect(),
             thresholds_failed: thresholds.iter().filter(|t| !t.passed).count(),
             thresholds,
             accounting: s.accounting.clone(),

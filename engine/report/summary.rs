@@ -11,7 +11,8 @@ use super::verdict::{ThresholdResult, evaluate, format_value};
 use crate::metrics::{Metric, MetricKind, Recorder, Tag, encode_histogram, stats};
 use crate::plan::Plan;
 use crate::runtime::{
-    Accounting, BehindRecord, ClockKind, EndReason, FaultRecord, PhaseRecord, RunResult, SessionRecord, TimelinePoint,
+    Accounting, BehindRecord, ClockKind, EndReason, FaultRecord, OwnershipChange, PhaseRecord, RunResult,
+    SessionRecord, TimelinePoint,
 };
 
 /// The version of the summary format; bumped on incompatible changes.
@@ -180,6 +181,9 @@ pub struct RunSummary {
     /// relative to the summary's folder.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
+    /// Every change of a project+user's owner seen in the ownership table, in time order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ownership_changes: Vec<OwnershipChange>,
     /// Threshold verdicts, in file order.
     pub thresholds: Vec<ThresholdResult>,
     /// Every metric with data.
@@ -344,6 +348,7 @@ pub fn summarize(plan: &Plan, result: &RunResult, clock: ClockKind, run: RunInfo
         behind: result.behind.clone(),
         cleanup_failures: result.cleanup_failures.clone(),
         files: result.files.iter().map(|f| f.to_string_lossy().into_owned()).collect(),
+        ownership_changes: result.ownership_changes.clone(),
         thresholds,
         metrics: metric_summaries(plan, &result.recorder),
         phases: result.phases.clone(),

@@ -545,6 +545,10 @@ impl Dispatcher<'_> {
             Observation::Gauges(g) => self.ledger.gauges(at, g),
             Observation::InterruptSent { session } => self.ledger.interrupt_sent(session),
             Observation::ClaimSent => self.ledger.claim_sent(),
+            Observation::OwnerChanged { pair, from, to } => {
+                tracing::info!(target: "herd::runtime", "{pair}: owner {} -> {}", from.as_deref().unwrap_or("none"), to.as_deref().unwrap_or("none"));
+                self.ledger.owner_changed(at, pair, from, to);
+            }
             Observation::FaultDone { fault, outcome } => {
                 let Some(record) = self.faults.get_mut(fault) else { return };
                 let kill = matches!(
@@ -645,6 +649,7 @@ impl Dispatcher<'_> {
             behind,
             cleanup_failures,
             files,
+            ownership_changes: ledger.ownership_changes,
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use hdrhistogram::Histogram;
 
-use super::records::{Accounting, FaultRecord, PhaseRecord, SessionRecord, TimelinePoint};
+use super::records::{Accounting, FaultRecord, OwnershipChange, PhaseRecord, SessionRecord, TimelinePoint};
 use crate::metrics::{Metric, Recorder, SeriesKey, Tag, new_histogram, stats};
 use crate::plan::Plan;
 use crate::targets::{FaultOutcome, GaugeSample, Micros};
@@ -71,6 +71,7 @@ pub(crate) struct Ledger<'a> {
     interval: Interval,
     pub timeline: Vec<TimelinePoint>,
     gauges: GaugeSample,
+    pub ownership_changes: Vec<OwnershipChange>,
 }
 
 impl<'a> Ledger<'a> {
@@ -96,6 +97,7 @@ impl<'a> Ledger<'a> {
             interval: Interval::default(),
             timeline: Vec::new(),
             gauges: GaugeSample::default(),
+            ownership_changes: Vec::new(),
         }
     }
 
@@ -279,6 +281,14 @@ impl<'a> Ledger<'a> {
         self.acct.interrupts_sent += 1;
         let tags = session.map(|s| [Tag::Group(self.plan.sessions[s].group)]);
         self.recorder.add(Metric::InterruptsSent, 1, tags.as_ref().map_or(&[][..], |t| &t[..]));
+    }
+
+    /// A project+user changed hands at `at`; a new owner is a claim seen taken.
+    pub(crate) fn owner_changed(&mut self, at: Micros, pair: String, from: Option<String>, to: Option<String>) {
+        if to.is_some() {
+            self.acct.claims_seen += 1;
+        }
+        self.ownership_changes.push(OwnershipChange { t: secs(at), pair, from, to });
     }
 
     /// herd sent a CLAIM_REQUEST.

@@ -13,5 +13,6 @@ pub use clock::ClockKind;
 pub use dispatcher::{RunOptions, run};
 pub use observer::{NoObserver, Outputs, Progress, RunObserver};
 pub use records::{
-    Accounting, BehindRecord, EndReason, FaultRecord, PhaseRecord, RunResult, SessionRecord, TimelinePoint,
+    Accounting, BehindRecord, EndReason, FaultRecord, OwnershipChange, PhaseRecord, RunResult, SessionRecord,
+    TimelinePoint,
 };

@@ -163,6 +163,9 @@ pub struct Accounting {
     /// CLAIM_REQUEST messages herd sent.
     #[serde(default)]
     pub claims_sent: u64,
+    /// Claims seen taken in the ownership table (a project+user getting a new owner).
+    #[serde(default)]
+    pub claims_seen: u64,
     /// Arrivals dropped by the in-flight cap.
     pub dropped_arrivals: u64,
     /// Replies that came after their message had been counted lost.
@@ -206,6 +209,21 @@ pub struct RunResult {
     pub cleanup_failures: Vec<String>,
     /// Files the target wrote (worker logs).
     pub files: Vec<std::path::PathBuf>,
+    /// Every change of a project+user's owner seen in the ownership table, in time order.
+    pub ownership_changes: Vec<OwnershipChange>,
+}
+
+/// A project+user changed hands.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OwnershipChange {
+    /// Seconds since the start.
+    pub t: f64,
+    /// `{project}#{user}`.
+    pub pair: String,
+    /// The owner before (none: unowned).
+    pub from: Option<String>,
+    /// The owner after (none: released).
+    pub to: Option<String>,
 }
 
 /// The generator fell behind its schedule: sends left late, or arrivals were dropped, as k6's

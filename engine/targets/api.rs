@@ -88,6 +88,15 @@ pub enum Observation {
     },
     /// herd (playing the router) sent a CLAIM_REQUEST.
     ClaimSent,
+    /// The ownership table says a project+user changed hands (a claim taken, a row released).
+    OwnerChanged {
+        /// `{project}#{user}`.
+        pair: String,
+        /// The owner before, if any.
+        from: Option<String>,
+        /// The owner now, if any.
+        to: Option<String>,
+    },
     /// Gauges sampled at the observation's time.
     Gauges(GaugeSample),
     /// A fault the runtime asked for has been carried out (or could not be).

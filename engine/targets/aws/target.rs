@@ -73,6 +73,10 @@ pub struct AwsTarget {
     pending_pair: HashMap<u64, String>,
     /// Containers herd knows are dead (killed, or exited), by the id the ownership table uses.
     dead_owners: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// The owner of each of the scenario's pairs at the last look at the ownership table.
+    owners_seen: Arc<Mutex<HashMap<String, String>>>,
+    /// The scenario's project+user pairs.
+    pairs: Arc<Vec<String>>,
 }
 
 /// Undoes what setup created when a later step of setup fails.
@@ -323,6 +327,13 @@ impl AwsTarget {
             pending: HashMap::new(),
             pending_pair: HashMap::new(),
             dead_owners: Arc::new(std::sync::Mutex::new(std::collections::HashSet::new())),
+            owners_seen: Arc::new(Mutex::new(HashMap::new())),
+            pairs: Arc::new({
+                let mut p: Vec<String> = plan.sessions.iter().map(Session::pair_key).collect();
+                p.sort();
+                p.dedup();
+                p
+            }),
         })
     }
 
@@ -383,6 +394,35 @@ async fn learn_owner_ids(clients: Clients, table: String, control: Arc<Mutex<Con
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+/// Reads the ownership table and reports every change of owner of the scenario's pairs since the
+/// last look (claims taken, rows released).
+async fn watch_owners(
+    clients: &Clients,
+    table: &str,
+    seen: &Mutex<HashMap<String, String>>,
+    pairs: &[String],
+    out: &ObservationSender,
+) {
+    let Ok(scan) = clients.dynamodb.scan().table_name(table).send().await else { return };
+    let now: HashMap<String, String> = scan
+        .items()
+        .iter()
+        .filter_map(|i| {
+            let pair = i.get("projectKey")?.as_s().ok()?;
+            let owner = i.get("containerId")?.as_s().ok()?;
+            pairs.binary_search(pair).is_ok().then(|| (pair.clone(), owner.clone()))
+        })
+        .collect();
+    let mut before = seen.lock().await;
+    for pair in pairs {
+        let (from, to) = (before.get(pair).cloned(), now.get(pair).cloned());
+        if from != to {
+            out.send(Observation::OwnerChanged { pair: pair.clone(), from, to });
+        }
+    }
+    *before = now;
 }
 
 /// Looks up the owner for a fault; a failed lookup is said in the fault's outcome.
@@ -676,7 +716,15 @@ impl Target for AwsTarget {
         let (clients, control, out, sampling) =
             (self.clients.clone(), self.control.clone(), self.observations.clone(), self.sampling.clone());
         let dead = self.dead_owners.clone();
+        let ownership = self
+            .params
+            .claims
+            .as_ref()
+            .map(|c| (c.ownership_table.clone(), self.owners_seen.clone(), self.pairs.clone()));
         self.spawn(async move {
+            if let Some((table, seen, pairs)) = ownership {
+                watch_owners(&clients, &table, &seen, &pairs, &out).await;
+            }
             let mut depths = JoinSet::new();
             for url in urls {
                 depths.spawn(queue_depth(clients.clone(), url));
