@@ -24,6 +24,9 @@
 //! `--watch-interrupts` (generation B): also read the claimed pairs' interrupt queues and print
 //! `INTERRUPT <interruptingMessageId> <SentTimestamp>` for each INTERRUPT and `WORK <messageId>
 //! <SentTimestamp>` for each work message, so a test can check what went out first.
+//! `--follow-latest-claim` (generation B): as the real container does, claim a second
+//! project+user while owning one and then follow only the new pair's queue (the old pair's
+//! messages wait, and its ownership row still names this worker).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -45,6 +48,7 @@ struct Options {
     callback: String,
     start_delay: Duration,
     watch_interrupts: bool,
+    follow_latest_claim: bool,
 }
 
 fn options() -> Options {
@@ -71,6 +75,7 @@ fn options() -> Options {
             .unwrap_or_default(),
         start_delay: Duration::from_millis(num("--start-delay-ms", 0)),
         watch_interrupts: args.iter().any(|a| a == "--watch-interrupts"),
+        follow_latest_claim: args.iter().any(|a| a == "--follow-latest-claim"),
     }
 }
 
@@ -223,6 +228,10 @@ async fn generation_b(sqs: &aws_sdk_sqs::Client, ddb: &aws_sdk_dynamodb::Client,
                     && claim(ddb, &pair, o).await
                     && !claimed.contains(&url.to_owned())
                 {
+                    if o.follow_latest_claim {
+                        claimed.clear();
+                    }
+                    println!("CLAIMED {pair}");
                     claimed.push(url.to_owned());
                 }
                 if let Some(h) = m.receipt_handle() {

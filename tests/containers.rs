@@ -279,3 +279,23 @@ fn the_router_interrupts_a_busy_container_before_work_for_another_thread() {
         assert!(work_sent >= sent, "work {id} went out at {work_sent}, before its INTERRUPT at {sent}");
     }
 }
+
+/// A worker that follows only its latest claim (as the real container does when it claims a
+/// second project+user) strands the first pair's messages: its row still names the worker, so
+/// no new claim is sent, and they are lost. A worker that follows every claim loses none.
+#[test]
+fn a_worker_that_follows_only_its_latest_claim_strands_the_first_pair() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let two_pairs = |name: &str, args: &str| {
+        scenario_b(name, "flc", args, "env", "")
+            .replace("count = 1\nproject = \"flc\"", "count = 2\nproject = \"flc-{{ i }}\"")
+            .replace("thread = \"t-0\"", "thread = \"t-{{ i }}\"")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_, all) = run(dir.path(), "follow-all", &two_pairs("follow-all", ""));
+    assert_eq!(all.accounting.lost, 0, "{:?}", all.accounting);
+    let dir = tempfile::tempdir().unwrap();
+    let (_, latest) = run(dir.path(), "follow-latest", &two_pairs("follow-latest", r#", "--follow-latest-claim""#));
+    assert!(latest.accounting.lost >= 2, "the first pair's messages are stranded: {:?}", latest.accounting);
+    assert_eq!(latest.accounting.claims_sent, 2, "one claim per pair, none again: {:?}", latest.accounting);
+}
