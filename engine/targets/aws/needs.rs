@@ -88,16 +88,7 @@ pub(crate) fn dry_run(plan: &Plan, params: &AwsParams) -> Result<Vec<String>, St
     for f in &plan.faults {
         let call = match (&f.action, &params.containers) {
             (
-                crate::plan::FaultAction::KillContainer { .. },
-                ContainersParams::Ecs { cluster, service, required_tag, max_kills, .. },
-            ) => format!(
-                "ecs:StopTask in cluster {cluster}{}{} (at most {max_kills} in the run): {}",
-                service.as_ref().map(|s| format!(", service {s}")).unwrap_or_default(),
-                required_tag.as_ref().map(|(k, v)| format!(", tag {k}={v}")).unwrap_or_default(),
-                f.name
-            ),
-            (
-                crate::plan::FaultAction::StopContainer { .. },
+                crate::plan::FaultAction::KillContainer { .. } | crate::plan::FaultAction::StopContainer { .. },
                 ContainersParams::Ecs { cluster, service, required_tag, max_kills, .. },
             ) => format!(
                 "ecs:StopTask in cluster {cluster}{}{} (at most {max_kills} in the run): {}",
