@@ -274,9 +274,10 @@ fn stop_task_hits_the_owner_inside_the_blast_radius_and_nothing_else() {
             .await
             .expect("PutItem");
     });
-    let toml = format!(
-        r#"
-name = "aws-ecs-kill"
+    let scenario = |name: &str| {
+        format!(
+            r#"
+name = "{name}"
 max_duration = "20s"
 reply_timeout = "3s"
 sample_interval = "1s"
@@ -307,8 +308,37 @@ at = "1s"
 action = "kill-container"
 owner_of = "victim"
 "#
-    );
-    let (o, s, _dir) = run_scenario(&toml, "aws-ecs-kill", &[]);
+        )
+    };
+    // An owner id that is empty, or only the end of a task's id, names no task: nothing stops.
+    for (i, bad) in ["", &owner[owner.len() - 4..]].iter().enumerate() {
+        rt().block_on(async {
+            let ddb = aws_sdk_dynamodb::Client::new(&config().await);
+            ddb.put_item()
+                .table_name("webordinary-container-ownership")
+                .item("projectKey", aws_sdk_dynamodb::types::AttributeValue::S("ecs-p#u".into()))
+                .item("containerId", aws_sdk_dynamodb::types::AttributeValue::S((*bad).to_owned()))
+                .send()
+                .await
+                .expect("PutItem");
+        });
+        let name = format!("aws-ecs-bad-owner-{i}");
+        let (o, s, _dir) = run_scenario(&scenario(&name), &name, &[]);
+        let s = s.unwrap_or_else(|| panic!("no summary:\n{}\n{}", text(&o.stdout), text(&o.stderr)));
+        assert!(s.faults[0].containers.is_empty(), "owner {bad:?} stopped {:?}", s.faults[0]);
+        assert!(s.faults[0].detail.contains("no task inside the blast radius matched"), "{}", s.faults[0].detail);
+    }
+    rt().block_on(async {
+        let ddb = aws_sdk_dynamodb::Client::new(&config().await);
+        ddb.put_item()
+            .table_name("webordinary-container-ownership")
+            .item("projectKey", aws_sdk_dynamodb::types::AttributeValue::S("ecs-p#u".into()))
+            .item("containerId", aws_sdk_dynamodb::types::AttributeValue::S(owner.clone()))
+            .send()
+            .await
+            .expect("PutItem");
+    });
+    let (o, s, _dir) = run_scenario(&scenario("aws-ecs-kill"), "aws-ecs-kill", &[]);
     let s = s.unwrap_or_else(|| panic!("no summary:\n{}\n{}", text(&o.stdout), text(&o.stderr)));
     assert!(s.faults[0].detail.contains(&format!("stopped task {owner}")), "{}", s.faults[0].detail);
     // Memory and CPU per task came from Container Insights, only for tasks in the blast radius.

@@ -147,9 +147,10 @@ impl Ecs {
     }
 
     /// Reports `container_start` (created to running) for tasks seen running for the first time.
-    pub(crate) async fn poll_starts(&mut self, inbox: &UnboundedSender<RouterMsg>) -> usize {
+    /// Returns the ids and ARNs of the tasks running now, or nothing when ECS could not say.
+    pub(crate) async fn poll_starts(&mut self, inbox: &UnboundedSender<RouterMsg>) -> Option<Vec<String>> {
         if self.broken {
-            return 0;
+            return None;
         }
         match self.tasks().await {
             Ok(tasks) => {
@@ -162,13 +163,13 @@ impl Ecs {
                         seen(inbox, Inbound::ContainerStarted(((s - c) * 1e6) as u64));
                     }
                 }
-                tasks.len()
+                Some(tasks.iter().flat_map(|t| [t.id.clone(), t.arn.clone()]).collect())
             }
             Err(e) => {
                 // A missing cluster will not appear mid-run: say so once and stop asking.
                 self.broken = true;
                 seen(inbox, Inbound::Error(e));
-                0
+                None
             }
         }
     }

@@ -295,8 +295,9 @@ impl AwsTarget {
         let is_ecs = matches!(control, Control::Ecs(_));
         let learn_owners = matches!(&control, Control::Local(l) if l.awaiting_owner_ids());
         let control = Arc::new(Mutex::new(control));
+        let dead_owners = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
         if is_ecs {
-            rt.spawn(poll_ecs_starts(control.clone(), router_tx.clone(), stop.clone()));
+            rt.spawn(poll_ecs_starts(control.clone(), router_tx.clone(), stop.clone(), dead_owners.clone()));
         }
         if learn_owners && let Some(c) = &params.claims {
             rt.spawn(learn_owner_ids(clients.clone(), c.ownership_table.clone(), control.clone(), stop.clone()));
@@ -326,7 +327,7 @@ impl AwsTarget {
             files: Vec::new(),
             pending: HashMap::new(),
             pending_pair: HashMap::new(),
-            dead_owners: Arc::new(std::sync::Mutex::new(std::collections::HashSet::new())),
+            dead_owners,
             owners_seen: Arc::new(Mutex::new(HashMap::new())),
             pairs: Arc::new({
                 let mut p: Vec<String> = plan.sessions.iter().map(Session::pair_key).collect();
@@ -354,11 +355,23 @@ impl AwsTarget {
     }
 }
 
-/// Reports `container_start` for ECS tasks seen running for the first time, until the run ends.
-async fn poll_ecs_starts(control: Arc<Mutex<Control>>, router: UnboundedSender<RouterMsg>, stop: Arc<AtomicBool>) {
+/// Reports `container_start` for ECS tasks seen running for the first time, and counts a task
+/// that was running and is gone as dead (for `claim_when_owner_dead`), until the run ends.
+async fn poll_ecs_starts(
+    control: Arc<Mutex<Control>>,
+    router: UnboundedSender<RouterMsg>,
+    stop: Arc<AtomicBool>,
+    dead: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+) {
+    let mut running: Vec<String> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        if let Control::Ecs(ecs) = &mut *control.lock().await {
-            ecs.poll_starts(&router).await;
+        if let Control::Ecs(ecs) = &mut *control.lock().await
+            && let Some(now) = ecs.poll_starts(&router).await
+        {
+            if let Ok(mut d) = dead.lock() {
+                d.extend(running.iter().filter(|t| !now.contains(t)).cloned());
+            }
+            running = now;
         }
         tokio::time::sleep(ECS_POLL).await;
     }
