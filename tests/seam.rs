@@ -411,3 +411,76 @@ fn ctrl_c_works_while_the_server_is_stalled() {
     assert_eq!(s.verdict, herd::report::Verdict::Interrupted);
     assert!(!s.cleanup_failures.is_empty(), "the stalled clean-up is reported");
 }
+
+/// The Step Functions listener cannot be used to exhaust herd: a body over 256 KiB gets 413, and
+/// connections beyond its cap are closed at once instead of holding file descriptors.
+#[test]
+fn the_callback_listener_limits_bodies_and_connections() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port");
+    let dir = tempfile::tempdir().unwrap();
+    let toml = r#"
+name = "seam-listener"
+max_duration = "1m"
+reply_timeout = "50s"
+[target]
+kind = "aws"
+preset = "webordinary-b"
+allowed_accounts = ["123456789012"]
+provision = true
+[[sessions]]
+project = "seam-listener"
+[[phases]]
+executor = "burst"
+count = 1
+"#;
+    let file = write_scenario(dir.path(), "seam-listener", toml);
+    let listen = format!("127.0.0.1:{port}");
+    let child = herd_command(
+        dir.path(),
+        &["run", &file, "--out", "out", "--quiet", "--callback-listen", &listen],
+        common::moto::endpoint(),
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("herd starts");
+    let started = Instant::now();
+    while TcpStream::connect(&listen).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the listener never opened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A body over the limit.
+    let mut s = TcpStream::connect(&listen).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = format!("{{\"taskToken\": \"t\", \"output\": \"{}\"}}", "x".repeat(300 * 1024));
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {listen}\r\nX-Amz-Target: AWSStepFunctions.SendTaskSuccess\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let _ = s.write_all(head.as_bytes());
+    let _ = s.write_all(body.as_bytes());
+    let mut answer = [0u8; 64];
+    let n = s.read(&mut answer).unwrap_or(0);
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 413"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    // 300 connections that send nothing: those beyond the cap of 256 are closed at once.
+    let idle: Vec<TcpStream> = (0..300).filter_map(|_| TcpStream::connect(&listen).ok()).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let closed = idle
+        .iter()
+        .filter(|c| {
+            let _ = c.set_read_timeout(Some(Duration::from_millis(20)));
+            matches!((&**c).read(&mut [0u8; 1]), Ok(0))
+        })
+        .count();
+    assert!(closed >= 300 - 256, "only {closed} of 300 idle connections were closed");
+    drop(idle);
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let o = child.wait_with_output().expect("herd exits");
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
+    common::moto::delete_queues_with_prefix("webordinary-");
+}

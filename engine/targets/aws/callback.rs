@@ -4,6 +4,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use http_body_util::{BodyExt, Full};
@@ -11,7 +12,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -28,6 +29,14 @@ impl Teller {
         self.tx.send(RouterMsg::Seen { at: self.at, event }).map_err(|_| ())
     }
 }
+
+/// The largest request body answered: Step Functions' own payload limit (256 KiB).
+const MAX_BODY: usize = 256 * 1024;
+/// Connections served at once; more are closed at once, so a flood cannot use up herd's file
+/// descriptors (its own SQS and DynamoDB calls need them).
+const MAX_CONNECTIONS: usize = 256;
+/// How long a client may take to send its headers, and then its body.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn reply(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body.to_owned())));
@@ -49,9 +58,19 @@ async fn handle(
     let at = Instant::now();
     let inbox = Teller { at, tx: inbox };
     let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    let body = match req.into_body().collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return Ok(error("SerializationException", "could not read the request body")),
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_BODY);
+    let body = match tokio::time::timeout(READ_TIMEOUT, limited.collect()).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            let _ = inbox.send(Inbound::Malformed(format!("a callback body over {} KiB", MAX_BODY / 1024)));
+            let body = serde_json::json!({
+                "__type": "PayloadTooLarge",
+                "message": format!("the body is over {} KiB, Step Functions' limit", MAX_BODY / 1024),
+            });
+            return Ok(reply(StatusCode::PAYLOAD_TOO_LARGE, &body.to_string()));
+        }
+        Ok(Err(_)) => return Ok(error("SerializationException", "could not read the request body")),
+        Err(_) => return Ok(reply(StatusCode::REQUEST_TIMEOUT, "{}")),
     };
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body) else {
         let _ = inbox.send(Inbound::Malformed("a callback body that is not JSON".into()));
@@ -96,13 +115,38 @@ async fn handle(
 pub(crate) async fn serve(listen: &str, inbox: UnboundedSender<RouterMsg>) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(
+            target: "herd::aws",
+            "the Step Functions listener is bound to {addr}, not a loopback address: anyone who can reach it can answer for your tasks"
+        );
+    }
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::debug!(target: "herd::aws", "callback listener accept: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                tracing::debug!(target: "herd::aws", "callback listener: {MAX_CONNECTIONS} connections open; closing a new one");
+                drop(stream);
+                continue;
+            };
             let inbox = inbox.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| handle(req, inbox.clone()));
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(READ_TIMEOUT)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+                drop(slot);
             });
         }
     });
