@@ -297,3 +297,21 @@ fn results_that_cannot_be_written_exit_4() {
     assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("cannot write"), "{}", text(&o.stderr));
 }
+
+/// `herd report` makes a folder from the scenario name it reads: a summary edited to name
+/// `../x` is refused, and nothing is written outside the output folder.
+#[test]
+fn report_refuses_a_summary_whose_name_would_leave_the_output_folder() {
+    let out = out_dir();
+    let o = herd(&["run", "scenarios/burst-100.toml", "--out", out.path().to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(0));
+    let path = out.path().join("burst-100/summary.json");
+    let text_json =
+        std::fs::read_to_string(&path).unwrap().replace("\"name\": \"burst-100\"", "\"name\": \"../../escaped\"");
+    std::fs::write(&path, text_json).unwrap();
+    let target = out.path().join("reports/inner");
+    let o = herd(&["report", path.to_str().unwrap(), "--out", target.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("cannot be used as a folder name"), "{}", text(&o.stderr));
+    assert!(!out.path().join("escaped").exists() && !target.exists(), "nothing was written");
+}

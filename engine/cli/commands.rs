@@ -499,6 +499,16 @@ fn cmd_report(args: &ReportArgs) -> Result<ExitCode> {
     for path in &args.summaries {
         let read = if path.extension().is_some_and(|e| e == "jsonl") { read_journal(path) } else { read_summary(path) };
         match read {
+            // The name becomes a folder under --out: only what `check` accepts in a scenario
+            // file, so a hand-edited summary cannot write outside the output folder.
+            Ok(s) if !herd::scenario::valid_scenario_name(&s.scenario.name) => {
+                eprintln!(
+                    "error: {}: scenario name {:?} cannot be used as a folder name; accepted: lower-case letters, digits, `-` and `_`",
+                    path.display(),
+                    s.scenario.name
+                );
+                return Ok(ExitCode::from(EXIT_INVALID));
+            }
             Ok(s) => summaries.push((path.clone(), s)),
             Err(e) => {
                 eprintln!("error: {e}");

@@ -159,9 +159,7 @@ impl Compiler {
     }
 
     fn scenario(&mut self, spec: &ScenarioSpec, file: &str) -> Plan {
-        let name_ok = !spec.name.is_empty()
-            && spec.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-        if !name_ok {
+        if !crate::scenario::valid_scenario_name(&spec.name) {
             self.err_help(
                 root().key("name"),
                 format!("scenario name \"{}\" cannot be used as a folder name", spec.name),

@@ -471,3 +471,7 @@ impl JsonSchema for ThresholdRuleSpec {
         })
     }
 }
+/// Whether a scenario name can be a folder name: lower-case letters, digits, `-` and `_`.
+pub fn valid_scenario_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
