@@ -315,3 +315,27 @@ fn report_refuses_a_summary_whose_name_would_leave_the_output_folder() {
     assert!(text(&o.stderr).contains("cannot be used as a folder name"), "{}", text(&o.stderr));
     assert!(!out.path().join("escaped").exists() && !target.exists(), "nothing was written");
 }
+
+/// The loader reads regular files only (a named pipe would block it for ever), skips dot files
+/// in a folder, and names a link that leads nowhere.
+#[test]
+fn only_regular_scenario_files_are_read() {
+    let dir = out_dir();
+    let fifo = dir.path().join("pipe.toml");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let started = Instant::now();
+    let o = herd(&["check", fifo.to_str().unwrap()]);
+    assert!(started.elapsed() < Duration::from_secs(10), "a pipe blocked the loader");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("is not a regular file"), "{}", text(&o.stderr));
+    std::fs::remove_file(&fifo).unwrap();
+
+    std::fs::copy("scenarios/burst-100.toml", dir.path().join("burst.toml")).unwrap();
+    std::fs::write(dir.path().join(".#burst.toml"), "not a scenario").unwrap();
+    let o = herd(&["check", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "a dot file is not read: {}", text(&o.stderr));
+    std::os::unix::fs::symlink("/nonexistent/x.toml", dir.path().join("gone.toml")).unwrap();
+    let o = herd(&["check", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("a link that leads to no file"), "{}", text(&o.stderr));
+}

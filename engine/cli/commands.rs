@@ -80,11 +80,21 @@ fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| format!("cannot read folder {}: {e}", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.is_file() && f.extension().is_some_and(|x| x == "toml"))
-                .collect();
+            let mut files = Vec::new();
+            let entries = std::fs::read_dir(p).map_err(|e| format!("cannot read folder {}: {e}", p.display()))?;
+            for f in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+                let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                // Dot files (editor backups, `.#lock` files) are not scenarios.
+                if name.starts_with('.') || f.extension().is_none_or(|x| x != "toml") {
+                    continue;
+                }
+                if f.is_file() {
+                    files.push(f);
+                } else if std::fs::symlink_metadata(&f).is_ok_and(|m| m.file_type().is_symlink()) {
+                    // A link that leads nowhere (or round in a loop) is said, not skipped in silence.
+                    return Err(format!("{}: a link that leads to no file", f.display()));
+                }
+            }
             files.sort();
             if files.is_empty() {
                 return Err(format!("{} holds no *.toml scenario", p.display()));

@@ -25,16 +25,34 @@ impl Default for Templates {
     }
 }
 
+/// The work one rendering may do: far more than any message or name template needs, far less
+/// than nested `range(100000)` loops, which would hold `check` for minutes.
+const FUEL: u64 = 200_000;
+/// The longest text one rendering may produce.
+const MAX_OUTPUT: usize = 1 << 20;
+
 /// A fresh environment with the settings every herd template uses.
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     // A typo in a variable name must be an error, not an empty string in every message.
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
     env
+}
+
+/// Refuses an output over `MAX_OUTPUT`.
+fn bounded(text: String) -> Result<String, String> {
+    if text.len() > MAX_OUTPUT {
+        return Err(format!("the template renders {} bytes, more than the 1 MiB allowed", text.len()));
+    }
+    Ok(text)
 }
 
 /// Explains a minijinja error in one line, with the position inside the template when known.
 pub(crate) fn explain(e: &minijinja::Error) -> String {
+    if e.kind() == minijinja::ErrorKind::OutOfFuel {
+        return format!("the template does too much work (more than {FUEL} steps); simplify its loops");
+    }
     let mut text = e.kind().to_string();
     if let Some(detail) = e.detail() {
         text = format!("{text}: {detail}");
@@ -63,14 +81,14 @@ impl Templates {
     /// Renders a template with a serialisable context.
     pub fn render<S: Serialize>(&self, name: &str, ctx: &S) -> Result<String, String> {
         let tmpl = self.env.get_template(name).map_err(|e| explain(&e))?;
-        tmpl.render(Value::from(minijinja::value::Serde(ctx))).map_err(|e| explain(&e))
+        tmpl.render(Value::from(minijinja::value::Serde(ctx))).map_err(|e| explain(&e)).and_then(bounded)
     }
 }
 
 /// Renders a one-off template (session names) with a serialisable context.
 pub(crate) fn render_once<S: Serialize>(source: &str, ctx: &S) -> Result<String, String> {
     let env = environment();
-    env.render_str(source, Value::from(minijinja::value::Serde(ctx))).map_err(|e| explain(&e))
+    env.render_str(source, Value::from(minijinja::value::Serde(ctx))).map_err(|e| explain(&e)).and_then(bounded)
 }
 
 /// What a message template can refer to.
