@@ -23,6 +23,8 @@ const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(3600);
 const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(300);
 const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_secs(10);
 const MAX_SESSIONS: i64 = 100_000;
+/// The longest client, project, user or thread id.
+const MAX_ID_CHARS: usize = 80;
 
 /// Loads and compiles a scenario file, reporting the errors of both steps in one pass: when the
 /// file has structural errors, the rest of it is still compiled and its errors are added.
@@ -252,6 +254,19 @@ impl Compiler {
                             self.err(
                                 path.key(key),
                                 format!("`{key}` template \"{source}\" renders to an empty id for i = {i}"),
+                            );
+                            ok = false;
+                            break;
+                        }
+                        Ok(v) if v.chars().any(char::is_control) || v.chars().count() > MAX_ID_CHARS => {
+                            // Ids reach queue names, terminals and reports: printable and short.
+                            self.err_help(
+                                path.key(key),
+                                format!(
+                                    "`{key}` template {source:?} renders to {:?} for i = {i}",
+                                    v.chars().take(MAX_ID_CHARS + 1).collect::<String>()
+                                ),
+                                format!("accepted: printable characters, at most {MAX_ID_CHARS}; no control characters"),
                             );
                             ok = false;
                             break;
