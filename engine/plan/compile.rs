@@ -197,7 +197,7 @@ impl Compiler {
             };
             spec.config().compile(&mut cx)
         };
-        let phases = self.phases(spec, &groups, &sessions, reply_timeout, &mut templates);
+        let phases = self.phases(spec, &groups, &sessions, reply_timeout, max_duration, &mut templates);
         let faults = self.faults(spec, &sessions, max_duration, &target, &groups, &mut templates);
         let thresholds = self.thresholds(spec, &groups, &phases);
         Plan {
@@ -266,7 +266,9 @@ impl Compiler {
                                     "`{key}` template {source:?} renders to {:?} for i = {i}",
                                     v.chars().take(MAX_ID_CHARS + 1).collect::<String>()
                                 ),
-                                format!("accepted: printable characters, at most {MAX_ID_CHARS}; no control characters"),
+                                format!(
+                                    "accepted: printable characters, at most {MAX_ID_CHARS}; no control characters"
+                                ),
                             );
                             ok = false;
                             break;
@@ -366,6 +368,7 @@ impl Compiler {
         groups: &[GroupPlan],
         sessions: &[Session],
         default_timeout: Duration,
+        max_duration: Duration,
         templates: &mut Templates,
     ) -> Vec<PhasePlan> {
         if spec.phases.is_empty() {
@@ -390,7 +393,18 @@ impl Compiler {
                 self.err(path.key("name"), format!("phase name \"{name}\" is used twice"));
             }
             let start = match start {
-                Some(t) => PhaseStart::At(self.duration(path.key("start"), Some(t), Duration::ZERO)),
+                Some(t) => {
+                    let at = self.duration(path.key("start"), Some(t), Duration::ZERO);
+                    // A phase that starts when the run has already stopped would send nothing.
+                    if at >= max_duration {
+                        self.err_help(
+                            path.key("start"),
+                            format!("the phase starts at {t}, when the run has already stopped at `max_duration`"),
+                            "start it earlier or raise `max_duration`",
+                        );
+                    }
+                    PhaseStart::At(at)
+                }
                 None if p == 0 => PhaseStart::At(Duration::ZERO),
                 None => PhaseStart::AfterPrevious,
             };
@@ -658,7 +672,21 @@ impl Compiler {
             let label = name.clone().unwrap_or_else(|| default_fault_label(&action, sessions));
             for k in 0..times {
                 let trigger = match (trigger, every) {
-                    (FaultTrigger::At(t), Some(e)) => FaultTrigger::At(t + e * k as u32),
+                    (FaultTrigger::At(t), Some(e)) => {
+                        // Checked: `every = "5000000000000h"` must be an error, not an overflow.
+                        let at = u32::try_from(k).ok().and_then(|k| e.checked_mul(k)).and_then(|d| t.checked_add(d));
+                        match at {
+                            Some(at) if at < max_duration => FaultTrigger::At(at),
+                            _ => {
+                                self.err_help(
+                                    path.key("every"),
+                                    format!("strike {} of {times} would come after `max_duration`", k + 1),
+                                    "lower `times` or `every`, or raise `max_duration`",
+                                );
+                                break;
+                            }
+                        }
+                    }
                     (t, _) => t,
                 };
                 let name = if times > 1 { format!("{label} #{}", k + 1) } else { label.clone() };

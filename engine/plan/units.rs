@@ -52,7 +52,13 @@ pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
     };
     let count: f64 =
         count.trim().parse().map_err(|_| format!("\"{text}\": \"{}\" is not a number; {accepted}", count.trim()))?;
-    if !count.is_finite() || count < 0.0 {
+    if count.is_nan() {
+        return Err(format!("\"{text}\": NaN is not a number of messages; {accepted}"));
+    }
+    if count.is_infinite() {
+        return Err(format!("\"{text}\": an infinite rate cannot be sent; {accepted}"));
+    }
+    if count < 0.0 {
         return Err(format!("\"{text}\" is negative; rates are zero or more"));
     }
     let per = match unit.trim() {

@@ -68,14 +68,22 @@ pub fn load_file(path: &Path) -> Result<LoadedScenario, FileDiagnostics> {
 pub fn load_file_recovering(path: &Path) -> Result<LoadedScenario, LoadFailure> {
     let file = path.display().to_string();
     let failed = |message: String| -> LoadFailure {
-        FileDiagnostics { file: file.clone(), source: String::new(), items: vec![Diagnostic::at(KeyPath::root(), message)] }
-            .into()
+        FileDiagnostics {
+            file: file.clone(),
+            source: String::new(),
+            items: vec![Diagnostic::at(KeyPath::root(), message)],
+        }
+        .into()
     };
     // Only a regular file: opening a named pipe or a device would block for ever or read
     // without end.
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => {}
-        Ok(_) => return Err(failed(format!("{file} is not a regular file (a folder, a pipe or a device); give a scenario file"))),
+        Ok(_) => {
+            return Err(failed(format!(
+                "{file} is not a regular file (a folder, a pipe or a device); give a scenario file"
+            )));
+        }
         Err(e) => return Err(failed(format!("cannot read {file}: {e}"))),
     }
     match std::fs::read(path) {
