@@ -134,11 +134,13 @@ fn faults_strike_their_blast_radius_and_say_what_they_did() {
 #[derive(Default)]
 struct Recording {
     sends: Vec<(usize, u64)>,
+    correlations: Vec<String>,
 }
 
 impl herd::targets::Target for Recording {
     fn send(&mut self, now: u64, msg: &herd::targets::Outbound, io: &mut herd::targets::TargetIo) {
         self.sends.push((msg.session, now));
+        self.correlations.push(msg.correlation.clone());
         io.observe(herd::targets::Observation::Reply { id: msg.id, success: true, interrupted: false });
     }
 
@@ -301,4 +303,27 @@ message = { instruction = "Stop that and do this" }
     assert_eq!(s.accounting.interrupts_sent, 1, "{:?}", s.accounting);
     assert_eq!(s.accounting.interrupts, 1, "t-0's message was preempted: {:?}", s.accounting);
     assert!(s.faults[0].detail.starts_with("sent an INTERRUPT, then message 2 for t-1"), "{}", s.faults[0].detail);
+}
+
+fn correlations(toml: &str) -> Vec<String> {
+    let loaded = herd::scenario::load_bytes("ids.toml", toml.as_bytes()).unwrap_or_else(|d| panic!("{}", d.render()));
+    let plan = herd::plan::compile(&loaded).unwrap_or_else(|d| panic!("{}", d.render()));
+    let mut target = Recording::default();
+    herd::runtime::run(&plan, &mut target, &herd::runtime::RunOptions::default(), &mut herd::runtime::NoObserver);
+    target.correlations
+}
+
+/// Correlation ids (task tokens) follow the seed on the simulated target, so a run repeats; on a
+/// real system they come from the operating system, so nobody can know them in advance.
+#[test]
+fn correlation_ids_are_seeded_on_the_sim_and_random_on_real_targets() {
+    let sim = "name = \"ids\"\nseed = 5\n[[sessions]]\ncount = 2\n[[phases]]\nexecutor = \"burst\"\ncount = 3\n";
+    assert_eq!(correlations(sim), correlations(sim));
+    let aws = sim.replace(
+        "[[sessions]]",
+        "[target]\nkind = \"aws\"\npreset = \"webordinary-b\"\nallowed_accounts = [\"123456789012\"]\n[[sessions]]",
+    );
+    let (a, b) = (correlations(&aws), correlations(&aws));
+    assert_eq!(a.len(), 6);
+    assert!(a.iter().all(|id| !b.contains(id)), "same seed, different tokens: {a:?} {b:?}");
 }

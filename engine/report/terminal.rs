@@ -33,6 +33,24 @@ pub fn terminal_summary(s: &RunSummary) -> String {
         "  messages: sent {}, replied {}, failed {}, lost {}, duplicated {}, out of order {}, interrupts {}, dropped {}",
         a.sent, a.replied, a.failed, a.lost, a.duplicated, a.out_of_order, a.interrupts, a.dropped_arrivals
     );
+    // The rest of the accounting, when anything happened: every field a reader may need.
+    let extra: Vec<String> = [
+        ("contradictory", a.contradictory),
+        ("late replies", a.late_replies),
+        ("unknown replies", a.unknown_replies),
+        ("malformed replies", a.malformed_replies),
+        ("target errors", a.target_errors),
+        ("interrupts sent", a.interrupts_sent),
+        ("claims sent", a.claims_sent),
+        ("claims seen", a.claims_seen),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(k, n)| format!("{k} {n}"))
+    .collect();
+    if !extra.is_empty() {
+        let _ = writeln!(out, "  also: {}", extra.join(", "));
+    }
     let rows: Vec<_> =
         s.metrics.iter().filter(|m| m.tag_key.is_none() && m.histogram.is_some() && m.count > 0).collect();
     if !rows.is_empty() {

@@ -418,10 +418,23 @@ impl Dispatcher<'_> {
                 return;
             }
         }
-        let Some(running) = self.running[p].as_mut() else { return };
-        let correlation = seeded_uuid(&mut running.ids);
+        let Some(correlation) = self.correlation(p) else { return };
         let templates = self.phase_templates[p].clone();
         self.send_message(p, session, intended, correlation, &templates, false);
+    }
+
+    /// A new correlation id (commandId, task token) for a message of phase `p`. An in-process
+    /// model draws it from the phase's seeded stream, so a run repeats exactly; a real system
+    /// gets one from the operating system's randomness, so nobody can know the tokens in advance
+    /// (or collide with another run of the same seed).
+    fn correlation(&mut self, p: usize) -> Option<String> {
+        let running = self.running[p].as_mut()?;
+        if self.plan.target.supports_virtual_clock() {
+            Some(seeded_uuid(&mut running.ids))
+        } else {
+            let bytes: [u8; 16] = rand::random();
+            Some(uuid::Builder::from_random_bytes(bytes).into_uuid().to_string())
+        }
     }
 
     /// Sends one message of phase `p` (the phase it is counted in) rendered from `templates`;
@@ -483,8 +496,7 @@ impl Dispatcher<'_> {
             self.observe(self.clock.now(), Observation::FaultDone { fault: f, outcome });
             return;
         };
-        let Some(running) = self.running[p].as_mut() else { return };
-        let correlation = seeded_uuid(&mut running.ids);
+        let Some(correlation) = self.correlation(p) else { return };
         let templates = message_templates(self.plan, owner);
         let id = self.send_message(p, session, self.clock.now(), correlation, &templates, true);
         let s = &self.plan.sessions[session];
