@@ -339,3 +339,35 @@ fn only_regular_scenario_files_are_read() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("a link that leads to no file"), "{}", text(&o.stderr));
 }
+
+/// Two runs cannot write one scenario's folder at once: the second is refused (exit 2) and names
+/// the first's process.
+#[test]
+fn a_second_run_on_the_same_output_folder_is_refused() {
+    let out = out_dir();
+    let file = out.path().join("slow.toml");
+    std::fs::write(
+        &file,
+        "name = \"slow\"\nmax_duration = \"4s\"\n[[sessions]]\ncount = 1\n[[phases]]\nexecutor = \"constant-arrival-rate\"\nrate = \"1/s\"\nduration = \"1m\"\n",
+    )
+    .unwrap();
+    let out_arg = out.path().to_str().unwrap();
+    let mut first = Command::new(env!("CARGO_BIN_EXE_herd"))
+        .args(["run", file.to_str().unwrap(), "--out", out_arg, "--clock", "real", "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !out.path().join("slow/journal.jsonl").exists() {
+        assert!(started.elapsed() < Duration::from_secs(20), "the first run never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = herd(&["run", file.to_str().unwrap(), "--out", out_arg, "-q"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains(&format!("another herd run (pid {})", first.id())), "{}", text(&o.stderr));
+    assert!(first.wait().unwrap().success());
+    // Once the first has finished, the folder is free again.
+    let o = herd(&["run", file.to_str().unwrap(), "--out", out_arg, "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+}

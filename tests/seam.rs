@@ -336,7 +336,7 @@ fn stalled_run(name: &str, max_duration: &str) -> (Proxy, tempfile::TempDir, std
         .spawn()
         .expect("herd starts");
     let journal = dir.path().join("out").join(name).join("journal.jsonl");
-    while !std::fs::read_to_string(&journal).is_ok_and(|j| j.lines().count() >= 2) {
+    while !std::fs::read_to_string(&journal).is_ok_and(|j| j.contains("{\"type\":\"sample\"")) {
         assert!(started.elapsed() < Duration::from_secs(30), "the run never started sampling");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -483,4 +483,60 @@ count = 1
     let o = child.wait_with_output().expect("herd exits");
     assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
     common::moto::delete_queues_with_prefix("webordinary-");
+}
+
+/// A second Ctrl-C skips the wait for in-flight replies but never the clean-up: the run ends at
+/// once, with its summary, and what it provisioned is deleted.
+#[test]
+fn a_second_ctrl_c_skips_the_wait_but_not_the_clean_up() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let name = "seam-twice";
+    let toml = r#"
+name = "seam-twice"
+max_duration = "5m"
+reply_timeout = "1m"
+sample_interval = "1s"
+[target]
+kind = "aws"
+preset = "webordinary-a"
+allowed_accounts = ["123456789012"]
+provision = true
+[[sessions]]
+project = "seam-twice"
+[[phases]]
+executor = "constant-arrival-rate"
+rate = "5/s"
+duration = "5m"
+"#;
+    let file = write_scenario(dir.path(), name, toml);
+    let child = herd_command(dir.path(), &["run", &file, "--out", "out", "--quiet"], common::moto::endpoint())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("herd starts");
+    let started = Instant::now();
+    let journal = dir.path().join("out").join(name).join("journal.jsonl");
+    while !std::fs::read_to_string(&journal).is_ok_and(|j| j.contains("{\"type\":\"sample\"")) {
+        assert!(started.elapsed() < Duration::from_secs(30), "the run never started sampling");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(300));
+    let second = Instant::now();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let o = child.wait_with_output().expect("herd exits");
+    let took = second.elapsed();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
+    // Nothing answers in this run: without the second Ctrl-C it would wait the 5 s grace.
+    assert!(took < Duration::from_secs(4), "the second Ctrl-C still waited: {took:?}");
+    let s = summary(dir.path(), name);
+    assert_eq!(s.verdict, herd::report::Verdict::Interrupted);
+    assert!(s.accounting.sent > 0 && s.accounting.lost == s.accounting.sent, "{:?}", s.accounting);
+    let left = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let sqs = aws_sdk_sqs::Client::new(&common::moto::sdk_config().await);
+        sqs.list_queues().queue_name_prefix("webordinary-input-seam-twice").send().await.ok().and_then(|o| o.queue_urls)
+    });
+    assert!(left.unwrap_or_default().is_empty(), "the queues were deleted");
 }

@@ -334,16 +334,24 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
     let _ = std::fs::remove_file(&probe);
     let mut summaries: Vec<RunSummary> = Vec::new();
     let stop = Arc::new(AtomicBool::new(false));
-    let handler_stop = stop.clone();
-    // The first Ctrl-C stops arrivals and lets in-flight messages finish; a second one ends the
-    // process at once.
-    ctrlc::set_handler(move || {
-        if handler_stop.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
+    let hurry = Arc::new(AtomicBool::new(false));
+    let (handler_stop, handler_hurry) = (stop.clone(), hurry.clone());
+    let signals = std::sync::atomic::AtomicU8::new(0);
+    // Ctrl-C, SIGTERM and SIGHUP: the first stops arrivals and waits briefly for replies; the
+    // second skips that wait but still cleans up (queues, tables, workers) and writes every
+    // report; only a third ends the process at once.
+    ctrlc::set_handler(move || match signals.fetch_add(1, Ordering::SeqCst) {
+        0 => {
+            handler_stop.store(true, Ordering::SeqCst);
+            eprintln!("\nstopping: no new messages; waiting briefly for replies (again to skip the wait)");
         }
-        eprintln!("\nstopping: no new messages; waiting briefly for replies (Ctrl-C again to quit now)");
+        1 => {
+            handler_hurry.store(true, Ordering::SeqCst);
+            eprintln!("\nstopping now: cleaning up and writing the reports (a third time quits at once)");
+        }
+        _ => std::process::exit(130),
     })
-    .context("cannot install the Ctrl-C handler")?;
+    .context("cannot install the signal handler")?;
     let mut worst = 0u8;
     let multiple = plans.len() > 1;
     for mut plan in plans {
@@ -351,6 +359,14 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
             plan.seed = seed;
         }
         let dir = args.out.join(&plan.name);
+        // One run at a time writes a scenario's folder.
+        let _lock = match lock_output(&dir) {
+            Ok(lock) => lock,
+            Err(e) => {
+                eprintln!("error: {}: {e}", plan.file);
+                return Ok(ExitCode::from(EXIT_INVALID));
+            }
+        };
         let clock = args.clock.unwrap_or(plan.target.default_clock());
         let options = TargetOptions { callback_listen: args.callback_listen.clone(), output_dir: Some(dir.clone()) };
         let mut target = match plan.target.build(&plan, &options) {
@@ -375,7 +391,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         };
         let mut reporter =
             Reporter::new(&dir, &plan, clock, info.clone(), args.quiet).map_err(|e| HerdError::output(&dir, e))?;
-        let run_options = RunOptions { clock, stop: stop.clone() };
+        let run_options = RunOptions { clock, stop: stop.clone(), hurry: hurry.clone() };
         let mut publisher = match &plan.cloudwatch {
             Some(cw) => {
                 let at = plan.target.location();
@@ -437,6 +453,38 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         println!("index: {}", args.out.join("index.html").display());
     }
     Ok(ExitCode::from(worst))
+}
+
+/// Takes the exclusive lock on a scenario's output folder for the length of the run; a second
+/// run on the same folder is refused, naming the process that holds it.
+fn lock_output(dir: &Path) -> Result<std::fs::File, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let path = dir.join(".herd.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            use std::io::{Seek, Write};
+            let _ = file.set_len(0);
+            let _ = file.rewind();
+            let _ = write!(file, "{}", std::process::id());
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            Err(format!(
+                "{} is being written by another herd run (pid {}); wait for it or use another --out",
+                dir.display(),
+                holder.trim()
+            ))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", path.display())),
+    }
 }
 
 /// The command line that reproduces one scenario's run.

@@ -44,11 +44,18 @@ pub struct RunOptions {
     pub clock: ClockKind,
     /// Set from outside (Ctrl-C) to stop arrivals and finish early.
     pub stop: Arc<AtomicBool>,
+    /// Set from outside (a second Ctrl-C) to skip the wait for in-flight replies; the run still
+    /// finishes properly (the target cleans up).
+    pub hurry: Arc<AtomicBool>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { clock: ClockKind::Virtual, stop: Arc::new(AtomicBool::new(false)) }
+        Self {
+            clock: ClockKind::Virtual,
+            stop: Arc::new(AtomicBool::new(false)),
+            hurry: Arc::new(AtomicBool::new(false)),
+        }
     }
 }
 
@@ -79,6 +86,7 @@ struct Dispatcher<'a> {
     observer: &'a mut dyn RunObserver,
     clock: Clock,
     stop: Arc<AtomicBool>,
+    hurry: Arc<AtomicBool>,
     queue: BinaryHeap<Reverse<(Micros, u64, Ev)>>,
     seq: u64,
     ledger: Ledger<'a>,
@@ -108,6 +116,7 @@ pub fn run(plan: &Plan, target: &mut dyn Target, options: &RunOptions, observer:
         observer,
         clock: Clock::new(options.clock),
         stop: options.stop.clone(),
+        hurry: options.hurry.clone(),
         queue: BinaryHeap::new(),
         seq: 0,
         ledger: Ledger::new(plan),
@@ -178,7 +187,9 @@ impl Dispatcher<'_> {
                 end = EndReason::Interrupted;
             }
             if let Some(deadline) = grace_deadline
-                && (self.ledger.total_in_flight() == 0 || self.clock.wall() >= deadline)
+                && (self.ledger.total_in_flight() == 0
+                    || self.clock.wall() >= deadline
+                    || self.hurry.load(Ordering::Relaxed))
             {
                 break;
             }
