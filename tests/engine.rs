@@ -327,3 +327,13 @@ fn correlation_ids_are_seeded_on_the_sim_and_random_on_real_targets() {
     assert_eq!(a.len(), 6);
     assert!(a.iter().all(|id| !b.contains(id)), "same seed, different tokens: {a:?} {b:?}");
 }
+
+/// Unknown and late replies are metrics a threshold can gate.
+#[test]
+fn unknown_and_late_replies_can_be_gated() {
+    let toml = "name = \"gates\"\n[[sessions]]\ncount = 1\n[[phases]]\nexecutor = \"burst\"\ncount = 2\n[thresholds]\nunknown_replies = [\"count == 0\"]\nlate_replies = [\"count == 0\"]\n";
+    let loaded = herd::scenario::load_bytes("g.toml", toml.as_bytes()).unwrap_or_else(|d| panic!("{}", d.render()));
+    let s = common::run_plan(&herd::plan::compile(&loaded).unwrap_or_else(|d| panic!("{}", d.render())));
+    assert_eq!(s.thresholds.len(), 2);
+    assert!(s.thresholds.iter().all(|t| t.passed && t.measured == Some(0.0)), "{:?}", s.thresholds);
+}

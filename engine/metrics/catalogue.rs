@@ -88,11 +88,15 @@ pub enum Metric {
     InterruptsSent,
     /// CLAIM_REQUEST messages herd sent (playing the router).
     ClaimsSent,
+    /// Replies with a correlation id herd never sent (another run's, or a worker's bug).
+    UnknownReplies,
+    /// Replies that came after their message had been counted lost.
+    LateReplies,
 }
 
 impl Metric {
     /// Every metric, in report order.
-    pub const ALL: [Metric; 25] = [
+    pub const ALL: [Metric; 27] = [
         Metric::MessageLatency,
         Metric::MessageSuccess,
         Metric::MessagesSent,
@@ -118,6 +122,8 @@ impl Metric {
         Metric::ContainersRunning,
         Metric::TargetErrors,
         Metric::MalformedReplies,
+        Metric::UnknownReplies,
+        Metric::LateReplies,
     ];
 
     /// The metric's name as written in scenarios and reports.
@@ -148,6 +154,8 @@ impl Metric {
             Metric::MessagesInterrupted => "messages_interrupted",
             Metric::InterruptsSent => "interrupts_sent",
             Metric::ClaimsSent => "claims_sent",
+            Metric::UnknownReplies => "unknown_replies",
+            Metric::LateReplies => "late_replies",
         }
     }
 
@@ -182,7 +190,9 @@ impl Metric {
             | Metric::MessagesContradictory
             | Metric::MessagesInterrupted
             | Metric::InterruptsSent
-            | Metric::ClaimsSent => MetricKind::Counter,
+            | Metric::ClaimsSent
+            | Metric::UnknownReplies
+            | Metric::LateReplies => MetricKind::Counter,
         }
     }
 
@@ -201,6 +211,9 @@ impl Metric {
     /// whole fleet, so they carry no phase.
     pub fn taggable(self) -> bool {
         !matches!(self.kind(), MetricKind::Gauge)
-            && !matches!(self, Metric::ContainerStart | Metric::RecoveryTime | Metric::ClaimsSent)
+            && !matches!(
+                self,
+                Metric::ContainerStart | Metric::RecoveryTime | Metric::ClaimsSent | Metric::UnknownReplies
+            )
     }
 }

@@ -175,6 +175,7 @@ impl<'a> Ledger<'a> {
             }
             MsgState::Lost => {
                 self.acct.late_replies += 1;
+                self.recorder.add(Metric::LateReplies, 1, &tags);
                 return None;
             }
             MsgState::InFlight => {}
@@ -313,6 +314,7 @@ impl<'a> Ledger<'a> {
 
     pub(crate) fn unknown_reply(&mut self) {
         self.acct.unknown_replies += 1;
+        self.recorder.add(Metric::UnknownReplies, 1, &[]);
     }
 
     pub(crate) fn preview_load(&mut self, id: u64, took: Micros) {
