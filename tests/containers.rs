@@ -299,3 +299,47 @@ fn a_worker_that_follows_only_its_latest_claim_strands_the_first_pair() {
     assert!(latest.accounting.lost >= 2, "the first pair's messages are stranded: {:?}", latest.accounting);
     assert_eq!(latest.accounting.claims_sent, 2, "one claim per pair, none again: {:?}", latest.accounting);
 }
+
+/// An ownership table that already exists with another key is refused before anything runs
+/// (exit 3, naming both schemas), not used wrongly.
+#[test]
+fn a_table_with_another_key_schema_is_refused() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let ddb = aws_sdk_dynamodb::Client::new(&common::moto::sdk_config().await);
+        ddb.create_table()
+            .table_name("webordinary-container-ownership")
+            .attribute_definitions(
+                aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                    .attribute_name("id")
+                    .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                    .attribute_name("id")
+                    .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+            .send()
+            .await
+            .expect("CreateTable");
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("schema.toml");
+    std::fs::write(&file, scenario_b("schema", "sch", "", "env", "")).unwrap();
+    let o = herd(dir.path(), &["run", file.to_str().unwrap(), "--out", "out", "--quiet"]);
+    common::moto::delete_queues_with_prefix("webordinary-");
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains(
+            "table webordinary-container-ownership exists with key schema [id (HASH)]; herd needs [projectKey (HASH)]"
+        ),
+        "{}",
+        text(&o.stderr)
+    );
+}

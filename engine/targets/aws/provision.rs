@@ -105,7 +105,24 @@ pub(crate) async fn tables(
     created: &mut Created,
 ) -> Result<(), String> {
     for (table, key) in needs {
-        if clients.dynamodb.describe_table().table_name(table).send().await.is_ok() {
+        if let Ok(found) = clients.dynamodb.describe_table().table_name(table).send().await {
+            // A table that exists with another key would be read and written wrongly: refuse it.
+            let schema: Vec<String> = found
+                .table()
+                .map(|t| {
+                    t.key_schema()
+                        .iter()
+                        .map(|k| format!("{} ({})", k.attribute_name(), k.key_type().as_str()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let expected = format!("{key} (HASH)");
+            if schema != [expected.clone()] {
+                return Err(format!(
+                    "table {table} exists with key schema [{}]; herd needs [{expected}]",
+                    schema.join(", ")
+                ));
+            }
             continue;
         }
         if !create {
