@@ -244,36 +244,8 @@ fn stop_task_hits_the_owner_inside_the_blast_radius_and_nothing_else() {
     let tasks: serde_json::Value = serde_json::from_slice(&setup.stdout).expect("setup JSON");
     let owner = tasks["tagged"][1].as_str().expect("a tagged task").to_owned();
     // The ownership table says the second tagged task owns the pair.
-    rt().block_on(async {
-        let ddb = aws_sdk_dynamodb::Client::new(&config().await);
-        let _ = ddb
-            .create_table()
-            .table_name("webordinary-container-ownership")
-            .attribute_definitions(
-                aws_sdk_dynamodb::types::AttributeDefinition::builder()
-                    .attribute_name("projectKey")
-                    .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(
-                aws_sdk_dynamodb::types::KeySchemaElement::builder()
-                    .attribute_name("projectKey")
-                    .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
-                    .build()
-                    .unwrap(),
-            )
-            .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-            .send()
-            .await;
-        ddb.put_item()
-            .table_name("webordinary-container-ownership")
-            .item("projectKey", aws_sdk_dynamodb::types::AttributeValue::S("ecs-p#u".into()))
-            .item("containerId", aws_sdk_dynamodb::types::AttributeValue::S(owner.clone()))
-            .send()
-            .await
-            .expect("PutItem");
-    });
+    common::moto::create_ownership_table("projectKey");
+    common::moto::put_owner("ecs-p#u", &owner);
     let scenario = |name: &str| {
         format!(
             r#"
@@ -312,32 +284,14 @@ owner_of = "victim"
     };
     // An owner id that is empty, or only the end of a task's id, names no task: nothing stops.
     for (i, bad) in ["", &owner[owner.len() - 4..]].iter().enumerate() {
-        rt().block_on(async {
-            let ddb = aws_sdk_dynamodb::Client::new(&config().await);
-            ddb.put_item()
-                .table_name("webordinary-container-ownership")
-                .item("projectKey", aws_sdk_dynamodb::types::AttributeValue::S("ecs-p#u".into()))
-                .item("containerId", aws_sdk_dynamodb::types::AttributeValue::S((*bad).to_owned()))
-                .send()
-                .await
-                .expect("PutItem");
-        });
+        common::moto::put_owner("ecs-p#u", bad);
         let name = format!("aws-ecs-bad-owner-{i}");
         let (o, s, _dir) = run_scenario(&scenario(&name), &name, &[]);
         let s = s.unwrap_or_else(|| panic!("no summary:\n{}\n{}", text(&o.stdout), text(&o.stderr)));
         assert!(s.faults[0].containers.is_empty(), "owner {bad:?} stopped {:?}", s.faults[0]);
         assert!(s.faults[0].detail.contains("no task inside the blast radius matched"), "{}", s.faults[0].detail);
     }
-    rt().block_on(async {
-        let ddb = aws_sdk_dynamodb::Client::new(&config().await);
-        ddb.put_item()
-            .table_name("webordinary-container-ownership")
-            .item("projectKey", aws_sdk_dynamodb::types::AttributeValue::S("ecs-p#u".into()))
-            .item("containerId", aws_sdk_dynamodb::types::AttributeValue::S(owner.clone()))
-            .send()
-            .await
-            .expect("PutItem");
-    });
+    common::moto::put_owner("ecs-p#u", &owner);
     let (o, s, _dir) = run_scenario(&scenario("aws-ecs-kill"), "aws-ecs-kill", &[]);
     let s = s.unwrap_or_else(|| panic!("no summary:\n{}\n{}", text(&o.stdout), text(&o.stderr)));
     assert!(s.faults[0].detail.contains(&format!("stopped task {owner}")), "{}", s.faults[0].detail);

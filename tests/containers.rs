@@ -305,30 +305,7 @@ fn a_worker_that_follows_only_its_latest_claim_strands_the_first_pair() {
 #[test]
 fn a_table_with_another_key_schema_is_refused() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let ddb = aws_sdk_dynamodb::Client::new(&common::moto::sdk_config().await);
-        ddb.create_table()
-            .table_name("webordinary-container-ownership")
-            .attribute_definitions(
-                aws_sdk_dynamodb::types::AttributeDefinition::builder()
-                    .attribute_name("id")
-                    .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(
-                aws_sdk_dynamodb::types::KeySchemaElement::builder()
-                    .attribute_name("id")
-                    .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
-                    .build()
-                    .unwrap(),
-            )
-            .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-            .send()
-            .await
-            .expect("CreateTable");
-    });
+    common::moto::create_ownership_table("id");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("schema.toml");
     std::fs::write(&file, scenario_b("schema", "sch", "", "env", "")).unwrap();

@@ -136,3 +136,46 @@ pub fn delete_queues_with_prefix(prefix: &str) {
         }
     });
 }
+
+/// Creates the ownership table with hash key `key` (whatever exists is left as it is).
+pub fn create_ownership_table(key: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+        let _ = ddb
+            .create_table()
+            .table_name("webordinary-container-ownership")
+            .attribute_definitions(
+                aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                    .attribute_name(key)
+                    .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                    .build()
+                    .expect("attribute"),
+            )
+            .key_schema(
+                aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                    .attribute_name(key)
+                    .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                    .build()
+                    .expect("key"),
+            )
+            .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+            .send()
+            .await;
+    });
+}
+
+/// Writes an ownership row: `pair` is owned by `container`.
+pub fn put_owner(pair: &str, container: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+        ddb.put_item()
+            .table_name("webordinary-container-ownership")
+            .item("projectKey", aws_sdk_dynamodb::types::AttributeValue::S(pair.to_owned()))
+            .item("containerId", aws_sdk_dynamodb::types::AttributeValue::S(container.to_owned()))
+            .send()
+            .await
+            .expect("PutItem");
+    });
+}
