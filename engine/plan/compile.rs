@@ -23,6 +23,10 @@ const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(3600);
 const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(300);
 const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_secs(10);
 const MAX_SESSIONS: i64 = 100_000;
+/// The most messages a plan may send without `allow_large`.
+const MAX_MESSAGES: u64 = 50_000_000;
+/// The longest run without `allow_large`.
+const MAX_RUN: Duration = Duration::from_secs(31 * 24 * 3600);
 /// The longest client, project, user or thread id.
 const MAX_ID_CHARS: usize = 80;
 
@@ -200,6 +204,9 @@ impl Compiler {
         let phases = self.phases(spec, &groups, &sessions, reply_timeout, max_duration, &mut templates);
         let faults = self.faults(spec, &sessions, max_duration, &target, &groups, &mut templates);
         let thresholds = self.thresholds(spec, &groups, &phases);
+        if !spec.allow_large.unwrap_or(false) {
+            self.limits(&phases, max_duration);
+        }
         Plan {
             name: spec.name.clone(),
             description: spec.description.clone().unwrap_or_default().trim().to_owned(),
@@ -215,6 +222,32 @@ impl Compiler {
             thresholds,
             cloudwatch: spec.output.as_ref().and_then(|o| o.cloudwatch.as_ref()).map(compile_cloudwatch),
             templates: Arc::new(templates),
+        }
+    }
+
+    /// Refuses plans over the safety limits: they are almost always a typo, and would run (or
+    /// grow their journal) for ever.
+    fn limits(&mut self, phases: &[PhasePlan], max_duration: Duration) {
+        if max_duration > MAX_RUN {
+            self.err_help(
+                root().key("max_duration"),
+                format!("`max_duration` is {}, over the limit of 31 days", super::units::format_duration(max_duration)),
+                "shorten it, or set `allow_large = true` at the top of the file",
+            );
+        }
+        let estimates: Vec<f64> = phases.iter().map(|p| estimated_messages(p, max_duration)).collect();
+        let total: f64 = estimates.iter().sum();
+        if total > MAX_MESSAGES as f64 {
+            let (worst, most) =
+                estimates.iter().enumerate().fold((0, 0.0), |(w, m), (i, e)| if *e > m { (i, *e) } else { (w, m) });
+            self.err_help(
+                root().key("phases").index(worst),
+                format!(
+                    "this plan sends about {total:.0} messages (phase \"{}\" about {most:.0}); the limit is {MAX_MESSAGES}",
+                    phases[worst].name
+                ),
+                "check the rate and the durations, or set `allow_large = true` at the top of the file",
+            );
         }
     }
 
@@ -783,6 +816,27 @@ impl Compiler {
             }
         }
         out
+    }
+}
+
+/// About how many messages a phase sends, its length cut at `max_duration`.
+fn estimated_messages(p: &PhasePlan, max_duration: Duration) -> f64 {
+    let secs = |d: Duration| d.min(max_duration).as_secs_f64();
+    let n = p.sessions.len() as f64;
+    match &p.executor {
+        ExecutorPlan::ConstantArrivalRate { rate, duration, .. } => rate * secs(*duration),
+        ExecutorPlan::RampingArrivalRate { start_rate, stages, .. } => {
+            let mut from = *start_rate;
+            let mut total = 0.0;
+            for (to, d) in stages {
+                total += (from + to) / 2.0 * secs(*d);
+                from = *to;
+            }
+            total
+        }
+        ExecutorPlan::PerSessionIterations { iterations, .. } => *iterations as f64 * n,
+        ExecutorPlan::Burst { count, to } => *count as f64 * if to.is_some() { 1.0 } else { n },
+        ExecutorPlan::Soak { interval, duration } => (secs(*duration) / interval.as_secs_f64().max(1e-6)).ceil() * n,
     }
 }
 
