@@ -371,3 +371,26 @@ fn a_second_run_on_the_same_output_folder_is_refused() {
     let o = herd(&["run", file.to_str().unwrap(), "--out", out_arg, "-q"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
 }
+
+/// A file with a hundred mistakes shows the first 50 and says how many more; `--all-errors`
+/// shows every one.
+#[test]
+fn errors_are_capped_at_50_unless_all_are_asked_for() {
+    let dir = out_dir();
+    let mut toml = String::from(
+        "name = \"many\"\n[[sessions]]\ncount = 1\n[[phases]]\nexecutor = \"burst\"\ncount = 1\n[thresholds]\n",
+    );
+    for i in 0..120 {
+        toml.push_str(&format!("bogus_metric_{i} = [\"count == 0\"]\n"));
+    }
+    let file = dir.path().join("many.toml");
+    std::fs::write(&file, toml).unwrap();
+    let o = herd(&["check", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = text(&o.stderr);
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("error:")).count(), 50);
+    assert!(stderr.contains("... and 70 more (show them all with --all-errors)"), "{stderr}");
+    assert!(stderr.contains("120 errors found"), "{stderr}");
+    let o = herd(&["check", "--all-errors", file.to_str().unwrap()]);
+    assert_eq!(text(&o.stderr).lines().filter(|l| l.starts_with("error:")).count(), 120);
+}

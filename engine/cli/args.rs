@@ -24,6 +24,9 @@ pub(crate) struct Cli {
     /// How log lines are written: `text` for people, `json` (one object a line) for CI.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// Show every error of an invalid scenario (by default the first 50 of each file).
+    #[arg(long, global = true)]
+    pub all_errors: bool,
 }
 
 /// How log lines are written.

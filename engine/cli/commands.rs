@@ -43,9 +43,16 @@ fn init_logging(verbose: u8, format: LogFormat) {
     };
 }
 
+/// `--all-errors`: set once from the command line, read where diagnostics are printed.
+static ALL_ERRORS: AtomicBool = AtomicBool::new(false);
+
+/// How many errors of one file are shown unless `--all-errors`.
+const ERRORS_SHOWN: usize = 50;
+
 /// Parses the command line and runs the command.
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
+    ALL_ERRORS.store(cli.all_errors, Ordering::Relaxed);
     init_logging(cli.verbose, cli.log_format);
     let result = match cli.command {
         Command::Run(args) => cmd_run(&args),
@@ -127,7 +134,8 @@ fn compile_all(paths: &[PathBuf]) -> Result<Vec<Plan>, ExitCode> {
         }
     }
     for d in &failed {
-        eprint!("{}", d.render());
+        let limit = (!ALL_ERRORS.load(Ordering::Relaxed)).then_some(ERRORS_SHOWN);
+        eprint!("{}", d.render_at_most(limit));
     }
     // Two scenarios with one name would write over each other's results.
     let mut seen: Vec<(&str, &str)> = Vec::new();

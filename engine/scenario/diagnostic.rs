@@ -128,10 +128,17 @@ impl FileDiagnostics {
 
     /// Renders every error as text with the offending source underlined, without colour codes.
     pub fn render(&self) -> String {
+        self.render_at_most(None)
+    }
+
+    /// Renders at most `limit` errors (all with `None`), then says how many more there are: a
+    /// file with thousands of mistakes gives a screenful, not a flood.
+    pub fn render_at_most(&self, limit: Option<usize>) -> String {
         let file = SimpleFile::new(self.file.as_str(), self.source.as_str());
         let config = Config::default();
         let mut out = String::new();
-        for d in &self.items {
+        let shown = limit.unwrap_or(usize::MAX).min(self.items.len());
+        for d in &self.items[..shown] {
             let location = match &d.span {
                 Some(span) => {
                     let (line, col) = self.line_col(span.start);
@@ -158,6 +165,9 @@ impl FileDiagnostics {
             }
         }
         let n = self.items.len();
+        if shown < n {
+            out.push_str(&format!("... and {} more (show them all with --all-errors)\n", n - shown));
+        }
         out.push_str(&format!("{}: {n} error{} found; nothing was run\n", self.file, if n == 1 { "" } else { "s" }));
         out
     }
