@@ -31,6 +31,9 @@ fn secs(t: Micros) -> f64 {
     t as f64 / 1e6
 }
 
+/// A message table's instruction template name and its (field, template name) pairs.
+type MessageTemplates = (String, Vec<(String, String)>);
+
 /// How long in-flight messages may still be answered after Ctrl-C.
 const INTERRUPT_GRACE: Micros = 5_000_000;
 
@@ -97,7 +100,8 @@ struct Dispatcher<'a> {
     running: Vec<Option<Running>>,
     /// Per phase: the instruction's template name and (field, template name) pairs, worked out
     /// once rather than for every message.
-    phase_templates: Vec<(String, Vec<(String, String)>)>,
+    /// Shared, so a send takes a reference-counted handle instead of copying the names.
+    phase_templates: Vec<Arc<MessageTemplates>>,
     phase_done: Vec<bool>,
     faults: Vec<FaultRecord>,
     fault_fired: Vec<bool>,
@@ -125,7 +129,9 @@ pub fn run(plan: &Plan, target: &mut dyn Target, options: &RunOptions, observer:
         behind: None,
         iterations: vec![0; plan.sessions.len()],
         running: plan.phases.iter().map(|_| None).collect(),
-        phase_templates: (0..plan.phases.len()).map(|p| message_templates(plan, &format!("phases[{p}]"))).collect(),
+        phase_templates: (0..plan.phases.len())
+            .map(|p| Arc::new(message_templates(plan, &format!("phases[{p}]"))))
+            .collect(),
         phase_done: vec![false; plan.phases.len()],
         faults: plan
             .faults
@@ -148,7 +154,7 @@ pub fn run(plan: &Plan, target: &mut dyn Target, options: &RunOptions, observer:
 
 /// A message table's template names; `compile` names field templates with `field_name`, so the
 /// field keys are what follows that prefix.
-fn message_templates(plan: &Plan, owner: &str) -> (String, Vec<(String, String)>) {
+fn message_templates(plan: &Plan, owner: &str) -> MessageTemplates {
     let prefix = field_name(owner, "");
     let fields =
         plan.templates.names_with_prefix(&prefix).into_iter().map(|n| (n[prefix.len()..].to_owned(), n)).collect();
@@ -292,14 +298,13 @@ impl Dispatcher<'_> {
     /// Whether the generator is behind its schedule now; remembers the worst window.
     fn judge_pace(&mut self) {
         let wall = self.clock.wall();
-        let planned: Vec<f64> = self
+        let planned = self
             .running
             .iter()
             .zip(&self.phase_done)
             .filter(|(_, done)| !**done)
             .filter_map(|(r, _)| r.as_ref().and_then(|r| r.executor.planned_rate(self.clock.now())))
-            .collect();
-        let planned = (!planned.is_empty()).then(|| planned.iter().sum());
+            .reduce(|a, b| a + b);
         let judged = self.pace.judge(wall, planned);
         self.behind_now = judged.as_ref().map(Behind::message);
         if let Some(b) = judged {
@@ -308,7 +313,7 @@ impl Dispatcher<'_> {
             }
             let worse = self.behind.as_ref().is_none_or(|w| b.lag_p99 as f64 / 1e3 > w.worst_lag_p99_ms);
             let first_at = self.behind.as_ref().map_or(secs(wall), |w| w.first_at);
-            if worse || self.behind.is_none() {
+            if worse {
                 self.behind = Some(BehindRecord {
                     first_at,
                     worst_lag_p99_ms: b.lag_p99 as f64 / 1e3,
@@ -430,7 +435,7 @@ impl Dispatcher<'_> {
             }
         }
         let Some(correlation) = self.correlation(p) else { return };
-        let templates = self.phase_templates[p].clone();
+        let templates = Arc::clone(&self.phase_templates[p]);
         self.send_message(p, session, intended, correlation, &templates, false);
     }
 
@@ -457,7 +462,7 @@ impl Dispatcher<'_> {
         session: usize,
         intended: Micros,
         correlation: String,
-        templates: &(String, Vec<(String, String)>),
+        templates: &MessageTemplates,
         interrupt_first: bool,
     ) -> u64 {
         let now = self.clock.now();
