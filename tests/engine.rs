@@ -337,3 +337,36 @@ fn unknown_and_late_replies_can_be_gated() {
     assert_eq!(s.thresholds.len(), 2);
     assert!(s.thresholds.iter().all(|t| t.passed && t.measured == Some(0.0)), "{:?}", s.thresholds);
 }
+
+#[test]
+fn a_phase_that_never_sends_and_a_fault_that_strikes_nothing_fail_the_run() {
+    let s = run("nothing-proven");
+    assert_eq!(s.verdict, Verdict::Failed, "no threshold failed, but the run proved nothing");
+    assert!(s.thresholds.is_empty());
+    let text = s.failures.join("\n");
+    assert!(text.contains("phase `second` never started"), "{text}");
+    assert!(text.contains("fault `kill-seventh` at 5.0s struck nothing: container 7 had not been started"), "{text}");
+    assert!(!text.contains("phase `first`"), "the first phase sent: {text}");
+    // The same run whose phase and fault say they may do nothing passes.
+    let allowed = run("nothing-proven-allowed");
+    assert_eq!(allowed.verdict, Verdict::Passed, "{:?}", allowed.failures);
+    assert!(allowed.failures.is_empty());
+    assert_eq!(allowed.accounting.sent, s.accounting.sent);
+}
+
+#[test]
+fn a_message_template_that_fails_at_run_time_stops_the_run_and_sends_nothing_for_it() {
+    let s = run("template-fails");
+    assert_eq!(s.verdict, Verdict::Aborted);
+    assert_eq!(s.end_reason, EndReason::Aborted);
+    let reason = s.abort_reason.as_deref().unwrap_or_default();
+    assert!(reason.starts_with("message 2 (thread t, phase loop) could not be rendered"), "{reason}");
+    assert!(reason.contains("template `phases[0].message.instruction` failed"), "{reason}");
+    assert!(reason.contains("1 // 0"), "{reason}");
+    // Iterations 0 and 1 were sent and answered; iteration 2 was never sent, and the loop
+    // stopped there: it is a send error, not a lost message.
+    assert_eq!(s.accounting.replied, 2);
+    assert_eq!(s.accounting.send_errors, 1);
+    assert_eq!(s.accounting.lost, 0);
+    assert_eq!(metric(&s, "send_errors").count, 1);
+}

@@ -540,3 +540,83 @@ duration = "5m"
     });
     assert!(left.unwrap_or_default().is_empty(), "the queues were deleted");
 }
+
+/// A message the system refuses (here: longer than the work queue's `MaximumMessageSize`) never
+/// reached it: it is a send error with the server's reason, never a lost message; a phase whose
+/// every send failed proved nothing and fails the run.
+#[test]
+fn refused_sends_are_send_errors_not_lost_messages() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let name = "seam-send-errors";
+    let rt = rt();
+    let sqs = rt.block_on(async { aws_sdk_sqs::Client::new(&common::moto::sdk_config().await) });
+    let (work, reply) = rt.block_on(async {
+        let work = sqs
+            .create_queue()
+            .queue_name(format!("{name}-work"))
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::MaximumMessageSize, "1024")
+            .send()
+            .await
+            .expect("CreateQueue")
+            .queue_url
+            .expect("a queue URL");
+        (work, create_queue(&sqs, &format!("{name}-reply")).await)
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    rt.spawn(echo_worker(sqs.clone(), work.clone(), reply.clone(), Duration::ZERO, stop.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    // Odd messages of `mixed` and every message of `big` carry 2,000 bytes of padding.
+    let toml = format!(
+        r#"
+name = "{name}"
+max_duration = "1m"
+reply_timeout = "10s"
+sample_interval = "1s"
+
+[target]
+kind = "aws"
+allowed_accounts = ["123456789012"]
+provision = false
+work = {{ queue = "{work}", body = '{{"commandId": "{{{{ message.id }}}}", "pad": "{{{{ "x" * 2000 if phase.name == "big" or message.seq % 2 == 1 else "" }}}}"}}' }}
+reply = {{ kind = "sqs", queue = "{reply}", match_pointer = "/commandId", success_pointer = "/success", wait_time = "1s" }}
+
+[[sessions]]
+count = 1
+
+[[phases]]
+name = "mixed"
+executor = "per-session-iterations"
+iterations = 6
+
+[[phases]]
+name = "big"
+executor = "burst"
+count = 3
+"#
+    );
+    let file = write_scenario(dir.path(), name, &toml);
+    let o = herd_command(dir.path(), &["run", &file, "--out", "out", "--quiet"], common::moto::endpoint())
+        .output()
+        .expect("herd runs");
+    stop.store(true, Ordering::Relaxed);
+    rt.block_on(async {
+        for q in [&work, &reply] {
+            let _ = sqs.delete_queue().queue_url(q).send().await;
+        }
+    });
+    let s = summary(dir.path(), name);
+    let a = &s.accounting;
+    assert_eq!(o.status.code(), Some(1), "the run proved nothing for `big`: {a:?} {:?} {:?}", s.phases, s.failures);
+    // One session, one message at a time: 3 small ones answered, 3 big ones refused, then the
+    // burst of 3 big ones refused.
+    assert_eq!(a.sent, 9, "{a:?}");
+    assert_eq!(a.replied, 3, "{a:?}");
+    assert_eq!(a.send_errors, 6, "{a:?}");
+    assert_eq!(a.lost, 0, "a refused send is not a lost message: {a:?}");
+    let first = s.first_send_error.as_deref().unwrap_or_default();
+    assert!(first.contains("Message must be shorter than 1024 bytes"), "{first}");
+    assert!(s.warnings().iter().any(|w| w.contains("6 messages could not be sent")), "{:?}", s.warnings());
+    assert_eq!(s.failures.first().map(String::as_str), Some("phase `big` sent nothing: all 3 of its sends failed"));
+    let m = s.metrics.iter().find(|m| m.name == "send_errors" && m.tag_key.is_none()).expect("send_errors");
+    assert_eq!(m.count, 6);
+}

@@ -92,11 +92,14 @@ pub enum Metric {
     UnknownReplies,
     /// Replies that came after their message had been counted lost.
     LateReplies,
+    /// Messages herd could not hand to the system (the send call failed after its retries, or
+    /// the message could not be rendered). They are not counted lost: the system never had them.
+    SendErrors,
 }
 
 impl Metric {
     /// Every metric, in report order.
-    pub const ALL: [Metric; 27] = [
+    pub const ALL: [Metric; 28] = [
         Metric::MessageLatency,
         Metric::MessageSuccess,
         Metric::MessagesSent,
@@ -124,6 +127,7 @@ impl Metric {
         Metric::MalformedReplies,
         Metric::UnknownReplies,
         Metric::LateReplies,
+        Metric::SendErrors,
     ];
 
     /// The metric's name as written in scenarios and reports.
@@ -156,6 +160,7 @@ impl Metric {
             Metric::ClaimsSent => "claims_sent",
             Metric::UnknownReplies => "unknown_replies",
             Metric::LateReplies => "late_replies",
+            Metric::SendErrors => "send_errors",
         }
     }
 
@@ -192,7 +197,8 @@ impl Metric {
             | Metric::InterruptsSent
             | Metric::ClaimsSent
             | Metric::UnknownReplies
-            | Metric::LateReplies => MetricKind::Counter,
+            | Metric::LateReplies
+            | Metric::SendErrors => MetricKind::Counter,
         }
     }
 

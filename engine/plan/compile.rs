@@ -414,12 +414,18 @@ impl Compiler {
         let mut out: Vec<PhasePlan> = Vec::new();
         for (p, phase) in spec.phases.iter().enumerate() {
             let path = root().key("phases").index(p);
-            let (name, start, groups_sel, message, timeout) = match phase {
-                PhaseSpec::ConstantArrivalRate(s) => (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout),
-                PhaseSpec::RampingArrivalRate(s) => (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout),
-                PhaseSpec::PerSessionIterations(s) => (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout),
-                PhaseSpec::Burst(s) => (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout),
-                PhaseSpec::Soak(s) => (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout),
+            let (name, start, groups_sel, message, timeout, allow_empty) = match phase {
+                PhaseSpec::ConstantArrivalRate(s) => {
+                    (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty)
+                }
+                PhaseSpec::RampingArrivalRate(s) => {
+                    (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty)
+                }
+                PhaseSpec::PerSessionIterations(s) => {
+                    (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty)
+                }
+                PhaseSpec::Burst(s) => (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty),
+                PhaseSpec::Soak(s) => (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty),
             };
             let name = name.clone().unwrap_or_else(|| format!("phase-{}", p + 1));
             if out.iter().any(|o| o.name == name) {
@@ -457,7 +463,14 @@ impl Compiler {
                 templates,
             );
             let executor = self.executor(phase, &path, &phase_sessions, sessions);
-            out.push(PhasePlan { name, start, sessions: phase_sessions, reply_timeout, executor });
+            out.push(PhasePlan {
+                name,
+                start,
+                sessions: phase_sessions,
+                reply_timeout,
+                executor,
+                allow_empty: allow_empty.unwrap_or(false),
+            });
         }
         out
     }
@@ -613,12 +626,12 @@ impl Compiler {
         let mut out = Vec::new();
         for (f, fault) in spec.faults.iter().enumerate() {
             let path = root().key("faults").index(f);
-            let (name, at, after, every, times) = match fault {
+            let (name, at, after, every, times, allow_empty) = match fault {
                 FaultSpec::KillContainer(s) | FaultSpec::StopContainer(s) => {
-                    (&s.name, &s.at, s.after_messages, &s.every, s.times)
+                    (&s.name, &s.at, s.after_messages, &s.every, s.times, s.allow_empty)
                 }
-                FaultSpec::Interrupt(s) => (&s.name, &s.at, s.after_messages, &s.every, s.times),
-                FaultSpec::PauseContainer(s) => (&s.name, &s.at, s.after_messages, &s.every, s.times),
+                FaultSpec::Interrupt(s) => (&s.name, &s.at, s.after_messages, &s.every, s.times, s.allow_empty),
+                FaultSpec::PauseContainer(s) => (&s.name, &s.at, s.after_messages, &s.every, s.times, s.allow_empty),
             };
             let action = match fault {
                 FaultSpec::KillContainer(s) => self
@@ -701,6 +714,44 @@ impl Compiler {
             if let Err(refusal) = target.check_fault(kind) {
                 self.err_help(path.key("action"), refusal.message, refusal.help);
             }
+            // A pool fixed before the run: an index or a count beyond it can never strike.
+            let select = match &action {
+                Some(
+                    FaultAction::KillContainer { select }
+                    | FaultAction::StopContainer { select }
+                    | FaultAction::PauseContainer { select, .. },
+                ) => Some(select),
+                _ => None,
+            };
+            let plural = |n: u64| if n == 1 { "" } else { "s" };
+            match (target.container_pool(), select) {
+                (Some(pool), Some(ContainerSelector::Index(i))) if *i >= pool.started => {
+                    self.err_help(
+                        path.key("container"),
+                        format!(
+                            "container {i} can never exist: the run starts at most {} container{}",
+                            pool.started,
+                            plural(pool.started)
+                        ),
+                        format!(
+                            "containers are numbered 0 to {} in start order (replacements of killed ones included); lower it or raise `count`",
+                            pool.started.saturating_sub(1)
+                        ),
+                    );
+                }
+                (Some(pool), Some(ContainerSelector::Random(n))) if *n > pool.running => {
+                    self.err_help(
+                        path.key("random"),
+                        format!(
+                            "`random` = {n} is more than the {} container{} that run at once",
+                            pool.running,
+                            plural(pool.running)
+                        ),
+                        format!("use at most {}, or raise `count`", pool.running),
+                    );
+                }
+                _ => {}
+            }
             let (Some(action), Some(trigger)) = (action, trigger) else { continue };
             let label = name.clone().unwrap_or_else(|| default_fault_label(&action, sessions));
             for k in 0..times {
@@ -723,7 +774,12 @@ impl Compiler {
                     (t, _) => t,
                 };
                 let name = if times > 1 { format!("{label} #{}", k + 1) } else { label.clone() };
-                out.push(FaultPlan { name, trigger, action: action.clone() });
+                out.push(FaultPlan {
+                    name,
+                    trigger,
+                    action: action.clone(),
+                    allow_empty: allow_empty.unwrap_or(false),
+                });
             }
         }
         out

@@ -114,6 +114,8 @@ pub struct PhasePlan {
     pub reply_timeout: Duration,
     /// How arrivals are generated.
     pub executor: ExecutorPlan,
+    /// Sending nothing does not fail the run.
+    pub allow_empty: bool,
 }
 
 /// How a phase generates arrivals.
@@ -280,6 +282,8 @@ pub struct FaultPlan {
     pub trigger: FaultTrigger,
     /// What.
     pub action: FaultAction,
+    /// Striking nothing does not fail the run.
+    pub allow_empty: bool,
 }
 
 /// One threshold rule.

@@ -125,7 +125,7 @@ pub fn read_journal(path: &Path) -> Result<RunSummary, String> {
         };
         match entry {
             JournalLine::Start { scenario, target, clock, run, phases: names } => {
-                phases = names.into_iter().map(|(name, executor)| PhaseRecord::new(name, executor)).collect();
+                phases = names.into_iter().map(|(name, executor)| PhaseRecord::new(name, executor, false)).collect();
                 start = Some((scenario, target, clock, run));
             }
             JournalLine::Sample { point, totals: t } => {
@@ -154,9 +154,14 @@ pub fn read_journal(path: &Path) -> Result<RunSummary, String> {
             "the run stopped without writing its summary; this report is rebuilt from {} up to its last sample",
             path.file_name().map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned())
         )),
+        failures: Vec::new(),
+        first_send_error: None,
         duration_seconds: timeline.last().map_or(0.0, |p| p.t),
         // Messages in flight at the last sample never got an answer the journal saw.
-        accounting: Accounting { lost: totals.sent.saturating_sub(totals.replied + totals.failed), ..totals },
+        accounting: Accounting {
+            lost: totals.sent.saturating_sub(totals.replied + totals.failed + totals.send_errors),
+            ..totals
+        },
         unrecovered_kills: 0,
         behind: None,
         cleanup_failures: Vec::new(),

@@ -48,6 +48,8 @@ pub struct ReportData {
     pub end_reason: String,
     /// The threshold that aborted the run.
     pub abort_reason: Option<String>,
+    /// Why the run proved nothing (a phase that sent nothing, a fault that struck nothing).
+    pub failures: Vec<String>,
     /// What a reader must know before trusting the figures: the generator fell behind its
     /// schedule, the clean-up left something behind.
     pub warnings: Vec<String>,
@@ -289,6 +291,7 @@ impl ReportData {
                 crate::runtime::EndReason::Interrupted => "interrupted (Ctrl-C)".into(),
             },
             abort_reason: s.abort_reason.clone(),
+            failures: s.failures.clone(),
             warnings: s.warnings(),
             files: s.files.clone(),
             ownership_changes: s

@@ -202,6 +202,11 @@ pub fn junit(reports: &[&ReportData]) -> Result<String, RenderError> {
             st.set_message(format!("the run did not complete: {reason}"));
             st.set_type(r.verdict.clone());
             st
+        } else if !r.failures.is_empty() {
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            st.set_message(format!("the run proved nothing: {}", r.failures.join("; ")));
+            st.set_type("nothing-proven");
+            st
         } else {
             TestCaseStatus::success()
         };

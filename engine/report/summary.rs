@@ -165,6 +165,14 @@ pub struct RunSummary {
     pub end_reason: EndReason,
     /// The threshold that aborted the run.
     pub abort_reason: Option<String>,
+    /// Why the run proved nothing, when it did not: a phase that sent nothing, a fault that
+    /// struck nothing. Each makes the verdict `failed` (unless the phase or fault says
+    /// `allow_empty = true`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
+    /// The first message herd could not send, when one could not be sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_send_error: Option<String>,
     /// Length of the run on its own clock, seconds.
     pub duration_seconds: f64,
     /// Message accounting.
@@ -315,6 +323,13 @@ impl RunSummary {
         if let Some(b) = &self.behind {
             out.push(format!("{} (first at {:.0}s)", b.message, b.first_at));
         }
+        if let Some(e) = &self.first_send_error {
+            out.push(format!(
+                "{} message{} could not be sent (counted in send_errors, not lost); the first: {e}",
+                self.accounting.send_errors,
+                if self.accounting.send_errors == 1 { "" } else { "s" }
+            ));
+        }
         for left in &self.cleanup_failures {
             out.push(format!("clean-up: {left}"));
         }
@@ -322,13 +337,45 @@ impl RunSummary {
     }
 }
 
+/// Why a run that ran to its end proved nothing: phases that sent nothing to the system, and
+/// faults that struck nothing, unless they say `allow_empty`.
+pub fn nothing_proven(phases: &[PhaseRecord], faults: &[FaultRecord], acct: &Accounting) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in phases.iter().filter(|p| !p.allow_empty && p.sent <= p.send_errors) {
+        out.push(match (p.started, p.sent) {
+            (None, _) => format!("phase `{}` never started, so it sent nothing", p.name),
+            (Some(_), 0) => format!("phase `{}` sent no message", p.name),
+            (Some(_), n) => format!("phase `{}` sent nothing: all {n} of its sends failed", p.name),
+        });
+    }
+    if !out.is_empty() && acct.sent <= acct.send_errors {
+        out.insert(0, "the run sent no message to the system".to_owned());
+    }
+    for f in faults.iter().filter(|f| !f.allow_empty && !f.struck()) {
+        out.push(match f.at {
+            None => format!("fault `{}` never struck: the run ended first", f.name),
+            Some(at) => format!("fault `{}` at {at:.1}s struck nothing: {}", f.name, f.detail),
+        });
+    }
+    if !out.is_empty() {
+        out.push("set `allow_empty = true` on a phase or fault that may rightly do nothing".to_owned());
+    }
+    out
+}
+
 /// Builds the summary of a finished run.
 pub fn summarize(plan: &Plan, result: &RunResult, clock: ClockKind, run: RunInfo) -> RunSummary {
     let thresholds = evaluate(plan, &result.recorder);
+    let failures = match result.end {
+        EndReason::Completed | EndReason::MaxDuration => {
+            nothing_proven(&result.phases, &result.faults, &result.accounting)
+        }
+        EndReason::Aborted | EndReason::Interrupted => Vec::new(),
+    };
     let verdict = match result.end {
         EndReason::Interrupted => Verdict::Interrupted,
         EndReason::Aborted => Verdict::Aborted,
-        _ if thresholds.iter().any(|t| !t.passed) => Verdict::Failed,
+        _ if thresholds.iter().any(|t| !t.passed) || !failures.is_empty() => Verdict::Failed,
         _ => Verdict::Passed,
     };
     let mut slowest = result.sessions.clone();
@@ -342,6 +389,8 @@ pub fn summarize(plan: &Plan, result: &RunResult, clock: ClockKind, run: RunInfo
         verdict,
         end_reason: result.end,
         abort_reason: result.abort_reason.clone(),
+        failures,
+        first_send_error: result.first_send_error.clone(),
         duration_seconds: result.duration.as_secs_f64(),
         accounting: result.accounting.clone(),
         unrecovered_kills: result.unrecovered,

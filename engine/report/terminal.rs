@@ -24,6 +24,9 @@ pub fn terminal_summary(s: &RunSummary) -> String {
     if let Some(reason) = &s.abort_reason {
         let _ = writeln!(out, "  aborted: {reason}");
     }
+    for f in &s.failures {
+        let _ = writeln!(out, "  nothing proven: {f}");
+    }
     for w in s.warnings() {
         let _ = writeln!(out, "  warning: {w}");
     }
@@ -40,6 +43,7 @@ pub fn terminal_summary(s: &RunSummary) -> String {
         ("unknown replies", a.unknown_replies),
         ("malformed replies", a.malformed_replies),
         ("target errors", a.target_errors),
+        ("send errors", a.send_errors),
         ("interrupts sent", a.interrupts_sent),
         ("claims sent", a.claims_sent),
         ("claims seen", a.claims_seen),

@@ -107,6 +107,8 @@ struct Dispatcher<'a> {
     fault_fired: Vec<bool>,
     arrivals_stopped: bool,
     abort_reason: Option<String>,
+    /// The first send that failed, for the summary's warning.
+    first_send_error: Option<String>,
     last_tick: std::time::Instant,
 }
 
@@ -142,11 +144,14 @@ pub fn run(plan: &Plan, target: &mut dyn Target, options: &RunOptions, observer:
                 action: f.action.kind().name().to_owned(),
                 detail: "not reached: the run ended first".into(),
                 containers: Vec::new(),
+                pairs: Vec::new(),
+                allow_empty: f.allow_empty,
             })
             .collect(),
         fault_fired: vec![false; plan.faults.len()],
         arrivals_stopped: false,
         abort_reason: None,
+        first_send_error: None,
         last_tick: std::time::Instant::now(),
     };
     d.run()
@@ -479,19 +484,28 @@ impl Dispatcher<'_> {
         let vars = MessageVars { seq: id, iteration, id: correlation.clone() };
         let ctx = MessageContext::new(s, &self.plan.groups[s.group].name, vars, &self.plan.phases[p].name);
         let (instruction_template, field_templates) = templates;
-        let templates = &self.plan.templates;
-        // Templates were rendered once at compile time, so a failure here is not expected; keep
-        // the error text as the instruction rather than dropping the message.
-        let instruction =
-            templates.render(instruction_template, &ctx).unwrap_or_else(|e| format!("<template error: {e}>"));
-        let fields = field_templates
-            .iter()
-            .map(|(k, name)| {
-                let v = templates.render(name, &ctx).unwrap_or_else(|e| format!("<template error: {e}>"));
-                (k.clone(), v)
-            })
-            .collect();
-        let msg = Outbound { id, session, correlation, instruction, fields, interrupt_first };
+        // Templates were rendered once at compile time, but a template can still fail for one
+        // message only (`{% if vars.iteration == 2 %}{{ fail() }}`). Such a message is never
+        // sent with an error text as its body: it counts in `send_errors` and stops the run.
+        let rendered = (|| {
+            let render = |name: &str| {
+                self.plan.templates.render(name, &ctx).map_err(|e| format!("template `{name}` failed: {e}"))
+            };
+            let instruction = render(instruction_template)?;
+            let mut fields = Vec::with_capacity(field_templates.len());
+            for (k, name) in field_templates.iter() {
+                fields.push((k.clone(), render(name)?));
+            }
+            Ok::<_, String>((instruction, fields))
+        })();
+        let (instruction, fields) = match rendered {
+            Ok(r) => r,
+            Err(e) => {
+                self.template_failed(id, e);
+                return id;
+            }
+        };
+        let msg = Outbound { id, session, phase: p, correlation, instruction, fields, interrupt_first };
         let timeout = us(self.plan.phases[p].reply_timeout);
         self.push(intended + timeout, Ev::Timeout(id));
         let mut io = TargetIo::default();
@@ -499,6 +513,19 @@ impl Dispatcher<'_> {
         self.absorb(io);
         self.fire_message_faults();
         id
+    }
+
+    /// Message `id` could not be rendered: it is not sent, and the run stops with the reason.
+    fn template_failed(&mut self, id: u64, detail: String) {
+        self.ledger.send_failed(id);
+        let where_ = self.ledger.describe_message(id);
+        tracing::error!(target: "herd::runtime", "message {id} ({where_}): {detail}");
+        if self.abort_reason.is_none() {
+            self.abort_reason = Some(format!(
+                "message {id} ({where_}) could not be rendered at {:.1}s: {detail}",
+                secs(self.clock.now())
+            ));
+        }
     }
 
     /// An interrupt fault that carries a message: the INTERRUPT and the new work go out as the
@@ -564,6 +591,14 @@ impl Dispatcher<'_> {
                 tracing::debug!(target: "herd::runtime", "target error: {detail}");
                 self.ledger.target_error();
             }
+            Observation::SendFailed { id, detail } => {
+                tracing::warn!(target: "herd::runtime", "message {id} was not sent: {detail}");
+                self.first_send_error.get_or_insert(format!("message {id}: {detail}"));
+                if let Some(r) = self.ledger.send_failed(id) {
+                    self.resolved(r);
+                }
+            }
+            Observation::TemplateFailed { id, detail } => self.template_failed(id, detail),
             Observation::MalformedReply { detail } => {
                 tracing::debug!(target: "herd::runtime", "malformed reply: {detail}");
                 self.ledger.malformed_reply();
@@ -672,6 +707,7 @@ impl Dispatcher<'_> {
             sessions: ledger.sessions,
             end: if self.abort_reason.is_some() { EndReason::Aborted } else { end },
             abort_reason: self.abort_reason,
+            first_send_error: self.first_send_error,
             duration: Duration::from_micros(self.clock.now()),
             unrecovered,
             behind,

@@ -16,6 +16,8 @@ enum MsgState {
     Replied,
     Failed,
     Lost,
+    /// Never reached the system (the send failed, or its template did).
+    NotSent,
 }
 
 struct MsgInfo {
@@ -86,7 +88,7 @@ impl<'a> Ledger<'a> {
             phases: plan
                 .phases
                 .iter()
-                .map(|p| PhaseRecord::new(p.name.clone(), p.executor.name().to_owned()))
+                .map(|p| PhaseRecord::new(p.name.clone(), p.executor.name().to_owned(), p.allow_empty))
                 .collect(),
             sessions: plan
                 .sessions
@@ -153,6 +155,11 @@ impl<'a> Ledger<'a> {
     pub(crate) fn reply(&mut self, at: Micros, id: u64, success: bool, interrupted: bool) -> Option<Resolved> {
         let info = self.messages.get(id as usize)?;
         let (session, phase, intended, state) = (info.session, info.phase, info.intended, info.state);
+        // herd never sent it, so the system cannot have answered it.
+        if state == MsgState::NotSent {
+            self.unknown_reply();
+            return None;
+        }
         let tags = self.tags(phase, session);
         // A PREEMPTED answer says the message was interrupted whether or not it came first.
         if interrupted {
@@ -178,7 +185,7 @@ impl<'a> Ledger<'a> {
                 self.recorder.add(Metric::LateReplies, 1, &tags);
                 return None;
             }
-            MsgState::InFlight => {}
+            MsgState::NotSent | MsgState::InFlight => {}
         }
         // Out of order: an earlier message of the session is answered after a later one. A lost
         // message is never answered, so it cannot make the replies after it out of order.
@@ -234,6 +241,34 @@ impl<'a> Ledger<'a> {
         Some(self.resolve(id, phase, session))
     }
 
+    /// Where message `id` belongs, for error messages: its thread and phase.
+    pub(crate) fn describe_message(&self, id: u64) -> String {
+        match self.messages.get(id as usize) {
+            Some(m) => {
+                format!("thread {}, phase {}", self.plan.sessions[m.session].thread, self.plan.phases[m.phase].name)
+            }
+            None => "unknown".to_owned(),
+        }
+    }
+
+    /// Message `id` never reached the system. Returns the message when it was still in flight;
+    /// a reply for it later (which would be a bug of the target) counts as unknown.
+    pub(crate) fn send_failed(&mut self, id: u64) -> Option<Resolved> {
+        let info = self.messages.get_mut(id as usize)?;
+        if info.state != MsgState::InFlight {
+            return None;
+        }
+        info.state = MsgState::NotSent;
+        info.switch = None;
+        let (phase, session) = (info.phase, info.session);
+        let tags = self.tags(phase, session);
+        self.acct.send_errors += 1;
+        self.phases[phase].send_errors += 1;
+        self.recorder.add(Metric::SendErrors, 1, &tags);
+        self.recorder.outcome(Metric::MessageSuccess, false, &tags);
+        Some(self.resolve(id, phase, session))
+    }
+
     fn mark_lost(&mut self, id: u64) {
         let m = &mut self.messages[id as usize];
         m.state = MsgState::Lost;
@@ -273,7 +308,7 @@ impl<'a> Ledger<'a> {
         match m.state {
             MsgState::InFlight => m.switch = Some(took),
             MsgState::Replied | MsgState::Failed => self.recorder.record(Metric::SessionSwitch, took, &tags),
-            MsgState::Lost => {}
+            MsgState::Lost | MsgState::NotSent => {}
         }
     }
 
@@ -333,6 +368,7 @@ impl<'a> Ledger<'a> {
         record.at = Some(secs(at));
         record.detail = outcome.detail;
         record.containers = outcome.containers;
+        record.pairs = outcome.pairs;
     }
 
     /// Gauges sampled at `at`; the next timeline point shows them.

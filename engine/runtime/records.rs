@@ -87,6 +87,19 @@ pub struct FaultRecord {
     pub detail: String,
     /// Containers struck.
     pub containers: Vec<u64>,
+    /// Project+user pairs whose container was struck.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pairs: Vec<String>,
+    /// Striking nothing does not fail the run (`allow_empty`).
+    #[serde(default)]
+    pub allow_empty: bool,
+}
+
+impl FaultRecord {
+    /// Whether the fault struck something: a container, or a project+user's container.
+    pub fn struck(&self) -> bool {
+        self.at.is_some() && (!self.containers.is_empty() || !self.pairs.is_empty())
+    }
 }
 
 /// What happened in one phase.
@@ -108,12 +121,29 @@ pub struct PhaseRecord {
     pub failed: u64,
     /// Lost messages.
     pub lost: u64,
+    /// Messages herd could not send.
+    #[serde(default)]
+    pub send_errors: u64,
+    /// Sending nothing does not fail the run (`allow_empty`).
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 impl PhaseRecord {
     /// A phase that has not started yet.
-    pub fn new(name: String, executor: String) -> Self {
-        Self { name, executor, started: None, finished: None, sent: 0, replied: 0, failed: 0, lost: 0 }
+    pub fn new(name: String, executor: String, allow_empty: bool) -> Self {
+        Self {
+            name,
+            executor,
+            started: None,
+            finished: None,
+            sent: 0,
+            replied: 0,
+            failed: 0,
+            lost: 0,
+            send_errors: 0,
+            allow_empty,
+        }
     }
 }
 
@@ -136,7 +166,7 @@ pub struct SessionRecord {
     pub total_latency_us: u64,
 }
 
-/// Message accounting: sent = replied + failed + lost.
+/// Message accounting: sent = replied + failed + lost + send_errors.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Accounting {
     /// Messages sent.
@@ -179,6 +209,10 @@ pub struct Accounting {
     /// Replies with a correlation id herd never sent (another run's, or a worker's bug).
     #[serde(default)]
     pub unknown_replies: u64,
+    /// Messages herd could not send (the call failed after its retries, or a template failed):
+    /// the system never had them, so they are not lost.
+    #[serde(default)]
+    pub send_errors: u64,
 }
 
 /// Everything a finished run hands to the summary.
@@ -187,6 +221,8 @@ pub struct RunResult {
     pub recorder: Recorder,
     /// Accounting totals.
     pub accounting: Accounting,
+    /// The first send that failed, when one did.
+    pub first_send_error: Option<String>,
     /// One point per sample interval.
     pub timeline: Vec<TimelinePoint>,
     /// Faults, in plan order.

@@ -141,6 +141,11 @@ pub struct ConstantRateSpec {
     /// Reply timeout for this phase's messages; overrides the scenario's `reply_timeout`.
     #[serde(default)]
     pub reply_timeout: Option<String>,
+    /// Let this phase send nothing without failing the run. By default a phase that sends no
+    /// message (it never started, or its sessions never got to send) makes the verdict `failed`:
+    /// a run that sent nothing proves nothing. Default false.
+    #[serde(default)]
+    pub allow_empty: Option<bool>,
     /// Arrivals per unit of time: `"1000/h"`, `"20/s"`, `"5/m"`.
     pub rate: String,
     /// How long the phase sends, e.g. `"5m"`.
@@ -175,6 +180,11 @@ pub struct RampingRateSpec {
     /// Reply timeout for this phase's messages; overrides the scenario's `reply_timeout`.
     #[serde(default)]
     pub reply_timeout: Option<String>,
+    /// Let this phase send nothing without failing the run. By default a phase that sends no
+    /// message (it never started, or its sessions never got to send) makes the verdict `failed`:
+    /// a run that sent nothing proves nothing. Default false.
+    #[serde(default)]
+    pub allow_empty: Option<bool>,
     /// Rate at the start of the first stage. Default `"0/s"`.
     #[serde(default)]
     pub start_rate: Option<String>,
@@ -229,6 +239,11 @@ pub struct IterationsSpec {
     /// Reply timeout for this phase's messages; overrides the scenario's `reply_timeout`.
     #[serde(default)]
     pub reply_timeout: Option<String>,
+    /// Let this phase send nothing without failing the run. By default a phase that sends no
+    /// message (it never started, or its sessions never got to send) makes the verdict `failed`:
+    /// a run that sent nothing proves nothing. Default false.
+    #[serde(default)]
+    pub allow_empty: Option<bool>,
     /// Messages each session sends.
     pub iterations: i64,
     /// `"concurrent"`: every session runs its own loop at the same time. `"round-robin"`: one loop
@@ -271,6 +286,11 @@ pub struct BurstSpec {
     /// Reply timeout for this phase's messages; overrides the scenario's `reply_timeout`.
     #[serde(default)]
     pub reply_timeout: Option<String>,
+    /// Let this phase send nothing without failing the run. By default a phase that sends no
+    /// message (it never started, or its sessions never got to send) makes the verdict `failed`:
+    /// a run that sent nothing proves nothing. Default false.
+    #[serde(default)]
+    pub allow_empty: Option<bool>,
     /// Messages per receiving session.
     pub count: i64,
     /// Thread id of the one session that receives the burst. Default: every session of the phase
@@ -299,6 +319,11 @@ pub struct SoakSpec {
     /// Reply timeout for this phase's messages; overrides the scenario's `reply_timeout`.
     #[serde(default)]
     pub reply_timeout: Option<String>,
+    /// Let this phase send nothing without failing the run. By default a phase that sends no
+    /// message (it never started, or its sessions never got to send) makes the verdict `failed`:
+    /// a run that sent nothing proves nothing. Default false.
+    #[serde(default)]
+    pub allow_empty: Option<bool>,
     /// Gap between two sends of one session, e.g. `"5s"`.
     pub interval: String,
     /// How long the phase lasts, e.g. `"30m"`.
@@ -342,6 +367,11 @@ pub struct KillContainerSpec {
     /// How many times the fault strikes in all when `every` is set. Default 1.
     #[serde(default)]
     pub times: Option<i64>,
+    /// Let this fault strike nothing without failing the run. By default a fault that never
+    /// struck (the run ended first) or found nothing to strike (no such container, no owner, not
+    /// supported) makes the verdict `failed`. Default false.
+    #[serde(default)]
+    pub allow_empty: Option<bool>,
     /// Kill the container that owns this session's project+user (a thread id).
     #[serde(default)]
     pub owner_of: Option<String>,
@@ -372,6 +402,11 @@ pub struct InterruptSpec {
     /// How many times the fault strikes in all when `every` is set. Default 1.
     #[serde(default)]
     pub times: Option<i64>,
+    /// Let this fault strike nothing without failing the run. By default a fault that never
+    /// struck (the run ended first) or found nothing to strike (no such container, no owner, not
+    /// supported) makes the verdict `failed`. Default false.
+    #[serde(default)]
+    pub allow_empty: Option<bool>,
     /// Thread id of the session whose container is interrupted.
     pub session: String,
     /// A message for that session, sent right after the INTERRUPT as the router sends the new
@@ -401,6 +436,11 @@ pub struct PauseContainerSpec {
     /// How many times the fault strikes in all when `every` is set. Default 1.
     #[serde(default)]
     pub times: Option<i64>,
+    /// Let this fault strike nothing without failing the run. By default a fault that never
+    /// struck (the run ended first) or found nothing to strike (no such container, no owner, not
+    /// supported) makes the verdict `failed`. Default false.
+    #[serde(default)]
+    pub allow_empty: Option<bool>,
     /// Pause the container that owns this session's project+user (a thread id).
     #[serde(default)]
     pub owner_of: Option<String>,

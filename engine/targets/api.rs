@@ -24,6 +24,8 @@ pub struct Outbound {
     pub id: u64,
     /// Index of the session in the plan.
     pub session: usize,
+    /// Index of the phase it is counted in.
+    pub phase: usize,
     /// The correlation id placed in the body (commandId / messageId).
     pub correlation: String,
     /// The rendered instruction.
@@ -65,6 +67,22 @@ pub enum Observation {
     /// A call to the system under test failed after its retries (throttling, 5xx, network).
     TargetError {
         /// What failed.
+        detail: String,
+    },
+    /// Message `id` never reached the system: its send call failed after the retries. It is
+    /// counted in `send_errors`, never as lost.
+    SendFailed {
+        /// The message id.
+        id: u64,
+        /// What failed.
+        detail: String,
+    },
+    /// Message `id` could not be rendered (a template failed at run time). The run stops: the
+    /// scenario is wrong, and what it would send from here is not the workload it describes.
+    TemplateFailed {
+        /// The message id.
+        id: u64,
+        /// The template's error.
         detail: String,
     },
     /// A reply that could not be read (not JSON, or without a correlation id).

@@ -77,6 +77,15 @@ pub struct TargetCompileCx<'a> {
     pub templates: &'a mut Templates,
 }
 
+/// Bounds of a target's container pool known before a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContainerPool {
+    /// The most containers running at once.
+    pub running: u64,
+    /// How many containers the run can ever start (indices are `0..started`).
+    pub started: u64,
+}
+
 /// A target's scenario keys: the config compiles itself into a [`CompiledTarget`].
 pub trait TargetConfig {
     /// Checks the keys and compiles them, adding every error to `cx`.
@@ -100,6 +109,11 @@ pub trait CompiledTarget: Debug + Send + Sync {
             message: format!("`{}` is not supported by the {} target", action.name(), self.kind()),
             help: "remove the fault, or run it against a target that can carry it out".into(),
         })
+    }
+    /// The container pool, when its bounds are known before the run, so `container = N` and
+    /// `random = N` can be checked at compile time. `None` when it depends on the run.
+    fn container_pool(&self) -> Option<ContainerPool> {
+        None
     }
     /// One line for `herd plan`: the target and its main parameters.
     fn describe(&self) -> String;

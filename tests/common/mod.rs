@@ -41,13 +41,14 @@ pub fn assert_accounting(summary: &RunSummary) {
     let a = &summary.accounting;
     assert_eq!(
         a.sent,
-        a.replied + a.failed + a.lost,
-        "{}: sent {} != replied {} + failed {} + lost {}",
+        a.replied + a.failed + a.lost + a.send_errors,
+        "{}: sent {} != replied {} + failed {} + lost {} + send errors {}",
         summary.scenario.name,
         a.sent,
         a.replied,
         a.failed,
-        a.lost
+        a.lost,
+        a.send_errors
     );
     let counter =
         |name: &str| summary.metrics.iter().find(|m| m.name == name && m.tag_key.is_none()).map_or(0, |m| m.count);

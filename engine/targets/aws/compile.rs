@@ -17,7 +17,8 @@ use crate::plan::{FaultKind, Plan, Session, TargetContext, Templates, format_dur
 use crate::runtime::ClockKind;
 use crate::scenario::{Diagnostic, KeyPath};
 use crate::targets::{
-    CompiledTarget, FaultRefusal, ServiceLocation, Target, TargetCompileCx, TargetConfig, TargetError, TargetOptions,
+    CompiledTarget, ContainerPool, FaultRefusal, ServiceLocation, Target, TargetCompileCx, TargetConfig, TargetError,
+    TargetOptions,
 };
 
 /// Parameters of the AWS target.
@@ -708,6 +709,17 @@ impl TargetConfig for AwsTargetSpec {
 impl CompiledTarget for AwsParams {
     fn kind(&self) -> &'static str {
         "aws"
+    }
+
+    fn container_pool(&self) -> Option<ContainerPool> {
+        match &self.containers {
+            // Each kill the budget allows starts at most one replacement.
+            ContainersParams::Local(l) => Some(ContainerPool {
+                running: l.count,
+                started: l.count.saturating_add(if l.replace_killed { l.max_kills } else { 0 }),
+            }),
+            _ => None,
+        }
     }
 
     fn default_clock(&self) -> ClockKind {

@@ -41,6 +41,13 @@ pub(crate) enum Inbound {
     Malformed(String),
     /// A call that failed after its retries.
     Error(String),
+    /// Message `id` could not be sent.
+    SendFailed {
+        /// The engine's message id.
+        id: u64,
+        /// What failed.
+        detail: String,
+    },
     /// A container became ready after this many microseconds.
     ContainerStarted(u64),
     /// A CLAIM_REQUEST was sent.
@@ -183,6 +190,9 @@ impl Router {
                     Inbound::Error(detail) => {
                         tracing::warn!(target: "herd::aws", "{detail}");
                         self.out.send_stamped(at, Observation::TargetError { detail });
+                    }
+                    Inbound::SendFailed { id, detail } => {
+                        self.out.send_stamped(at, Observation::SendFailed { id, detail });
                     }
                     Inbound::ClaimSent => self.out.send_stamped(at, Observation::ClaimSent),
                     Inbound::InterruptSent(session) => {

@@ -50,6 +50,8 @@ pub(crate) struct InterruptJob {
 /// One work message, rendered.
 #[derive(Debug, Clone)]
 pub(crate) struct OutMsg {
+    /// The engine's message id, to say which message a failed send lost.
+    pub id: u64,
     pub body: String,
     pub group_id: Option<String>,
     pub dedup_id: Option<String>,
@@ -166,11 +168,15 @@ pub(crate) async fn sender(
                 }
             }
             if let Err(e) = req.send().await {
-                seen(&inbox, Inbound::Error(format!("SendMessage to {queue_url}: {}", explain(&e))));
+                let detail = format!("SendMessage to {queue_url}: {}", explain(&e));
+                seen(&inbox, Inbound::SendFailed { id: m.id, detail });
             }
             continue;
         }
         let mut req = clients.sqs.send_message_batch().queue_url(&queue_url);
+        // The ids of the entries the request carries; an entry that cannot be built is failed
+        // on the spot.
+        let mut carried = Vec::with_capacity(batch.len());
         for (i, m) in batch.iter().enumerate() {
             let mut entry = SendMessageBatchRequestEntry::builder().id(format!("m{i}")).message_body(&m.body);
             if let Some(g) = &m.group_id {
@@ -185,27 +191,36 @@ pub(crate) async fn sender(
                 }
             }
             match entry.build() {
-                Ok(e) => req = req.entries(e),
+                Ok(e) => {
+                    req = req.entries(e);
+                    carried.push(m.id);
+                }
                 Err(e) => {
-                    seen(&inbox, Inbound::Error(format!("SendMessageBatch entry: {e}")));
+                    seen(&inbox, Inbound::SendFailed { id: m.id, detail: format!("SendMessageBatch entry: {e}") });
                 }
             }
+        }
+        if carried.is_empty() {
+            continue;
         }
         match req.send().await {
             Ok(out) => {
                 for f in out.failed() {
-                    seen(
-                        &inbox,
-                        Inbound::Error(format!(
-                            "SendMessageBatch to {queue_url}: {} {}",
-                            f.code(),
-                            f.message().unwrap_or("")
-                        )),
-                    );
+                    // Entry ids are `m{index in the batch}`.
+                    let Some(id) =
+                        f.id().strip_prefix('m').and_then(|i| i.parse::<usize>().ok()).and_then(|i| batch.get(i))
+                    else {
+                        continue;
+                    };
+                    let detail = format!("SendMessageBatch to {queue_url}: {} {}", f.code(), f.message().unwrap_or(""));
+                    seen(&inbox, Inbound::SendFailed { id: id.id, detail });
                 }
             }
             Err(e) => {
-                seen(&inbox, Inbound::Error(format!("SendMessageBatch to {queue_url}: {}", explain(&e))));
+                let detail = format!("SendMessageBatch to {queue_url}: {}", explain(&e));
+                for id in carried {
+                    seen(&inbox, Inbound::SendFailed { id, detail: detail.clone() });
+                }
             }
         }
     }

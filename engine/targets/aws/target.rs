@@ -47,6 +47,8 @@ pub struct AwsTarget {
     params: AwsParams,
     scenario: String,
     sessions: Arc<Vec<Session>>,
+    /// Phase names, for `phase.name` in the body templates.
+    phases: Vec<String>,
     templates: Arc<Templates>,
     work_url: Vec<String>,
     interrupt_url: Vec<Option<String>>,
@@ -308,6 +310,7 @@ impl AwsTarget {
             params: params.clone(),
             scenario: plan.name.clone(),
             sessions,
+            phases: plan.phases.iter().map(|p| p.name.clone()).collect(),
             templates: t,
             work_url,
             interrupt_url,
@@ -481,7 +484,8 @@ impl Target for AwsTarget {
             instruction: msg.instruction.clone(),
             fields: msg.fields.iter().cloned().collect(),
         };
-        let ctx = TargetContext::new(s, vars, "", SystemTime::now(), &url);
+        let phase = self.phases.get(msg.phase).map_or("", String::as_str);
+        let ctx = TargetContext::new(s, vars, phase, SystemTime::now(), &url);
         let t = &self.templates;
         let rendered = (|| -> Result<OutMsg, String> {
             let body = render(t, &self.params.work.body, &ctx)?;
@@ -522,7 +526,7 @@ impl Target for AwsTarget {
                 }),
                 _ => None,
             };
-            Ok(OutMsg { body, group_id, dedup_id, attributes, claim, interrupt })
+            Ok(OutMsg { id: msg.id, body, group_id, dedup_id, attributes, claim, interrupt })
         })();
         match rendered {
             Ok(out) => {
@@ -539,13 +543,15 @@ impl Target for AwsTarget {
                         at: std::time::Instant::now(),
                     });
                 }
-                if let Some(tx) = self.senders.get(&url)
-                    && tx.send(out).is_err()
-                {
-                    io.observe(Observation::TargetError { detail: format!("the sender for {url} has stopped") });
+                match self.senders.get(&url) {
+                    Some(tx) if tx.send(out).is_ok() => {}
+                    _ => io.observe(Observation::SendFailed {
+                        id: msg.id,
+                        detail: format!("the sender for {url} has stopped"),
+                    }),
                 }
             }
-            Err(e) => io.observe(Observation::TargetError { detail: format!("rendering message {}: {e}", msg.id) }),
+            Err(e) => io.observe(Observation::TemplateFailed { id: msg.id, detail: e }),
         }
     }
 
