@@ -296,6 +296,13 @@ fn results_that_cannot_be_written_exit_4() {
     let o = herd(&["report", summary.to_str().unwrap(), "--out", blocker.join("x").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("cannot write"), "{}", text(&o.stderr));
+    // A summary that cannot be put in place (here a non-empty folder holds its name) exits 4
+    // and leaves no temporary file behind.
+    let out = out_dir();
+    std::fs::create_dir_all(out.path().join("burst-100/summary.json/blocker")).unwrap();
+    let o = herd(&["run", "scenarios/burst-100.toml", "--out", out.path().to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
+    assert!(!out.path().join("burst-100/.summary.json.tmp").exists(), "the temporary summary is removed");
 }
 
 /// `herd report` makes a folder from the scenario name it reads: a summary edited to name
@@ -393,4 +400,22 @@ fn errors_are_capped_at_50_unless_all_are_asked_for() {
     assert!(stderr.contains("120 errors found"), "{stderr}");
     let o = herd(&["check", "--all-errors", file.to_str().unwrap()]);
     assert_eq!(text(&o.stderr).lines().filter(|l| l.starts_with("error:")).count(), 120);
+}
+
+#[test]
+fn allow_large_on_the_command_line_lifts_the_safety_limits() {
+    let o = herd(&["check", "tests/invalid/plan-too-large.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("or pass --allow-large"), "{}", text(&o.stderr));
+    let o = herd(&["check", "--allow-large", "tests/invalid/plan-too-large.toml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    // Other errors stay errors.
+    let o = herd(&["check", "--allow-large", "tests/invalid/bad-rate.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    // A run says it in the command that reproduces it.
+    let out = out_dir();
+    let o = herd(&["run", "--allow-large", "scenarios/burst-100.toml", "--out", out.path().to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let s = summary(out.path(), "burst-100");
+    assert!(s.run.command_line.contains(" --allow-large "), "{}", s.run.command_line);
 }

@@ -27,6 +27,10 @@ pub(crate) struct Cli {
     /// Show every error of an invalid scenario (by default the first 50 of each file).
     #[arg(long, global = true)]
     pub all_errors: bool,
+    /// Lift the safety limits (50,000,000 messages, 1,000,000 sessions, 31 days) for every
+    /// scenario, as `allow_large = true` in a file does.
+    #[arg(long, global = true)]
+    pub allow_large: bool,
 }
 
 /// How log lines are written.

@@ -10,7 +10,9 @@ use std::time::Instant;
 use anyhow::{Context as _, Result};
 use clap::Parser as _;
 use herd::outputs::CloudWatchPublisher;
-use herd::plan::{ExecutorPlan, FaultTrigger, PhaseStart, Plan, format_duration, load_and_compile};
+use herd::plan::{
+    CompileOptions, ExecutorPlan, FaultTrigger, PhaseStart, Plan, format_duration, load_and_compile_with,
+};
 use herd::report::{
     Comparison, Format, IndexEntry, Renderer, ReportData, RunInfo, RunSummary, compare, junit, parse_tolerance,
     read_journal, read_summary, summarize, terminal_summary, write_reports, write_summary,
@@ -45,6 +47,8 @@ fn init_logging(verbose: u8, format: LogFormat) {
 
 /// `--all-errors`: set once from the command line, read where diagnostics are printed.
 static ALL_ERRORS: AtomicBool = AtomicBool::new(false);
+/// `--allow-large`, set once from the command line.
+static ALLOW_LARGE: AtomicBool = AtomicBool::new(false);
 
 /// How many errors of one file are shown unless `--all-errors`.
 const ERRORS_SHOWN: usize = 50;
@@ -53,6 +57,7 @@ const ERRORS_SHOWN: usize = 50;
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     ALL_ERRORS.store(cli.all_errors, Ordering::Relaxed);
+    ALLOW_LARGE.store(cli.allow_large, Ordering::Relaxed);
     init_logging(cli.verbose, cli.log_format);
     let result = match cli.command {
         Command::Run(args) => cmd_run(&args),
@@ -128,7 +133,7 @@ fn compile_all(paths: &[PathBuf]) -> Result<Vec<Plan>, ExitCode> {
     let mut plans = Vec::new();
     let mut failed: Vec<FileDiagnostics> = Vec::new();
     for f in &files {
-        match load_and_compile(f) {
+        match load_and_compile_with(f, CompileOptions { allow_large: ALLOW_LARGE.load(Ordering::Relaxed) }) {
             Ok(plan) => plans.push(plan),
             Err(d) => failed.push(d),
         }
@@ -502,7 +507,8 @@ fn reproduce(plan: &Plan, args: &RunArgs) -> String {
         Some(ClockKind::Real) => " --clock real",
         None => "",
     };
-    format!("herd run {} --seed {}{clock} --out {}", plan.file, plan.seed, args.out.display())
+    let large = if ALLOW_LARGE.load(Ordering::Relaxed) { " --allow-large" } else { "" };
+    format!("herd run {} --seed {}{clock}{large} --out {}", plan.file, plan.seed, args.out.display())
 }
 
 /// Baselines by scenario name: a single summary.json, or a folder of `<name>/summary.json`.

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::distribution::Distribution;
 use super::model::*;
-use super::template::{MessageContext, MessageVars, Templates, render_once};
+use super::template::{MessageContext, MessageVars, OneTemplate, Templates};
 use super::threshold::{parse_key, parse_rule};
 use super::units::{parse_duration, parse_percent, parse_rate, parse_size};
 use crate::outputs::compile_cloudwatch;
@@ -27,17 +27,36 @@ const MAX_SESSIONS: i64 = 100_000;
 const MAX_MESSAGES: u64 = 50_000_000;
 /// The longest run without `allow_large`.
 const MAX_RUN: Duration = Duration::from_secs(31 * 24 * 3600);
+/// How to lift the safety limits, for their errors.
+const LIFT_LIMITS: &str =
+    "to go over it on purpose, set `allow_large = true` at the top of the file or pass --allow-large";
 /// The longest client, project, user or thread id.
 const MAX_ID_CHARS: usize = 80;
+
+/// The most sessions a plan may have without `allow_large`.
+const MAX_TOTAL_SESSIONS: usize = 1_000_000;
+
+/// What the command line adds to a scenario's own keys when compiling it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompileOptions {
+    /// Lift the safety limits (`herd run --allow-large`), as `allow_large = true` in the file
+    /// does.
+    pub allow_large: bool,
+}
 
 /// Loads and compiles a scenario file, reporting the errors of both steps in one pass: when the
 /// file has structural errors, the rest of it is still compiled and its errors are added.
 pub fn load_and_compile(path: &std::path::Path) -> Result<Plan, FileDiagnostics> {
+    load_and_compile_with(path, CompileOptions::default())
+}
+
+/// [`load_and_compile`] with options from the command line.
+pub fn load_and_compile_with(path: &std::path::Path, options: CompileOptions) -> Result<Plan, FileDiagnostics> {
     match load_file_recovering(path) {
-        Ok(loaded) => compile(&loaded),
+        Ok(loaded) => compile_with(&loaded, options),
         Err(LoadFailure { mut diagnostics, recovered }) => {
             if let Some(loaded) = recovered
-                && let Err(more) = compile(&loaded)
+                && let Err(more) = compile_with(&loaded, options)
             {
                 // A pruned key can cause a follow-on error (a missing value); keep only errors
                 // about other keys.
@@ -56,7 +75,12 @@ pub fn load_and_compile(path: &std::path::Path) -> Result<Plan, FileDiagnostics>
 
 /// Compiles a loaded scenario into a plan, or returns every error found.
 pub fn compile(loaded: &LoadedScenario) -> Result<Plan, FileDiagnostics> {
-    let mut c = Compiler { errors: Vec::new() };
+    compile_with(loaded, CompileOptions::default())
+}
+
+/// [`compile`] with options from the command line.
+pub fn compile_with(loaded: &LoadedScenario, options: CompileOptions) -> Result<Plan, FileDiagnostics> {
+    let mut c = Compiler { errors: Vec::new(), options };
     let plan = c.scenario(&loaded.spec, &loaded.file);
     if c.errors.is_empty() { Ok(plan) } else { Err(loaded.diagnostics(c.errors)) }
 }
@@ -65,6 +89,7 @@ pub fn compile(loaded: &LoadedScenario) -> Result<Plan, FileDiagnostics> {
 /// through their `TargetCompileCx`.
 pub(crate) struct Compiler {
     pub(crate) errors: Vec<Diagnostic>,
+    options: CompileOptions,
 }
 
 #[derive(Serialize)]
@@ -204,7 +229,7 @@ impl Compiler {
         let phases = self.phases(spec, &groups, &sessions, reply_timeout, max_duration, &mut templates);
         let faults = self.faults(spec, &sessions, max_duration, &target, &groups, &mut templates);
         let thresholds = self.thresholds(spec, &groups, &phases);
-        if !spec.allow_large.unwrap_or(false) {
+        if !spec.allow_large.unwrap_or(false) && !self.options.allow_large {
             self.limits(&phases, max_duration);
         }
         Plan {
@@ -232,7 +257,7 @@ impl Compiler {
             self.err_help(
                 root().key("max_duration"),
                 format!("`max_duration` is {}, over the limit of 31 days", super::units::format_duration(max_duration)),
-                "shorten it, or set `allow_large = true` at the top of the file",
+                format!("shorten it; {LIFT_LIMITS}"),
             );
         }
         let estimates: Vec<f64> = phases.iter().map(|p| estimated_messages(p, max_duration)).collect();
@@ -246,7 +271,7 @@ impl Compiler {
                     "this plan sends about {total:.0} messages (phase \"{}\" about {most:.0}); the limit is {MAX_MESSAGES}",
                     phases[worst].name
                 ),
-                "check the rate and the durations, or set `allow_large = true` at the top of the file",
+                format!("check the rate and the durations; {LIFT_LIMITS}"),
             );
         }
     }
@@ -279,10 +304,36 @@ impl Compiler {
             let first = sessions.len();
             let mut rendered: [Vec<String>; 4] = Default::default();
             let mut ok = true;
+            // Over the limit on sessions: say so now, without naming a million sessions first.
+            let total =
+                spec.sessions.iter().map(|g| g.count.unwrap_or(1).clamp(0, MAX_SESSIONS) as usize).sum::<usize>();
+            if total > MAX_TOTAL_SESSIONS && !spec.allow_large.unwrap_or(false) && !self.options.allow_large {
+                if g == 0 {
+                    self.err_help(
+                        root().key("sessions"),
+                        format!("the plan has {total} sessions, over the limit of {MAX_TOTAL_SESSIONS}"),
+                        LIFT_LIMITS,
+                    );
+                }
+                groups.push(GroupPlan { name, first: sessions.len(), count: 0 });
+                continue;
+            }
             for (k, (key, source)) in templates.iter().enumerate() {
+                let template = match OneTemplate::new(source) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        self.err_help(
+                            path.key(key),
+                            format!("`{key}` template \"{source}\" does not render: {e}"),
+                            "session templates can use `i` (index in the group), `n` (index in the scenario) and `group`",
+                        );
+                        ok = false;
+                        continue;
+                    }
+                };
                 for i in 0..count {
                     let ctx = SessionNameCtx { i, n: first + i, group: &name };
-                    match render_once(source, &ctx) {
+                    match template.render(&ctx) {
                         Ok(v) if v.trim().is_empty() => {
                             self.err(
                                 path.key(key),

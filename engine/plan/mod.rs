@@ -8,7 +8,7 @@ mod threshold;
 mod units;
 
 pub(crate) use compile::Compiler;
-pub use compile::{compile, load_and_compile};
+pub use compile::{CompileOptions, compile, compile_with, load_and_compile, load_and_compile_with};
 pub(crate) use compile::{field_name, instruction_name};
 pub use distribution::Distribution;
 pub use model::*;

@@ -85,6 +85,34 @@ impl Templates {
     }
 }
 
+/// One template rendered many times (a session group's names): parsed once, and text without
+/// template syntax is not rendered at all.
+pub(crate) struct OneTemplate {
+    env: Environment<'static>,
+    constant: Option<String>,
+}
+
+impl OneTemplate {
+    /// Parses `source`; `Err` says why it is not a template.
+    pub(crate) fn new(source: &str) -> Result<Self, String> {
+        let mut env = environment();
+        if !source.contains("{{") && !source.contains("{%") && !source.contains("{#") {
+            return Ok(Self { env, constant: Some(source.to_owned()) });
+        }
+        env.add_template_owned("template", source.to_owned()).map_err(|e| explain(&e))?;
+        Ok(Self { env, constant: None })
+    }
+
+    /// Renders it with a serialisable context.
+    pub(crate) fn render<S: Serialize>(&self, ctx: &S) -> Result<String, String> {
+        if let Some(text) = &self.constant {
+            return Ok(text.clone());
+        }
+        let tmpl = self.env.get_template("template").map_err(|e| explain(&e))?;
+        tmpl.render(Value::from(minijinja::value::Serde(ctx))).map_err(|e| explain(&e)).and_then(bounded)
+    }
+}
+
 /// Renders a one-off template (session names) with a serialisable context.
 pub(crate) fn render_once<S: Serialize>(source: &str, ctx: &S) -> Result<String, String> {
     let env = environment();

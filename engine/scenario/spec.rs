@@ -57,9 +57,10 @@ pub struct ScenarioSpec {
     /// key may select a tag: `'message_latency{phase="burst"}'`.
     #[serde(default)]
     pub thresholds: IndexMap<String, Vec<ThresholdRuleSpec>>,
-    /// Allow a plan over herd's safety limits: more than 50,000,000 messages, or a
-    /// `max_duration` over 31 days. Such plans are usually a typo (`"1e9/s"`, `"10000000h"`),
-    /// so they are refused unless this is true. Default false.
+    /// Allow a plan over herd's safety limits: more than 50,000,000 messages, more than
+    /// 1,000,000 sessions, or a `max_duration` over 31 days. Such plans are usually a typo
+    /// (`"1e9/s"`, `"10000000h"`), so they are refused unless this is true (or the command line
+    /// says `--allow-large`). Default false.
     #[serde(default)]
     pub allow_large: Option<bool>,
 }
