@@ -38,5 +38,6 @@ pub mod report;
 pub mod runtime;
 pub mod scenario;
 pub mod targets;
+pub mod text;
 
 pub use error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OUTPUT, EXIT_TARGET, HerdError};

@@ -16,6 +16,14 @@ fn invalid_scenario(path: &Path) -> datatest_stable::Result<()> {
     for d in &diagnostics.items {
         assert!(!d.message.is_empty(), "an empty message in {}", path.display());
     }
+    // Whatever the file holds, the rendered errors hold no control character but line breaks:
+    // a hostile file cannot clear the screen or forge a line.
+    let rendered = diagnostics.render();
+    assert!(
+        !rendered.chars().any(|c| c.is_control() && c != '\n'),
+        "{}: control characters reach the terminal: {rendered:?}",
+        path.display()
+    );
     let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("unnamed").to_owned();
     insta::with_settings!({
         snapshot_path => "invalid/snapshots",

@@ -20,6 +20,7 @@ use herd::report::{
 use herd::runtime::{ClockKind, Outputs, RunOptions, run};
 use herd::scenario::{FileDiagnostics, scenario_schema};
 use herd::targets::TargetOptions;
+use herd::text::printable_text;
 use herd::{EXIT_INVALID, EXIT_OUTPUT, EXIT_TARGET, HerdError};
 
 use super::args::{Cli, Command, LogFormat, PlanFormat, ReportArgs, RunArgs};
@@ -72,7 +73,7 @@ pub(crate) fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", printable_text(&format!("{e:#}")));
             // The library's typed error knows its exit code; a template that fails while
             // rendering is bad input, like a bad scenario; anything else failed to write results.
             let code = e
@@ -126,7 +127,7 @@ fn compile_all(paths: &[PathBuf]) -> Result<Vec<Plan>, ExitCode> {
     let files = match scenario_files(paths) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", printable_text(&e.to_string()));
             return Err(ExitCode::from(EXIT_INVALID));
         }
     };
@@ -192,7 +193,7 @@ fn cmd_plan(path: &Path, format: PlanFormat) -> Result<ExitCode> {
     };
     match format {
         PlanFormat::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
-        PlanFormat::Text => print!("{}", plan_text(&plan)),
+        PlanFormat::Text => print!("{}", printable_text(&plan_text(&plan))),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -296,7 +297,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
     let renderer = match Renderer::new(args.templates.as_deref()) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", printable_text(&e.to_string()));
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
@@ -320,7 +321,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
             match plan.target.dry_run(plan) {
                 Ok(calls) => calls.iter().for_each(|c| println!("  {c}")),
                 Err(e) => {
-                    eprintln!("error: {}: {e}", plan.file);
+                    eprintln!("error: {}: {}", plan.file, printable_text(&e.to_string()));
                     return Ok(ExitCode::from(EXIT_INVALID));
                 }
             }
@@ -376,7 +377,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         let _lock = match lock_output(&dir) {
             Ok(lock) => lock,
             Err(e) => {
-                eprintln!("error: {}: {e}", plan.file);
+                eprintln!("error: {}: {}", plan.file, printable_text(&e.to_string()));
                 return Ok(ExitCode::from(EXIT_INVALID));
             }
         };
@@ -385,12 +386,12 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         let mut target = match plan.target.build(&plan, &options) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("error: {}: {e}", plan.file);
+                eprintln!("error: {}: {}", plan.file, printable_text(&e.to_string()));
                 return Ok(ExitCode::from(EXIT_TARGET));
             }
         };
         for line in target.announcements() {
-            eprintln!("herd: {line}");
+            eprintln!("herd: {}", printable_text(&line));
         }
         if multiple {
             eprintln!("== {} ({})", plan.name, plan.file);
@@ -448,7 +449,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         let path = write_summary(&dir, &summary).map_err(|e| HerdError::output(dir.join("summary.json"), e))?;
         write_reports(&dir, &summary, &renderer, &[Format::Html, Format::Md, Format::Junit])
             .with_context(|| format!("cannot write the reports in {}", dir.display()))?;
-        print!("{}", terminal_summary(&summary));
+        print!("{}", printable_text(&terminal_summary(&summary)));
         if let Some(c) = &summary.comparison {
             print_comparison(c);
         }
@@ -563,7 +564,7 @@ fn cmd_report(args: &ReportArgs) -> Result<ExitCode> {
     let renderer = match Renderer::new(args.templates.as_deref()) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", printable_text(&e.to_string()));
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
@@ -583,7 +584,7 @@ fn cmd_report(args: &ReportArgs) -> Result<ExitCode> {
             }
             Ok(s) => summaries.push((path.clone(), s)),
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", printable_text(&e.to_string()));
                 return Ok(ExitCode::from(EXIT_INVALID));
             }
         }
@@ -633,7 +634,7 @@ fn cmd_compare(baseline: &Path, current: &Path, tolerance: &str, md: Option<&Pat
     let (base, cur) = match (read_summary(baseline), read_summary(current)) {
         (Ok(b), Ok(c)) => (b, c),
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", printable_text(&e.to_string()));
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };

@@ -45,6 +45,8 @@ impl Reporter {
     }
 
     fn line(&mut self, text: String) {
+        // Fault details name containers a worker reported itself: escaped like any user text.
+        let text = herd::text::printable_text(&text).into_owned();
         match &self.bar {
             Some(bar) => bar.println(text),
             None => eprintln!("{text}"),

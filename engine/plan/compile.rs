@@ -276,6 +276,18 @@ impl Compiler {
         }
     }
 
+    /// Names of groups, phases and faults reach terminals, reports, tags and metric
+    /// dimensions: printable and at most `MAX_ID_CHARS` characters.
+    fn check_name(&mut self, path: KeyPath, what: &str, name: &str) {
+        if name.trim().is_empty() || name.chars().any(char::is_control) || name.chars().count() > MAX_ID_CHARS {
+            self.err_help(
+                path,
+                format!("{what} name {:?} is not accepted", name.chars().take(MAX_ID_CHARS + 1).collect::<String>()),
+                format!("accepted: printable characters, at most {MAX_ID_CHARS}, not only spaces"),
+            );
+        }
+    }
+
     fn sessions(&mut self, spec: &ScenarioSpec) -> (Vec<GroupPlan>, Vec<Session>) {
         if spec.sessions.is_empty() {
             let d = self.err(root().key("sessions"), "the scenario has no sessions");
@@ -291,6 +303,9 @@ impl Compiler {
                 .name
                 .clone()
                 .unwrap_or_else(|| if g == 0 { "sessions".into() } else { format!("sessions-{}", g + 1) });
+            if group.name.is_some() {
+                self.check_name(path.key("name"), "session group", &name);
+            }
             if groups.iter().any(|gr: &GroupPlan| gr.name == name) {
                 self.err(path.key("name"), format!("session group name \"{name}\" is used twice"));
             }
@@ -478,6 +493,9 @@ impl Compiler {
                 PhaseSpec::Burst(s) => (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty),
                 PhaseSpec::Soak(s) => (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty),
             };
+            if let Some(n) = name {
+                self.check_name(path.key("name"), "phase", n);
+            }
             let name = name.clone().unwrap_or_else(|| format!("phase-{}", p + 1));
             if out.iter().any(|o| o.name == name) {
                 self.err(path.key("name"), format!("phase name \"{name}\" is used twice"));
@@ -802,6 +820,9 @@ impl Compiler {
                     );
                 }
                 _ => {}
+            }
+            if let Some(n) = name {
+                self.check_name(path.key("name"), "fault", n);
             }
             let (Some(action), Some(trigger)) = (action, trigger) else { continue };
             let label = name.clone().unwrap_or_else(|| default_fault_label(&action, sessions));

@@ -7,6 +7,8 @@ use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label};
 use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term::{Config, emit_into_string};
 
+use crate::text::{printable_line, printable_source};
+
 /// One step of a path into a scenario document: a table key or an array index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathSeg {
@@ -134,7 +136,11 @@ impl FileDiagnostics {
     /// Renders at most `limit` errors (all with `None`), then says how many more there are: a
     /// file with thousands of mistakes gives a screenful, not a flood.
     pub fn render_at_most(&self, limit: Option<usize>) -> String {
-        let file = SimpleFile::new(self.file.as_str(), self.source.as_str());
+        // Whatever the file holds, what reaches the terminal holds no control characters: the
+        // source keeps its byte offsets, every other text is escaped.
+        let name = printable_line(&self.file);
+        let source = printable_source(&self.source);
+        let file = SimpleFile::new(name.as_ref(), source.as_ref());
         let config = Config::default();
         let mut out = String::new();
         let shown = limit.unwrap_or(usize::MAX).min(self.items.len());
@@ -142,33 +148,34 @@ impl FileDiagnostics {
             let location = match &d.span {
                 Some(span) => {
                     let (line, col) = self.line_col(span.start);
-                    format!("{}:{line}:{col}", self.file)
+                    format!("{name}:{line}:{col}")
                 }
-                None => self.file.clone(),
+                None => name.to_string(),
             };
-            let mut cs = CsDiagnostic::error().with_message(format!("{location}: {}", d.message));
+            let message = printable_line(&d.message);
+            let mut cs = CsDiagnostic::error().with_message(format!("{location}: {message}"));
             if let Some(span) = &d.span {
-                let span = clamp_span(&self.source, span.clone());
-                cs = cs.with_labels(vec![Label::primary((), span).with_message(d.label.clone())]);
+                let span = clamp_span(&source, span.clone());
+                cs = cs.with_labels(vec![Label::primary((), span).with_message(printable_line(&d.label))]);
             }
             let mut notes = Vec::new();
             if !d.path.0.is_empty() {
-                notes.push(format!("key: {}", d.path));
+                notes.push(format!("key: {}", printable_line(&d.path.to_string())));
             }
             if let Some(help) = &d.help {
-                notes.push(format!("help: {help}"));
+                notes.push(format!("help: {}", printable_line(help)));
             }
             cs = cs.with_notes(notes);
             match emit_into_string(&config, &file, &cs) {
                 Ok(text) => out.push_str(&text),
-                Err(_) => out.push_str(&format!("error: {location}: {}\n", d.message)),
+                Err(_) => out.push_str(&format!("error: {location}: {message}\n")),
             }
         }
         let n = self.items.len();
         if shown < n {
             out.push_str(&format!("... and {} more (show them all with --all-errors)\n", n - shown));
         }
-        out.push_str(&format!("{}: {n} error{} found; nothing was run\n", self.file, if n == 1 { "" } else { "s" }));
+        out.push_str(&format!("{name}: {n} error{} found; nothing was run\n", if n == 1 { "" } else { "s" }));
         out
     }
 }
