@@ -400,6 +400,27 @@ fn errors_are_capped_at_50_unless_all_are_asked_for() {
     assert!(stderr.contains("120 errors found"), "{stderr}");
     let o = herd(&["check", "--all-errors", file.to_str().unwrap()]);
     assert_eq!(text(&o.stderr).lines().filter(|l| l.starts_with("error:")).count(), 120);
+    // The JSON form, for tools, is never capped and gives each error's position and key.
+    let o = herd(&["check", "--format", "json", file.to_str().unwrap(), "scenarios/burst-100.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is one JSON document");
+    assert_eq!(doc["ok"], false);
+    let files = doc["files"].as_array().expect("files");
+    assert_eq!(files.len(), 2, "both files are listed: {doc}");
+    let bad = files.iter().find(|f| f["ok"] == false).expect("the invalid file");
+    assert_eq!(bad["error_count"], 120);
+    let errors = bad["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 120);
+    assert_eq!(errors[0]["key"], "thresholds.bogus_metric_0");
+    assert_eq!(errors[0]["line"], 8);
+    assert!(errors[0]["column"].as_u64().is_some_and(|c| c >= 1), "{}", errors[0]);
+    let good = files.iter().find(|f| f["ok"] == true).expect("the valid file");
+    assert_eq!(good["name"], "burst-100");
+    // A path that does not exist is an error of the set, still in JSON.
+    let o = herd(&["check", "--format", "json", "no/such/file.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert!(doc["errors"][0].as_str().unwrap_or_default().contains("no such file"), "{doc}");
 }
 
 #[test]

@@ -51,6 +51,10 @@ pub(crate) enum Command {
         /// Scenario files or folders.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Output format: `text` for people, `json` for tools (every error of every file, with
+        /// line, column and key; never capped).
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
     },
     /// Print the compiled plan of a scenario: sessions, arrivals, faults, thresholds.
     Plan {

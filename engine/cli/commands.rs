@@ -62,7 +62,7 @@ pub(crate) fn main() -> ExitCode {
     init_logging(cli.verbose, cli.log_format);
     let result = match cli.command {
         Command::Run(args) => cmd_run(&args),
-        Command::Check { paths } => cmd_check(&paths),
+        Command::Check { paths, format } => cmd_check(&paths, format),
         Command::Plan { path, format } => cmd_plan(&path, format),
         Command::Schema => cmd_schema(),
         Command::Report(args) => cmd_report(&args),
@@ -122,47 +122,94 @@ fn scenario_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-/// Loads and compiles every file; returns the plans or prints every error of every file.
-fn compile_all(paths: &[PathBuf]) -> Result<Vec<Plan>, ExitCode> {
+/// Why a set of scenarios cannot run: each file's errors, and errors about the set itself
+/// (a missing file, two scenarios with one name).
+#[derive(Default)]
+struct Refused {
+    files: Vec<FileDiagnostics>,
+    other: Vec<String>,
+}
+
+impl Refused {
+    fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.other.is_empty()
+    }
+}
+
+/// Loads and compiles every file: the plans that compiled, and every error of the others.
+fn compile_each(paths: &[PathBuf]) -> (Vec<Plan>, Refused) {
     let files = match scenario_files(paths) {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {}", printable_text(&e.to_string()));
-            return Err(ExitCode::from(EXIT_INVALID));
-        }
+        Err(e) => return (Vec::new(), Refused { other: vec![e], ..Refused::default() }),
     };
     let mut plans = Vec::new();
-    let mut failed: Vec<FileDiagnostics> = Vec::new();
+    let mut refused = Refused::default();
     for f in &files {
         match load_and_compile_with(f, CompileOptions { allow_large: ALLOW_LARGE.load(Ordering::Relaxed) }) {
             Ok(plan) => plans.push(plan),
-            Err(d) => failed.push(d),
+            Err(d) => refused.files.push(d),
         }
-    }
-    for d in &failed {
-        let limit = (!ALL_ERRORS.load(Ordering::Relaxed)).then_some(ERRORS_SHOWN);
-        eprint!("{}", d.render_at_most(limit));
     }
     // Two scenarios with one name would write over each other's results.
     let mut seen: Vec<(&str, &str)> = Vec::new();
-    let mut clash = false;
     for p in &plans {
         if let Some((_, other)) = seen.iter().find(|(n, _)| *n == p.name) {
-            eprintln!(
-                "error: {} and {} are both named \"{}\"; their results would overwrite each other",
+            refused.other.push(format!(
+                "{} and {} are both named \"{}\"; their results would overwrite each other",
                 other, p.file, p.name
-            );
-            clash = true;
+            ));
         }
         seen.push((&p.name, &p.file));
     }
-    if !failed.is_empty() || clash {
-        return Err(ExitCode::from(EXIT_INVALID));
-    }
-    Ok(plans)
+    (plans, refused)
 }
 
-fn cmd_check(paths: &[PathBuf]) -> Result<ExitCode> {
+/// [`compile_each`], printing the errors for people; all plans or none.
+fn compile_all(paths: &[PathBuf]) -> Result<Vec<Plan>, ExitCode> {
+    let (plans, refused) = compile_each(paths);
+    if refused.is_empty() {
+        return Ok(plans);
+    }
+    for d in &refused.files {
+        let limit = (!ALL_ERRORS.load(Ordering::Relaxed)).then_some(ERRORS_SHOWN);
+        eprint!("{}", d.render_at_most(limit));
+    }
+    for e in &refused.other {
+        eprintln!("error: {}", printable_text(e));
+    }
+    Err(ExitCode::from(EXIT_INVALID))
+}
+
+/// `herd check --format json`: one JSON document on stdout, whatever the outcome: every file
+/// with its facts or its errors (never capped), in file order, and errors about the set.
+fn check_json(paths: &[PathBuf]) -> Result<ExitCode> {
+    let (plans, refused) = compile_each(paths);
+    let mut files: Vec<(String, serde_json::Value)> = plans
+        .iter()
+        .map(|p| {
+            let facts = serde_json::json!({
+                "file": p.file, "ok": true, "name": p.name, "sessions": p.sessions.len(),
+                "phases": p.phases.len(), "faults": p.faults.len(), "thresholds": p.thresholds.len(),
+            });
+            (p.file.clone(), facts)
+        })
+        .collect();
+    files.extend(refused.files.iter().map(|d| (d.file.clone(), d.to_json())));
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    let ok = refused.is_empty();
+    let doc = serde_json::json!({
+        "ok": ok,
+        "files": files.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+        "errors": refused.other,
+    });
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(EXIT_INVALID) })
+}
+
+fn cmd_check(paths: &[PathBuf], format: PlanFormat) -> Result<ExitCode> {
+    if format == PlanFormat::Json {
+        return check_json(paths);
+    }
     let plans = match compile_all(paths) {
         Ok(p) => p,
         Err(code) => return Ok(code),

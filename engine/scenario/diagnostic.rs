@@ -180,6 +180,34 @@ impl FileDiagnostics {
     }
 }
 
+impl FileDiagnostics {
+    /// Every error as JSON, for tools (`herd check --format json`): never capped, positions
+    /// 1-based like the text form. JSON escapes control characters by itself.
+    pub fn to_json(&self) -> serde_json::Value {
+        let errors: Vec<serde_json::Value> = self
+            .items
+            .iter()
+            .map(|d| {
+                let (start, end) = match &d.span {
+                    Some(span) => (Some(self.line_col(span.start)), Some(self.line_col(span.end))),
+                    None => (None, None),
+                };
+                serde_json::json!({
+                    "message": d.message,
+                    "key": d.path.to_string(),
+                    "line": start.map(|p| p.0),
+                    "column": start.map(|p| p.1),
+                    "end_line": end.map(|p| p.0),
+                    "end_column": end.map(|p| p.1),
+                    "label": d.label,
+                    "help": d.help,
+                })
+            })
+            .collect();
+        serde_json::json!({ "file": self.file, "ok": false, "error_count": errors.len(), "errors": errors })
+    }
+}
+
 impl fmt::Display for FileDiagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.render())

@@ -171,9 +171,8 @@ pub fn load_bytes_recovering(file: &str, bytes: &[u8]) -> Result<LoadedScenario,
         // Leave the offending keys out and try again, so the compile step can still report the
         // errors in the rest of the file.
         let mut pruned = doc.clone();
-        for d in structural.iter().rev() {
-            prune(pruned.get_mut(), &d.path.0);
-        }
+        let paths: Vec<&[PathSeg]> = structural.iter().map(|d| d.path.0.as_slice()).collect();
+        prune(pruned.get_mut(), &paths);
         let recovered = ScenarioSpec::deserialize(toml::de::Deserializer::from(pruned))
             .ok()
             .map(|spec| Box::new(LoadedScenario { file: file.to_owned(), source: source.clone(), spec }));
@@ -192,33 +191,56 @@ pub fn load_bytes_recovering(file: &str, bytes: &[u8]) -> Result<LoadedScenario,
     }
 }
 
-/// Removes the value at `path` from a document.
-fn prune<'i>(table: &mut DeTable<'i>, path: &[PathSeg]) {
-    match path {
-        [] => {}
-        [PathSeg::Key(k)] => {
-            let all = std::mem::take(table);
-            *table = all.into_iter().filter(|(key, _)| key.get_ref().as_ref() != k.as_str()).collect();
-        }
-        [PathSeg::Key(k), rest @ ..] => {
-            if let Some((_, value)) = table.iter_mut().find(|(key, _)| key.get_ref().as_ref() == k.as_str()) {
-                prune_value(value.get_mut(), rest);
+/// Removes the values at `paths` from a table in one pass over each table, so that thousands of
+/// bad keys cost linear time, not one rebuild of the table each.
+fn prune<'i>(table: &mut DeTable<'i>, paths: &[&[PathSeg]]) {
+    use std::collections::{HashMap, HashSet};
+    let mut remove: HashSet<&str> = HashSet::new();
+    let mut deeper: HashMap<&str, Vec<&[PathSeg]>> = HashMap::new();
+    for path in paths {
+        match path {
+            [PathSeg::Key(k)] => {
+                remove.insert(k.as_str());
             }
+            [PathSeg::Key(k), rest @ ..] => deeper.entry(k.as_str()).or_default().push(rest),
+            _ => {}
         }
-        [PathSeg::Index(_), ..] => {}
+    }
+    if !remove.is_empty() {
+        let all = std::mem::take(table);
+        *table = all.into_iter().filter(|(key, _)| !remove.contains(key.get_ref().as_ref())).collect();
+    }
+    for (key, value) in table.iter_mut() {
+        if let Some(rest) = deeper.get(key.get_ref().as_ref()) {
+            prune_value(value.get_mut(), rest);
+        }
     }
 }
 
-fn prune_value<'i>(value: &mut DeValue<'i>, path: &[PathSeg]) {
-    match (value, path) {
-        (DeValue::Table(t), _) => prune(t, path),
-        (DeValue::Array(items), [PathSeg::Index(i)]) => {
-            let all = std::mem::replace(items, toml::de::DeArray::new());
-            *items = all.into_iter().enumerate().filter(|(n, _)| n != i).map(|(_, v)| v).collect();
-        }
-        (DeValue::Array(items), [PathSeg::Index(i), rest @ ..]) => {
-            if let Some(item) = items.get_mut(*i) {
-                prune_value(item.get_mut(), rest);
+fn prune_value<'i>(value: &mut DeValue<'i>, paths: &[&[PathSeg]]) {
+    use std::collections::{HashMap, HashSet};
+    match value {
+        DeValue::Table(t) => prune(t, paths),
+        DeValue::Array(items) => {
+            let mut remove: HashSet<usize> = HashSet::new();
+            let mut deeper: HashMap<usize, Vec<&[PathSeg]>> = HashMap::new();
+            for path in paths {
+                match path {
+                    [PathSeg::Index(i)] => {
+                        remove.insert(*i);
+                    }
+                    [PathSeg::Index(i), rest @ ..] => deeper.entry(*i).or_default().push(rest),
+                    _ => {}
+                }
+            }
+            for (i, item) in items.iter_mut().enumerate() {
+                if let Some(rest) = deeper.get(&i) {
+                    prune_value(item.get_mut(), rest);
+                }
+            }
+            if !remove.is_empty() {
+                let all = std::mem::replace(items, toml::de::DeArray::new());
+                *items = all.into_iter().enumerate().filter(|(n, _)| !remove.contains(n)).map(|(_, v)| v).collect();
             }
         }
         _ => {}
@@ -236,23 +258,47 @@ pub(crate) fn locate(source: &str, items: &mut [Diagnostic]) {
         return;
     }
     let (doc, _) = DeTable::parse_recoverable(source);
+    let mut index = KeyIndex::default();
     for d in items.iter_mut().filter(|d| d.span.is_none()) {
         // A key that is not in the file at all (a missing `[[sessions]]`) is reported at the top
         // of the file, so that every error still has a line and column.
-        d.span = Some(span_of(&doc, &d.path).unwrap_or(0..0));
+        d.span = Some(span_of(&doc, &d.path, &mut index).unwrap_or(0..0));
+    }
+}
+
+/// Key lookups by table, built the first time a table is searched, so that locating thousands
+/// of errors in one table (a file with 40,000 bad thresholds) costs linear time.
+#[derive(Default)]
+struct KeyIndex<'d, 'i> {
+    tables: std::collections::HashMap<*const DeTable<'i>, std::collections::HashMap<&'d str, &'d Spanned<DeValue<'i>>>>,
+}
+
+impl<'d, 'i> KeyIndex<'d, 'i> {
+    fn get(&mut self, table: &'d DeTable<'i>, key: &str) -> Option<&'d Spanned<DeValue<'i>>> {
+        let keys = self.tables.entry(std::ptr::from_ref(table)).or_insert_with(|| {
+            let mut keys = std::collections::HashMap::with_capacity(table.len());
+            for (k, v) in table.iter() {
+                // The first occurrence wins, as a linear search would find it.
+                keys.entry(k.get_ref().as_ref()).or_insert(v);
+            }
+            keys
+        });
+        keys.get(key).copied()
     }
 }
 
 /// The span of the value at `path`, or of the deepest part of it that exists in the file.
-fn span_of(doc: &Spanned<DeTable<'_>>, path: &KeyPath) -> Option<Range<usize>> {
-    let mut table: Option<&DeTable<'_>> = Some(doc.get_ref());
-    let mut current: Option<&Spanned<DeValue<'_>>> = None;
+fn span_of<'d, 'i>(
+    doc: &'d Spanned<DeTable<'i>>,
+    path: &KeyPath,
+    index: &mut KeyIndex<'d, 'i>,
+) -> Option<Range<usize>> {
+    let mut table: Option<&'d DeTable<'i>> = Some(doc.get_ref());
+    let mut current: Option<&'d Spanned<DeValue<'i>>> = None;
     let mut best: Option<Range<usize>> = None;
     for seg in &path.0 {
         let next = match seg {
-            PathSeg::Key(k) => {
-                table.and_then(|t| t.iter().find(|(key, _)| key.get_ref().as_ref() == k.as_str())).map(|(_, v)| v)
-            }
+            PathSeg::Key(k) => table.and_then(|t| index.get(t, k)),
             PathSeg::Index(i) => match current.map(Spanned::get_ref) {
                 Some(DeValue::Array(items)) => items.get(*i),
                 _ => None,
