@@ -3,6 +3,8 @@
 mod compile;
 mod distribution;
 mod model;
+#[cfg(test)]
+mod parser_props;
 mod template;
 mod threshold;
 mod units;

@@ -18,13 +18,16 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     // humantime does not take fractions ("1.5s"), which QA write often; handle a single
     // fractional value ourselves and hand the rest to humantime.
     if let Some(d) = parse_fractional(t) {
-        return Ok(d);
+        return d
+            .ok_or_else(|| format!("\"{text}\" is too long a duration; durations go up to about 584 billion years"));
     }
     humantime::parse_duration(t)
         .map_err(|e| format!("\"{text}\" is not a duration ({e}); write e.g. \"30s\", \"5m\", \"250ms\" or \"1h 30m\""))
 }
 
-fn parse_fractional(t: &str) -> Option<Duration> {
+/// A single fractional value with a unit: `None` when `t` is not one, `Some(None)` when it is
+/// one but too large for a duration.
+fn parse_fractional(t: &str) -> Option<Option<Duration>> {
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
     let (num, unit) = t.split_at(split);
     if !num.contains('.') {
@@ -41,7 +44,9 @@ fn parse_fractional(t: &str) -> Option<Duration> {
         "d" | "day" | "days" => value * 86400.0,
         _ => return None,
     };
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    // `Duration::from_secs_f64` panics past `u64::MAX` seconds: "99999999999999999999.5h" must
+    // be an error.
+    Some(Duration::try_from_secs_f64(secs).ok())
 }
 
 /// Parses a rate such as `"1000/h"`, `"20/s"` or `"5/m"` into arrivals per second.
@@ -74,7 +79,11 @@ pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
             }
         }
     };
-    Ok(count / per)
+    let rate = count / per;
+    if !rate.is_finite() {
+        return Err(format!("\"{text}\" is too large a rate to send; {accepted}"));
+    }
+    Ok(rate)
 }
 
 /// Parses a size such as `"1GiB"`, `"75MiB"`, `"512 KB"` or `"0B"` into bytes.
