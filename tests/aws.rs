@@ -228,8 +228,13 @@ container = 0
     let late: u64 = s.timeline.iter().filter(|p| p.t > 3.0).map(|p| p.replied).sum();
     assert!(late > 0, "{:?}", s.timeline.iter().map(|p| (p.t, p.replied)).collect::<Vec<_>>());
     // A message the killed worker had received but not answered is redelivered after the
-    // 30 s visibility timeout, beyond this run's 15 s reply timeout: at most one is lost.
-    assert!(s.accounting.lost <= 1, "{:?}", s.accounting);
+    // 30 s visibility timeout, beyond this run's 15 s reply timeout, so it is lost. How many it
+    // held depends on how busy the machine was; what the design guarantees is that it held at
+    // most one receive (10 messages), and that nothing else is lost: of the 40 messages sent,
+    // the replacement answers the rest.
+    assert!(s.accounting.lost <= 10, "{:?}", s.accounting);
+    assert_eq!(s.accounting.sent, 40, "{:?}", s.accounting);
+    assert_eq!(s.accounting.replied + s.accounting.lost, 40, "{:?}", s.accounting);
 }
 
 #[test]
