@@ -17,18 +17,20 @@ pub fn printable_text(s: &str) -> Cow<'_, str> {
     escape(s, |c| c == '\n' || c == '\t')
 }
 
-/// Replaces control characters other than line breaks and tabs with `?` runs of the same byte
-/// length, so byte offsets into the text (diagnostic spans) stay valid.
+/// Replaces control characters other than line feeds and tabs with runs of the same byte
+/// length (`?`, or a space for a carriage return, which ends every line of a Windows file), so
+/// byte offsets into the text (diagnostic spans) stay valid.
 pub fn printable_source(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+    if !s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t')) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if c.is_control() && !matches!(c, '\n' | '\r' | '\t') {
-            out.extend(std::iter::repeat_n('?', c.len_utf8()));
-        } else {
-            out.push(c);
+        match c {
+            '\n' | '\t' => out.push(c),
+            '\r' => out.push(' '),
+            c if c.is_control() => out.extend(std::iter::repeat_n('?', c.len_utf8())),
+            c => out.push(c),
         }
     }
     Cow::Owned(out)
@@ -62,9 +64,9 @@ mod tests {
 
     #[test]
     fn source_replacement_keeps_byte_offsets() {
-        let s = "a\u{1b}b\u{9b}c\nd\te\u{7f}";
+        let s = "a\u{1b}b\u{9b}c\r\nd\te\u{7f}\rx";
         let p = printable_source(s);
         assert_eq!(p.len(), s.len());
-        assert_eq!(p, "a?b??c\nd\te?");
+        assert_eq!(p, "a?b??c \nd\te? x");
     }
 }

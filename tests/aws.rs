@@ -426,3 +426,52 @@ fn an_interrupted_run_still_deletes_what_it_provisioned() {
     assert!(queues_with_prefix("webordinary-input-awsc").is_empty(), "work queues deleted after Ctrl-C");
     assert!(queues_with_prefix("webordinary-output-awsc").is_empty(), "reply queues deleted after Ctrl-C");
 }
+
+/// Setup that fails after provisioning (the callback port is taken by another process) exits 3
+/// naming the port, and rolls back everything it made: no queue, no table, no worker process.
+#[test]
+fn a_setup_failure_after_provisioning_rolls_everything_back() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("its address").port();
+    let toml = format!(
+        r#"
+name = "aws-rollback"
+max_duration = "1m"
+
+[target]
+kind = "aws"
+preset = "webordinary-b"
+allowed_accounts = ["123456789012"]
+provision = true
+containers = {{ kind = "local", command = ["{worker}", "--generation", "b", "--idle-exit-secs", "47"], count = 2 }}
+
+[[sessions]]
+count = 2
+project = "awsrb-{{{{ i }}}}"
+user = "u"
+
+[[phases]]
+executor = "burst"
+count = 1
+"#,
+        worker = worker().display()
+    );
+    let listen = format!("127.0.0.1:{port}");
+    let (o, s, _dir) = run_scenario(&toml, "aws-rollback", &["--callback-listen", &listen]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains(&format!("cannot listen on {listen}")), "{}", text(&o.stderr));
+    assert!(s.is_none(), "nothing ran, so there is no summary");
+    assert!(queues_with_prefix("webordinary-input-awsrb").is_empty(), "{:?}", queues_with_prefix("webordinary-"));
+    assert!(!tables().iter().any(|t| t.starts_with("webordinary-")), "{:?}", tables());
+    let workers: Vec<String> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("--idle-exit-secs 47"))
+        .collect();
+    assert!(workers.is_empty(), "worker processes left: {workers:?}");
+    drop(taken);
+}
