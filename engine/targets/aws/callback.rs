@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -16,6 +16,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::compile::ListenerLimits;
 use super::router::{Inbound, RouterMsg};
 
 /// Tells the router what one call said, stamped with the call's arrival.
@@ -32,11 +33,6 @@ impl Teller {
 
 /// The largest request body answered: Step Functions' own payload limit (256 KiB).
 const MAX_BODY: usize = 256 * 1024;
-/// Connections served at once; more are closed at once, so a flood cannot use up herd's file
-/// descriptors (its own SQS and DynamoDB calls need them).
-const MAX_CONNECTIONS: usize = 256;
-/// How long a client may take to send its headers, and then its body.
-const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn reply(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body.to_owned())));
@@ -53,13 +49,14 @@ fn error(code: &str, message: &str) -> Response<Full<Bytes>> {
 async fn handle(
     req: Request<Incoming>,
     inbox: UnboundedSender<RouterMsg>,
+    read_timeout: Duration,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     // The call's time is when it reached the listener, before its body is read.
     let at = Instant::now();
     let inbox = Teller { at, tx: inbox };
     let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let limited = http_body_util::Limited::new(req.into_body(), MAX_BODY);
-    let body = match tokio::time::timeout(READ_TIMEOUT, limited.collect()).await {
+    let body = match tokio::time::timeout(read_timeout, limited.collect()).await {
         Ok(Ok(b)) => b.to_bytes(),
         Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
             let _ = inbox.send(Inbound::Malformed(format!("a callback body over {} KiB", MAX_BODY / 1024)));
@@ -111,8 +108,14 @@ async fn handle(
     Ok(reply(StatusCode::OK, "{}"))
 }
 
-/// Binds the listener and serves it on the runtime; returns the bound address.
-pub(crate) async fn serve(listen: &str, inbox: UnboundedSender<RouterMsg>) -> std::io::Result<SocketAddr> {
+/// Binds the listener and serves it on the runtime; returns the bound address. Connections
+/// beyond `limits.max_connections` are closed at once, so a flood cannot use up herd's file
+/// descriptors (its own SQS and DynamoDB calls need them).
+pub(crate) async fn serve(
+    listen: &str,
+    limits: ListenerLimits,
+    inbox: UnboundedSender<RouterMsg>,
+) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     if !addr.ip().is_loopback() {
@@ -121,7 +124,8 @@ pub(crate) async fn serve(listen: &str, inbox: UnboundedSender<RouterMsg>) -> st
             "the Step Functions listener is bound to {addr}, not a loopback address: anyone who can reach it can answer for your tasks"
         );
     }
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let (max_connections, read_timeout) = (limits.max_connections, limits.read_timeout);
     tokio::spawn(async move {
         loop {
             let stream = match listener.accept().await {
@@ -134,16 +138,16 @@ pub(crate) async fn serve(listen: &str, inbox: UnboundedSender<RouterMsg>) -> st
                 }
             };
             let Ok(slot) = slots.clone().try_acquire_owned() else {
-                tracing::debug!(target: "herd::aws", "callback listener: {MAX_CONNECTIONS} connections open; closing a new one");
+                tracing::debug!(target: "herd::aws", "callback listener: {max_connections} connections open; closing a new one");
                 drop(stream);
                 continue;
             };
             let inbox = inbox.clone();
             tokio::spawn(async move {
-                let service = service_fn(move |req| handle(req, inbox.clone()));
+                let service = service_fn(move |req| handle(req, inbox.clone(), read_timeout));
                 let _ = http1::Builder::new()
                     .timer(TokioTimer::new())
-                    .header_read_timeout(READ_TIMEOUT)
+                    .header_read_timeout(read_timeout)
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
                 drop(slot);

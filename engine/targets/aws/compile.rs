@@ -121,7 +121,24 @@ pub enum ReplyParams {
     StepFunctionsCallback {
         /// Listen address.
         listen: String,
+        /// Connection and read limits.
+        limits: ListenerLimits,
     },
+}
+
+/// Limits of the callback listener.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ListenerLimits {
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// Time to send the headers, then the body.
+    pub read_timeout: Duration,
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        Self { max_connections: 256, read_timeout: Duration::from_secs(10) }
+    }
 }
 
 /// Generation B claims.
@@ -437,7 +454,28 @@ pub(crate) fn compile_aws(
                     format!("\"{listen}\" is not an address; write e.g. \"127.0.0.1:8787\""),
                 ));
             }
-            ReplyParams::StepFunctionsCallback { listen }
+            let mut limits = ListenerLimits::default();
+            match c.max_connections {
+                Some(n) if !(1..=4096).contains(&n) => template_errors.push((
+                    path.key("reply").key("max_connections"),
+                    format!("`max_connections` = {n} is outside 1 to 4096"),
+                )),
+                Some(n) => limits.max_connections = n as usize,
+                None => {}
+            }
+            if let Some(t) = c.read_timeout.as_deref() {
+                match duration(t) {
+                    Ok(d) if d >= Duration::from_millis(100) && d <= Duration::from_secs(300) => {
+                        limits.read_timeout = d
+                    }
+                    Ok(_) => template_errors.push((
+                        path.key("reply").key("read_timeout"),
+                        format!("`read_timeout` = \"{t}\" is outside \"100ms\" to \"5m\""),
+                    )),
+                    Err(e) => template_errors.push((path.key("reply").key("read_timeout"), e)),
+                }
+            }
+            ReplyParams::StepFunctionsCallback { listen, limits }
         }
         None => {
             err(
@@ -445,7 +483,7 @@ pub(crate) fn compile_aws(
                 "the aws target needs a reply channel".into(),
                 Some("add [target.reply] kind = \"sqs\" or kind = \"step-functions-callback\", or choose a preset"),
             );
-            ReplyParams::StepFunctionsCallback { listen: "127.0.0.1:0".into() }
+            ReplyParams::StepFunctionsCallback { listen: "127.0.0.1:0".into(), limits: ListenerLimits::default() }
         }
     };
     let claims = spec.claims.clone().map(|c| {

@@ -171,6 +171,15 @@ pub struct CallbackReplySpec {
     /// `herd run --callback-listen`. Printed at start so workers can be pointed at it.
     #[serde(default)]
     pub listen: Option<String>,
+    /// Most callback connections open at once, from 1 to 4096; a connection beyond it is closed
+    /// at once, so a flood cannot use up the file descriptors herd's own calls need. Raise it
+    /// for more workers than that calling back at the same moment. Default 256.
+    #[serde(default)]
+    pub max_connections: Option<i64>,
+    /// How long a caller may take to send its headers, and then its body, from `"100ms"` to
+    /// `"5m"`. Default `"10s"`.
+    #[serde(default)]
+    pub read_timeout: Option<String>,
 }
 
 /// Generation B's claim protocol.

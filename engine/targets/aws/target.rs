@@ -220,9 +220,9 @@ impl AwsTarget {
             }
         }
         let callback_addr = match &params.reply {
-            ReplyParams::StepFunctionsCallback { listen } => {
+            ReplyParams::StepFunctionsCallback { listen, limits } => {
                 let listen = options.callback_listen.clone().unwrap_or_else(|| listen.clone());
-                match rt.block_on(callback::serve(&listen, router_tx.clone())) {
+                match rt.block_on(callback::serve(&listen, *limits, router_tx.clone())) {
                     Ok(addr) => Some(addr),
                     Err(e) => bail!(TargetError::Setup(format!(
                         "cannot listen on {listen} for Step Functions callbacks: {e}"
