@@ -440,3 +440,52 @@ fn allow_large_on_the_command_line_lifts_the_safety_limits() {
     let s = summary(out.path(), "burst-100");
     assert!(s.run.command_line.contains(" --allow-large "), "{}", s.run.command_line);
 }
+
+/// After Ctrl-C a run waits for the replies in flight up to its stop grace (10 s by default,
+/// `--stop-grace` to change it), then counts the rest lost and writes an interrupted summary.
+#[test]
+fn the_stop_grace_bounds_the_wait_for_replies_after_ctrl_c() {
+    let dir = out_dir();
+    let file = dir.path().join("slow.toml");
+    std::fs::write(
+        &file,
+        "name = \"slow\"\nmax_duration = \"5m\"\n[target]\nkind = \"sim\"\ncontainers = { max = 1, warm = 1 }\n\
+         processing = \"fixed(60s)\"\n[[sessions]]\ncount = 1\n[[phases]]\nexecutor = \"burst\"\ncount = 1\n",
+    )
+    .unwrap();
+    // Seconds from the signal to the exit.
+    let stopped_after = |extra: &[&str]| -> (f64, RunSummary) {
+        let out = out_dir();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_herd"))
+            .args(["run", file.to_str().unwrap(), "--clock", "real", "--quiet", "--out"])
+            .arg(out.path())
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("herd starts");
+        let journal = out.path().join("slow/journal.jsonl");
+        let started = Instant::now();
+        while std::fs::read_to_string(&journal).map_or(0, |t| t.lines().count()) < 2 {
+            assert!(started.elapsed() < Duration::from_secs(30), "the run never started");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+        let signalled = Instant::now();
+        let o = child.wait_with_output().expect("herd exits");
+        let took = signalled.elapsed().as_secs_f64();
+        assert_eq!(o.status.code(), Some(130), "{}", text(&o.stderr));
+        let stderr = text(&o.stderr);
+        assert!(stderr.contains("waiting up to"), "{stderr}");
+        (took, summary(out.path(), "slow"))
+    };
+    // The one message takes 60 s: the default grace waits its full 10 s (a lower bound, which a
+    // busy machine cannot break), a grace of 1 s far less.
+    let (default_wait, s) = stopped_after(&[]);
+    assert!(default_wait >= 9.5, "stopped {default_wait:.1} s after the signal, before the 10 s grace");
+    assert_eq!((s.verdict, s.accounting.sent, s.accounting.lost), (Verdict::Interrupted, 1, 1));
+    let (short_wait, s) = stopped_after(&["--stop-grace", "1s"]);
+    assert!(short_wait < 9.0, "a 1 s grace still waited {short_wait:.1} s");
+    assert_eq!((s.verdict, s.accounting.lost), (Verdict::Interrupted, 1));
+}

@@ -127,6 +127,10 @@ pub(crate) struct RunArgs {
     /// No live progress line; plain lines only.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Once stopped (Ctrl-C, SIGTERM, SIGHUP), how long to wait for the replies in flight
+    /// before cleaning up, e.g. `30s`; a second signal skips the wait.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub stop_grace: std::time::Duration,
     /// A baseline to compare with: a summary.json, or a folder of `<name>/summary.json`.
     #[arg(long)]
     pub baseline: Option<PathBuf>,

@@ -398,13 +398,16 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
     let hurry = Arc::new(AtomicBool::new(false));
     let (handler_stop, handler_hurry) = (stop.clone(), hurry.clone());
     let signals = std::sync::atomic::AtomicU8::new(0);
+    let grace = format_duration(args.stop_grace);
     // Ctrl-C, SIGTERM and SIGHUP: the first stops arrivals and waits briefly for replies; the
     // second skips that wait but still cleans up (queues, tables, workers) and writes every
     // report; only a third ends the process at once.
     ctrlc::set_handler(move || match signals.fetch_add(1, Ordering::SeqCst) {
         0 => {
             handler_stop.store(true, Ordering::SeqCst);
-            eprintln!("\nstopping: no new messages; waiting briefly for replies (again to skip the wait)");
+            eprintln!(
+                "\nstopping: no new messages; waiting up to {grace} for the replies in flight (again to skip the wait)"
+            );
         }
         1 => {
             handler_hurry.store(true, Ordering::SeqCst);
@@ -452,7 +455,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         };
         let mut reporter =
             Reporter::new(&dir, &plan, clock, info.clone(), args.quiet).map_err(|e| HerdError::output(&dir, e))?;
-        let run_options = RunOptions { clock, stop: stop.clone(), hurry: hurry.clone() };
+        let run_options = RunOptions { clock, stop: stop.clone(), hurry: hurry.clone(), stop_grace: args.stop_grace };
         let mut publisher = match &plan.cloudwatch {
             Some(cw) => {
                 let at = plan.target.location();

@@ -77,8 +77,18 @@ impl Reporter {
             })
             .unwrap_or_default();
         let behind = if behind { "  BEHIND SCHEDULE" } else { "" };
+        let stopping = p
+            .stopping
+            .map(|s| {
+                format!(
+                    "  STOPPING: {} in flight, {} left",
+                    s.in_flight,
+                    format_duration(Duration::from_secs(s.left.max(0.0).ceil() as u64))
+                )
+            })
+            .unwrap_or_default();
         bar.set_message(format!(
-            "{} t={} sent {} replied {} failed {} lost {}{lat}{behind}",
+            "{} t={} sent {} replied {} failed {} lost {}{lat}{behind}{stopping}",
             self.phase,
             format_duration(Duration::from_secs_f64(p.at.max(0.0))),
             p.totals.sent,

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use super::clock::{Clock, ClockKind, Woke};
 use super::executors::{ExecCx, Executor, new_executor, phase_rng, seeded_uuid};
 use super::ledger::{Ledger, Resolved};
-use super::observer::{Progress, RunObserver};
+use super::observer::{Progress, RunObserver, Stopping};
 use super::pace::{Behind, Pace};
 use super::records::{BehindRecord, EndReason, FaultRecord, RunResult};
 use crate::metrics::aborting_rule;
@@ -35,7 +35,8 @@ fn secs(t: Micros) -> f64 {
 type MessageTemplates = (String, Vec<(String, String)>);
 
 /// How long in-flight messages may still be answered after Ctrl-C.
-const INTERRUPT_GRACE: Micros = 5_000_000;
+/// How long a stopped run waits for the replies in flight, unless `RunOptions` says otherwise.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// How often, in wall time, outputs are told how the run stands on the real clock.
 const TICK: Duration = Duration::from_millis(250);
@@ -50,6 +51,8 @@ pub struct RunOptions {
     /// Set from outside (a second Ctrl-C) to skip the wait for in-flight replies; the run still
     /// finishes properly (the target cleans up).
     pub hurry: Arc<AtomicBool>,
+    /// Once stopped, how long the run waits for the replies in flight before it cleans up.
+    pub stop_grace: Duration,
 }
 
 impl Default for RunOptions {
@@ -58,6 +61,7 @@ impl Default for RunOptions {
             clock: ClockKind::Virtual,
             stop: Arc::new(AtomicBool::new(false)),
             hurry: Arc::new(AtomicBool::new(false)),
+            stop_grace: DEFAULT_STOP_GRACE,
         }
     }
 }
@@ -110,6 +114,9 @@ struct Dispatcher<'a> {
     /// The first send that failed, for the summary's warning.
     first_send_error: Option<String>,
     last_tick: std::time::Instant,
+    stop_grace: Micros,
+    /// Once stopped: when the wait for the replies in flight ends (wall time).
+    grace_deadline: Option<Micros>,
 }
 
 /// Runs a plan against a target to the end and returns what was measured.
@@ -153,6 +160,8 @@ pub fn run(plan: &Plan, target: &mut dyn Target, options: &RunOptions, observer:
         abort_reason: None,
         first_send_error: None,
         last_tick: std::time::Instant::now(),
+        stop_grace: us(options.stop_grace),
+        grace_deadline: None,
     };
     d.run()
 }
@@ -187,16 +196,17 @@ impl Dispatcher<'_> {
         let interval = us(self.plan.sample_interval).max(1);
         self.push(interval, Ev::Sample);
         let mut end = EndReason::Completed;
-        let mut grace_deadline: Option<Micros> = None;
+
         // Once every phase is done, a target whose answers come from outside may still be sent
         // second answers; the run listens that long before it finishes.
         let mut settle_deadline: Option<Micros> = None;
         loop {
-            if self.stop.load(Ordering::Relaxed) && grace_deadline.is_none() {
+            if self.stop.load(Ordering::Relaxed) && self.grace_deadline.is_none() {
                 self.arrivals_stopped = true;
-                grace_deadline = Some(self.clock.wall() + INTERRUPT_GRACE);
+                self.grace_deadline = Some(self.clock.wall() + self.stop_grace);
                 end = EndReason::Interrupted;
             }
+            let grace_deadline = self.grace_deadline;
             if let Some(deadline) = grace_deadline
                 && (self.ledger.total_in_flight() == 0
                     || self.clock.wall() >= deadline
@@ -291,11 +301,16 @@ impl Dispatcher<'_> {
         self.last_tick = std::time::Instant::now();
         self.judge_pace();
         let latency = self.ledger.latency_so_far();
+        let stopping = self.grace_deadline.map(|deadline| Stopping {
+            in_flight: self.ledger.total_in_flight(),
+            left: secs(deadline.saturating_sub(self.clock.wall())),
+        });
         let progress = Progress {
             at: secs(self.clock.wall()),
             totals: &self.ledger.acct,
             latency,
             behind: self.behind_now.as_deref(),
+            stopping,
         };
         self.observer.tick(&progress);
     }
@@ -670,7 +685,13 @@ impl Dispatcher<'_> {
         self.judge_pace();
         let latency = self.ledger.latency_so_far();
         let point = self.ledger.point(now).clone();
-        let progress = Progress { at: point.t, totals: &self.ledger.acct, latency, behind: self.behind_now.as_deref() };
+        let progress = Progress {
+            at: point.t,
+            totals: &self.ledger.acct,
+            latency,
+            behind: self.behind_now.as_deref(),
+            stopping: None,
+        };
         self.observer.sample(&point, &progress);
         if self.abort_reason.is_none() {
             self.abort_reason = aborting_rule(self.plan, &self.ledger.recorder)

@@ -11,7 +11,7 @@ mod records;
 
 pub use clock::ClockKind;
 pub use dispatcher::{RunOptions, run};
-pub use observer::{NoObserver, Outputs, Progress, RunObserver};
+pub use observer::{NoObserver, Outputs, Progress, RunObserver, Stopping};
 pub use records::{
     Accounting, BehindRecord, EndReason, FaultRecord, OwnershipChange, PhaseRecord, RunResult, SessionRecord,
     TimelinePoint,

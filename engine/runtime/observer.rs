@@ -14,6 +14,17 @@ pub struct Progress<'a> {
     pub latency: Option<(u64, u64)>,
     /// Set while the generator is behind its schedule: the sentence to show.
     pub behind: Option<&'a str>,
+    /// Set once the run was stopped and waits for the replies in flight.
+    pub stopping: Option<Stopping>,
+}
+
+/// A stopped run waiting for the replies in flight.
+#[derive(Debug, Clone, Copy)]
+pub struct Stopping {
+    /// Messages still unanswered.
+    pub in_flight: u64,
+    /// Seconds of the wait left.
+    pub left: f64,
 }
 
 /// Receives what happens while a run goes on.
