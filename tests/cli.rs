@@ -456,7 +456,7 @@ fn the_stop_grace_bounds_the_wait_for_replies_after_ctrl_c() {
     // Seconds from the signal to the exit.
     let stopped_after = |extra: &[&str]| -> (f64, RunSummary) {
         let out = out_dir();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_herd"))
+        let child = Command::new(env!("CARGO_BIN_EXE_herd"))
             .args(["run", file.to_str().unwrap(), "--clock", "real", "--quiet", "--out"])
             .arg(out.path())
             .args(extra)
