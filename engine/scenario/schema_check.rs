@@ -130,6 +130,26 @@ impl<'s> Checker<'s> {
                 return;
             }
         }
+        // A whole number outside what its key's type holds (`seed = 18446744073709551616`, a
+        // `u32` of 2^32) is said in words here, with every other error, instead of failing the
+        // whole file later with serde's "expected u64".
+        if let DeValue::Integer(i) = v {
+            let text = i.to_string();
+            let (lo, hi, words) = match schema.get("format").and_then(Json::as_str) {
+                Some("uint64") => (0, i128::from(u64::MAX), "0 to 18446744073709551615"),
+                Some("uint32") => (0, i128::from(u32::MAX), "0 to 4294967295"),
+                _ => (i128::from(i64::MIN), i128::from(i64::MAX), "-9223372036854775808 to 9223372036854775807"),
+            };
+            if !parse_toml_integer(&text).is_some_and(|n| (lo..=hi).contains(&n)) {
+                self.out.push(
+                    Diagnostic::at(path.clone(), format!("`{}` = {text} is out of range", key_name(path)))
+                        .span(value.span())
+                        .label("out of range")
+                        .help(format!("accepted: a whole number from {words}")),
+                );
+                return;
+            }
+        }
         if let (Some(min), DeValue::Integer(i)) = (schema.get("minimum").and_then(Json::as_f64), v)
             && let Some(n) = i.to_string().replace('_', "").parse::<f64>().ok()
             && n < min
@@ -382,4 +402,24 @@ fn first_sentence(text: &str) -> String {
         from = i + 2;
     }
     text
+}
+
+/// A TOML integer's value (decimal with a sign, or `0x`, `0o`, `0b`; underscores allowed), if it
+/// fits in an i128.
+fn parse_toml_integer(text: &str) -> Option<i128> {
+    let t = text.replace('_', "");
+    let (negative, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(&t)),
+    };
+    let n = if let Some(h) = digits.strip_prefix("0x") {
+        i128::from_str_radix(h, 16).ok()?
+    } else if let Some(o) = digits.strip_prefix("0o") {
+        i128::from_str_radix(o, 8).ok()?
+    } else if let Some(b) = digits.strip_prefix("0b") {
+        i128::from_str_radix(b, 2).ok()?
+    } else {
+        digits.parse::<i128>().ok()?
+    };
+    Some(if negative { -n } else { n })
 }
