@@ -395,36 +395,71 @@ fn a_fault_that_needs_container_control_is_refused_when_there_is_none() {
     assert!(text(&o.stderr).contains("this fault needs container control"), "{}", text(&o.stderr));
 }
 
+/// Worker processes whose command line holds `marker`.
+fn workers_with(marker: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(marker))
+        .collect()
+}
+
+/// Every way to stop a run (SIGINT, SIGTERM, SIGHUP) runs the same clean-up: exit 130, an
+/// `interrupted` summary, every queue it provisioned deleted and no worker process left.
 #[test]
-fn an_interrupted_run_still_deletes_what_it_provisioned() {
+fn every_stop_signal_writes_the_summary_and_cleans_up() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let toml = scenario_a("aws-ctrl-c", "awsc", "", "").replace("duration = \"3s\"", "duration = \"5m\"");
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("aws-ctrl-c.toml");
-    std::fs::write(&file, toml).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_herd"));
-    cmd.args(["run", file.to_str().unwrap(), "--out", "out", "--quiet"]).current_dir(dir.path());
-    for (k, v) in common::moto::env() {
-        cmd.env(k, v);
+    for (signal, project, idle) in [("INT", "awsc", "43"), ("TERM", "awst", "44"), ("HUP", "awsh", "45")] {
+        let name = format!("aws-sig-{}", signal.to_lowercase());
+        let marker = format!("--idle-exit-secs {idle}");
+        let toml = scenario_a(&name, project, "", "")
+            .replace("duration = \"3s\"", "duration = \"5m\"")
+            .replace("\"--idle-exit-secs\", \"40\"", &format!("\"--idle-exit-secs\", \"{idle}\""));
+        assert!(toml.contains(&format!("\"{idle}\"")), "the worker carries its marker");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&file, toml).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_herd"));
+        cmd.args(["run", file.to_str().unwrap(), "--out", "out", "--quiet"]).current_dir(dir.path());
+        for (k, v) in common::moto::env() {
+            cmd.env(k, v);
+        }
+        let mut child =
+            cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("herd starts");
+        // Wait until the run is sending (its queues exist and its worker runs), then signal it.
+        let started = std::time::Instant::now();
+        while queues_with_prefix(&format!("webordinary-input-{project}")).is_empty() || workers_with(&marker).is_empty()
+        {
+            assert!(started.elapsed() < std::time::Duration::from_secs(30), "SIG{signal}: the run never started");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        assert!(
+            Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap().success()
+        );
+        let status = child.wait().expect("herd exits");
+        assert_eq!(status.code(), Some(130), "SIG{signal}");
+        let s = read_summary(&dir.path().join(format!("out/{name}/summary.json")))
+            .unwrap_or_else(|e| panic!("SIG{signal}: no summary: {e}"));
+        assert_eq!(s.verdict, herd::report::Verdict::Interrupted, "SIG{signal}");
+        assert!(s.accounting.sent > 0, "SIG{signal}");
+        assert!(s.cleanup_failures.is_empty(), "SIG{signal}: {:?}", s.cleanup_failures);
+        assert!(queues_with_prefix(&format!("webordinary-input-{project}")).is_empty(), "SIG{signal}: work queues");
+        assert!(queues_with_prefix(&format!("webordinary-output-{project}")).is_empty(), "SIG{signal}: reply queues");
+        // herd waits for its workers before it exits; give the kernel a moment to reap them.
+        let stopped = std::time::Instant::now();
+        while !workers_with(&marker).is_empty() {
+            assert!(
+                stopped.elapsed() < std::time::Duration::from_secs(10),
+                "SIG{signal}: workers left: {:?}",
+                workers_with(&marker)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
-    let mut child =
-        cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().expect("herd starts");
-    // Wait until the run is sending (its queues exist), then press Ctrl-C.
-    let started = std::time::Instant::now();
-    while queues_with_prefix("webordinary-input-awsc").is_empty() {
-        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the run never provisioned its queues");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
-    let status = child.wait().expect("herd exits");
-    assert_eq!(status.code(), Some(130));
-    let s =
-        read_summary(&dir.path().join("out/aws-ctrl-c/summary.json")).expect("an interrupted run writes its summary");
-    assert_eq!(s.verdict, herd::report::Verdict::Interrupted);
-    assert!(s.accounting.sent > 0);
-    assert!(queues_with_prefix("webordinary-input-awsc").is_empty(), "work queues deleted after Ctrl-C");
-    assert!(queues_with_prefix("webordinary-output-awsc").is_empty(), "reply queues deleted after Ctrl-C");
 }
 
 /// Setup that fails after provisioning (the callback port is taken by another process) exits 3
@@ -464,14 +499,7 @@ count = 1
     assert!(s.is_none(), "nothing ran, so there is no summary");
     assert!(queues_with_prefix("webordinary-input-awsrb").is_empty(), "{:?}", queues_with_prefix("webordinary-"));
     assert!(!tables().iter().any(|t| t.starts_with("webordinary-")), "{:?}", tables());
-    let workers: Vec<String> = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains("--idle-exit-secs 47"))
-        .collect();
+    let workers = workers_with("--idle-exit-secs 47");
     assert!(workers.is_empty(), "worker processes left: {workers:?}");
     drop(taken);
 }
