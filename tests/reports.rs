@@ -77,7 +77,8 @@ fn an_aborted_run_fails_its_run_testcase() {
     let summary = common::run_plan(&common::plan(Path::new("tests/engine/abort-on-fail.toml")));
     let xml = junit(&[&ReportData::from_summary(&summary)]).unwrap();
     assert!(xml.contains(r#"<testcase name="run completes""#));
-    assert!(xml.contains("the run did not complete: container_memory: max &lt; 400MiB failed"), "{xml}");
+    assert!(xml.contains("the run did not complete: aborted: container_memory: max &lt; 400MiB failed"), "{xml}");
+    assert!(xml.contains(r#"<property name="end_reason" value="aborted: container_memory"#), "{xml}");
 }
 
 #[test]

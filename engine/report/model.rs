@@ -44,7 +44,7 @@ pub struct ReportData {
     pub wall: String,
     /// The command that reproduces the run.
     pub command_line: String,
-    /// Why the run ended, in words.
+    /// Why the run ended, in one sentence (the abort or interruption reason included).
     pub end_reason: String,
     /// The threshold that aborted the run.
     pub abort_reason: Option<String>,
@@ -284,12 +284,7 @@ impl ReportData {
             },
             wall: format!("{:.2}s", s.run.wall_seconds),
             command_line: s.run.command_line.clone(),
-            end_reason: match s.end_reason {
-                crate::runtime::EndReason::Completed => "every phase finished".into(),
-                crate::runtime::EndReason::MaxDuration => "max_duration was reached".into(),
-                crate::runtime::EndReason::Aborted => "an abort_on_fail threshold failed".into(),
-                crate::runtime::EndReason::Interrupted => "interrupted (Ctrl-C)".into(),
-            },
+            end_reason: s.end_text(),
             abort_reason: s.abort_reason.clone(),
             failures: s.failures.clone(),
             warnings: s.warnings(),

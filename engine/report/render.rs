@@ -82,8 +82,22 @@ impl Renderer {
         env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
         // Markdown is not auto-escaped: `md` makes user text (descriptions, names) inert in
         // Markdown renderers that allow HTML and keeps it from breaking table cells.
+        // Markdown, not HTML: a backslash before each character Markdown would read as syntax
+        // (CommonMark lets any ASCII punctuation be escaped so), so the text reads the same on
+        // GitHub, in a terminal and in any other Markdown renderer.
         env.add_filter("md", |v: String| {
-            v.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('|', "\\|").replace('\n', " ")
+            let mut out = String::with_capacity(v.len() + 8);
+            for c in v.chars() {
+                match c {
+                    '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '&' | '#' => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    '\n' | '\r' => out.push(' '),
+                    c => out.push(c),
+                }
+            }
+            out
         });
         // Inside a code span HTML is already inert; only the cell separator needs escaping.
         env.add_filter("cell", |v: String| v.replace('|', "\\|"));
@@ -196,10 +210,10 @@ pub fn junit(reports: &[&ReportData]) -> Result<String, RenderError> {
         suite.set_time(took);
         suite.add_property(("seed", r.seed.to_string().as_str()));
         suite.add_property(("file", r.file.as_str()));
+        suite.add_property(("end_reason", r.end_reason.as_str()));
         let run_status = if r.verdict == "aborted" || r.verdict == "interrupted" {
             let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            let reason = r.abort_reason.clone().unwrap_or_else(|| r.end_reason.clone());
-            st.set_message(format!("the run did not complete: {reason}"));
+            st.set_message(format!("the run did not complete: {}", r.end_reason));
             st.set_type(r.verdict.clone());
             st
         } else if !r.failures.is_empty() {

@@ -317,6 +317,19 @@ fn metric_summaries(plan: &Plan, rec: &Recorder) -> Vec<MetricSummary> {
 }
 
 impl RunSummary {
+    /// Why the run ended, in one sentence for people: every report and the terminal say it.
+    pub fn end_text(&self) -> String {
+        let at = crate::plan::format_duration(std::time::Duration::from_secs_f64(self.duration_seconds.max(0.0)));
+        match (self.end_reason, &self.abort_reason) {
+            (EndReason::Completed, _) => format!("every phase finished, after {at}"),
+            (EndReason::MaxDuration, _) => format!("max_duration was reached at {at}"),
+            (EndReason::Aborted, Some(reason)) => format!("aborted: {reason}"),
+            (EndReason::Aborted, None) => format!("aborted by an abort_on_fail threshold at {at}"),
+            (EndReason::Interrupted, Some(reason)) => format!("interrupted: {reason}"),
+            (EndReason::Interrupted, None) => format!("interrupted (Ctrl-C, SIGTERM or SIGHUP) at {at}"),
+        }
+    }
+
     /// The sentences a reader must see before trusting the figures.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();

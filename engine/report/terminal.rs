@@ -21,9 +21,7 @@ pub fn terminal_summary(s: &RunSummary) -> String {
         },
         s.run.wall_seconds,
     );
-    if let Some(reason) = &s.abort_reason {
-        let _ = writeln!(out, "  aborted: {reason}");
-    }
+    let _ = writeln!(out, "  ended: {}", s.end_text());
     for f in &s.failures {
         let _ = writeln!(out, "  nothing proven: {f}");
     }
