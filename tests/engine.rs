@@ -370,3 +370,21 @@ fn a_message_template_that_fails_at_run_time_stops_the_run_and_sends_nothing_for
     assert_eq!(s.accounting.lost, 0);
     assert_eq!(metric(&s, "send_errors").count, 1);
 }
+
+#[test]
+fn thresholds_can_combine_a_phase_and_a_group() {
+    let s = run("combined-tags");
+    assert_eq!(s.verdict, Verdict::Passed, "{:#?}", s.thresholds.iter().filter(|t| !t.passed).collect::<Vec<_>>());
+    // Each count rule holds only if its series counts exactly that phase and that group.
+    assert_eq!(s.thresholds.len(), 7);
+    // Combined series exist only for the pairs a threshold names (no cost for the others).
+    let mut pairs: Vec<&str> = s
+        .metrics
+        .iter()
+        .filter(|m| m.tag_key.as_deref() == Some("phase,group"))
+        .filter_map(|m| m.tag_value.as_deref())
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    assert_eq!(pairs, ["p1,a", "p1,b", "p2,a"]);
+}

@@ -8,4 +8,5 @@ pub use catalogue::{Metric, MetricKind, Unit};
 pub use recorder::{
     GaugePoint, HistStats, Recorder, SeriesKey, Tag, decode_histogram, encode_histogram, new_histogram, stats,
 };
+pub(crate) use threshold::resolve_tags;
 pub use threshold::{aborting_rule, measure, rule_holds};

@@ -19,6 +19,8 @@ pub enum Tag {
     Phase(usize),
     /// A session group, by index.
     Group(usize),
+    /// A phase and a session group together (recorded only for pairs a threshold names).
+    PhaseGroup(usize, usize),
 }
 
 /// A metric, optionally narrowed by a tag.

@@ -5,19 +5,27 @@ use super::catalogue::MetricKind;
 use super::recorder::{Recorder, SeriesKey, Tag};
 use crate::plan::{Aggregate, Plan, TagFilter, ThresholdPlan};
 
-/// The tag a filter names, resolved against the plan.
-fn resolve_tag(plan: &Plan, tag: &Option<TagFilter>) -> Option<Tag> {
-    let tag = tag.as_ref()?;
-    if tag.key == "phase" {
-        plan.phases.iter().position(|p| p.name == tag.value).map(Tag::Phase)
-    } else {
-        plan.groups.iter().position(|g| g.name == tag.value).map(Tag::Group)
+/// The series a rule's tag filters name, resolved against the plan: `None` for the whole run.
+pub(crate) fn resolve_tags(plan: &Plan, tags: &[TagFilter]) -> Option<Tag> {
+    let find = |key: &str| {
+        let value = &tags.iter().find(|t| t.key == key)?.value;
+        if key == "phase" {
+            plan.phases.iter().position(|p| &p.name == value)
+        } else {
+            plan.groups.iter().position(|g| &g.name == value)
+        }
+    };
+    match (find("phase"), find("group")) {
+        (Some(p), Some(g)) => Some(Tag::PhaseGroup(p, g)),
+        (Some(p), None) => Some(Tag::Phase(p)),
+        (None, Some(g)) => Some(Tag::Group(g)),
+        (None, None) => None,
     }
 }
 
 /// Measures what a rule looks at; `None` when the metric has no data.
 pub fn measure(t: &ThresholdPlan, rec: &Recorder, plan: &Plan) -> Option<f64> {
-    let key = SeriesKey { metric: t.metric, tag: resolve_tag(plan, &t.tag) };
+    let key = SeriesKey { metric: t.metric, tag: resolve_tags(plan, &t.tags) };
     match (t.metric.kind(), t.aggregate) {
         (MetricKind::Counter, _) => Some(rec.counter(&key) as f64),
         (MetricKind::Rate, _) => {

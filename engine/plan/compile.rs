@@ -892,7 +892,7 @@ impl Compiler {
         let mut out = Vec::new();
         for (key, rules) in &spec.thresholds {
             let path = root().key("thresholds").key(key);
-            let (metric, tag) = match parse_key(key) {
+            let (metric, tags) = match parse_key(key) {
                 Ok(v) => v,
                 Err(e) => {
                     let d = self.err(path, e);
@@ -900,7 +900,8 @@ impl Compiler {
                     continue;
                 }
             };
-            if let Some(tag) = &tag {
+            let mut unknown = false;
+            for tag in &tags {
                 let names: Vec<&str> = if tag.key == "phase" {
                     phases.iter().map(|p| p.name.as_str()).collect()
                 } else {
@@ -919,8 +920,11 @@ impl Compiler {
                             names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
                         ),
                     );
-                    continue;
+                    unknown = true;
                 }
+            }
+            if unknown {
+                continue;
             }
             if rules.is_empty() {
                 self.err(path.clone(), format!("`{key}` has no rules; add e.g. \"p(99) < 15s\" or remove the key"));
@@ -931,7 +935,7 @@ impl Compiler {
                         key: key.clone(),
                         rule: rule.rule.trim().to_owned(),
                         metric,
-                        tag: tag.clone(),
+                        tags: tags.clone(),
                         aggregate: r.aggregate,
                         cmp: r.cmp,
                         limit: r.limit,

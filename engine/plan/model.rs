@@ -295,8 +295,8 @@ pub struct ThresholdPlan {
     pub rule: String,
     /// The metric.
     pub metric: Metric,
-    /// Optional tag filter.
-    pub tag: Option<TagFilter>,
+    /// Tag filters: none (the whole run), a phase, a group, or both.
+    pub tags: Vec<TagFilter>,
     /// The statistic.
     pub aggregate: Aggregate,
     /// The comparison.

@@ -144,16 +144,21 @@ proptest! {
     #[test]
     fn keys_name_a_metric_and_at_most_one_tag(metric in 0usize..Metric::ALL.len(), name in "[a-z][a-z0-9_-]{0,20}", group in any::<bool>()) {
         let m = Metric::ALL[metric];
-        prop_assert_eq!(parse_key(m.name()).map(|(m, t)| (m, t.is_none())), Ok((m, true)));
+        prop_assert_eq!(parse_key(m.name()).map(|(m, t)| (m, t.is_empty())), Ok((m, true)));
         let key = format!("{}{{{}=\"{name}\"}}", m.name(), if group { "group" } else { "phase" });
         match parse_key(&key) {
-            Ok((parsed, Some(tag))) => {
+            Ok((parsed, tags)) => {
                 prop_assert!(m.taggable());
                 prop_assert_eq!(parsed, m);
-                prop_assert_eq!(tag.value, name);
+                prop_assert_eq!(tags.len(), 1);
+                prop_assert_eq!(&tags[0].value, &name);
             }
-            Ok((_, None)) => prop_assert!(false, "{key} lost its tag"),
             Err(e) => prop_assert!(!m.taggable(), "{key}: {e}"),
+        }
+        let both = format!("{}{{phase=\"{name}\", group=\"{name}-g\"}}", m.name());
+        if let Ok((_, tags)) = parse_key(&both) {
+            prop_assert_eq!(tags.iter().map(|t| (t.key.as_str(), t.value.clone())).collect::<Vec<_>>(),
+                vec![("phase", name.clone()), ("group", format!("{name}-g"))]);
         }
     }
 }

@@ -92,26 +92,18 @@ impl Cmp {
 }
 
 /// Parses a threshold key: a metric name with an optional `{tag="value"}`.
-pub(crate) fn parse_key(key: &str) -> Result<(Metric, Option<TagFilter>), String> {
+pub(crate) fn parse_key(key: &str) -> Result<(Metric, Vec<TagFilter>), String> {
     let key = key.trim();
-    let (name, tag) = match key.find('{') {
+    let (name, tags) = match key.find('{') {
         Some(open) => {
             let Some(body) = key[open + 1..].strip_suffix('}') else {
                 return Err(format!(
                     "`{key}`: the tag is not closed with `}}`; write e.g. 'message_latency{{phase=\"burst\"}}'"
                 ));
             };
-            let Some((k, v)) = body.split_once('=') else {
-                return Err(format!("`{key}`: a tag is written `{{phase=\"name\"}}` or `{{group=\"name\"}}`"));
-            };
-            let k = k.trim();
-            if k != "phase" && k != "group" {
-                return Err(format!("`{key}`: unknown tag `{k}`; accepted tags: `phase`, `group`"));
-            }
-            let v = v.trim().trim_matches('"').to_owned();
-            (&key[..open], Some(TagFilter { key: k.to_owned(), value: v }))
+            (&key[..open], parse_tags(key, body)?)
         }
-        None => (key, None),
+        None => (key, Vec::new()),
     };
     let Some(metric) = Metric::from_name(name.trim()) else {
         let names = Metric::ALL.iter().map(|m| m.name());
@@ -122,10 +114,52 @@ pub(crate) fn parse_key(key: &str) -> Result<(Metric, Option<TagFilter>), String
             names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
         ));
     };
-    if tag.is_some() && !metric.taggable() {
+    if !tags.is_empty() && !metric.taggable() {
         return Err(format!("`{}` describes the whole fleet and has no phase or group tags", metric.name()));
     }
-    Ok((metric, tag))
+    Ok((metric, tags))
+}
+
+/// The tags of a key, `phase="p1",group="a"`: each of `phase` and `group` at most once, values
+/// in double quotes (which may hold commas) or bare.
+fn parse_tags(key: &str, body: &str) -> Result<Vec<TagFilter>, String> {
+    let shape = "a tag is written `{phase=\"name\"}`, `{group=\"name\"}` or both: `{phase=\"p1\",group=\"a\"}`";
+    let mut tags: Vec<TagFilter> = Vec::new();
+    let mut rest = body.trim_start();
+    while !rest.is_empty() {
+        let Some((k, after)) = rest.split_once('=') else {
+            return Err(format!("`{key}`: {shape}"));
+        };
+        let k = k.trim();
+        if k != "phase" && k != "group" {
+            return Err(format!("`{key}`: unknown tag `{k}`; accepted tags: `phase`, `group`"));
+        }
+        if tags.iter().any(|t| t.key == k) {
+            return Err(format!("`{key}`: the tag `{k}` is given twice"));
+        }
+        let after = after.trim_start();
+        let (value, tail) = match after.strip_prefix('"') {
+            Some(quoted) => match quoted.split_once('"') {
+                Some((v, tail)) => (v, tail),
+                None => return Err(format!("`{key}`: the value of `{k}` has no closing `\"`")),
+            },
+            None => match after.split_once(',') {
+                Some((v, tail)) => (v.trim_end(), &after[after.len() - tail.len() - 1..]),
+                None => (after.trim_end(), ""),
+            },
+        };
+        tags.push(TagFilter { key: k.to_owned(), value: value.to_owned() });
+        let tail = tail.trim_start();
+        rest = match tail.strip_prefix(',') {
+            Some(next) => next.trim_start(),
+            None if tail.is_empty() => "",
+            None => return Err(format!("`{key}`: expected `,` or `}}` after the value of `{k}`; {shape}")),
+        };
+    }
+    if tags.is_empty() {
+        return Err(format!("`{key}`: {shape}"));
+    }
+    Ok(tags)
 }
 
 /// A parsed rule before it is attached to its metric.
@@ -282,7 +316,20 @@ mod tests {
     fn keys_parse_with_tags() {
         let (m, t) = parse_key("message_latency{phase=\"burst\"}").unwrap();
         assert_eq!(m, Metric::MessageLatency);
-        assert_eq!(t.unwrap().value, "burst");
+        assert_eq!(t, vec![TagFilter { key: "phase".into(), value: "burst".into() }]);
+        // Both tags at once; quoted values may hold commas, bare ones may not.
+        let (_, t) = parse_key("message_latency{ phase = \"p,1\" , group=a }").unwrap();
+        assert_eq!(
+            t,
+            vec![
+                TagFilter { key: "phase".into(), value: "p,1".into() },
+                TagFilter { key: "group".into(), value: "a".into() }
+            ]
+        );
+        assert!(parse_key("message_latency{phase=\"a\",phase=\"b\"}").unwrap_err().contains("given twice"));
+        assert!(parse_key("message_latency{phase=\"a\" group=\"b\"}").unwrap_err().contains("expected `,`"));
+        assert!(parse_key("message_latency{phase=\"a}").unwrap_err().contains("no closing"));
+        assert!(parse_key("message_latency{}").is_err());
         assert!(parse_key("message_latncy").unwrap_err().contains("did you mean `message_latency`"));
         assert!(parse_key("queue_depth{phase=\"x\"}").is_err());
     }

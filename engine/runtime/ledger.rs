@@ -48,6 +48,21 @@ struct Interval {
     lag: Option<Histogram<u64>>,
 }
 
+/// The tags a value is recorded under: its phase, its group, and the two together when a
+/// threshold names that pair (so a run pays for the combined series it is judged on only).
+#[derive(Clone, Copy)]
+struct Tags {
+    items: [Tag; 3],
+    len: usize,
+}
+
+impl std::ops::Deref for Tags {
+    type Target = [Tag];
+    fn deref(&self) -> &[Tag] {
+        &self.items[..self.len]
+    }
+}
+
 /// A message the ledger resolved: its phase and session, for the executor that waits on it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Resolved {
@@ -62,6 +77,8 @@ fn secs(t: Micros) -> f64 {
 
 pub(crate) struct Ledger<'a> {
     plan: &'a Plan,
+    /// (phase, group) pairs a threshold judges together.
+    combined: std::collections::HashSet<(usize, usize)>,
     pub recorder: Recorder,
     pub acct: Accounting,
     messages: Vec<MsgInfo>,
@@ -78,8 +95,17 @@ pub(crate) struct Ledger<'a> {
 
 impl<'a> Ledger<'a> {
     pub(crate) fn new(plan: &'a Plan) -> Self {
+        let combined = plan
+            .thresholds
+            .iter()
+            .filter_map(|t| match crate::metrics::resolve_tags(plan, &t.tags) {
+                Some(Tag::PhaseGroup(p, g)) => Some((p, g)),
+                _ => None,
+            })
+            .collect();
         Self {
             plan,
+            combined,
             recorder: Recorder::new(),
             acct: Accounting::default(),
             messages: Vec::new(),
@@ -103,11 +129,16 @@ impl<'a> Ledger<'a> {
         }
     }
 
-    fn tags(&self, phase: usize, session: usize) -> [Tag; 2] {
-        [Tag::Phase(phase), Tag::Group(self.plan.sessions[session].group)]
+    fn tags(&self, phase: usize, session: usize) -> Tags {
+        let group = self.plan.sessions[session].group;
+        let both = self.combined.contains(&(phase, group));
+        Tags {
+            items: [Tag::Phase(phase), Tag::Group(group), Tag::PhaseGroup(phase, group)],
+            len: 2 + usize::from(both),
+        }
     }
 
-    fn message_tags(&self, id: u64) -> Option<[Tag; 2]> {
+    fn message_tags(&self, id: u64) -> Option<Tags> {
         self.messages.get(id as usize).map(|m| self.tags(m.phase, m.session))
     }
 

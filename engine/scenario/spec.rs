@@ -54,7 +54,8 @@ pub struct ScenarioSpec {
     #[serde(default)]
     pub output: Option<crate::outputs::OutputSpec>,
     /// Pass/fail rules per metric, k6 style: `message_latency = ["p(50) < 5s", "p(99) < 15s"]`. A
-    /// key may select a tag: `'message_latency{phase="burst"}'`.
+    /// key may select a phase, a session group, or both: `'message_latency{phase="burst"}'`,
+    /// `'message_success{phase="burst",group="vip"}'`.
     #[serde(default)]
     pub thresholds: IndexMap<String, Vec<ThresholdRuleSpec>>,
     /// Allow a plan over herd's safety limits: more than 50,000,000 messages, more than
