@@ -489,3 +489,104 @@ fn the_stop_grace_bounds_the_wait_for_replies_after_ctrl_c() {
     assert!(short_wait < 9.0, "a 1 s grace still waited {short_wait:.1} s");
     assert_eq!((s.verdict, s.accounting.lost), (Verdict::Interrupted, 1));
 }
+
+/// `--set` and `--vars` change the plan as the file would, env values are read only when
+/// allowed, reports show the values used, and the command that reproduces the run repeats them.
+#[test]
+fn set_and_vars_override_the_scenario_and_are_reproducible() {
+    let plan_json = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["plan", "examples/parameters.toml", "--format", "json"];
+        args.extend_from_slice(extra);
+        let o = herd(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        serde_json::from_slice(&o.stdout).expect("plan JSON")
+    };
+    let rate = |p: &serde_json::Value| p["phases"][0]["executor"]["rate"].as_f64().expect("a rate");
+    let duration = |p: &serde_json::Value| p["phases"][0]["executor"]["duration"]["secs"].as_u64().expect("secs");
+    let base = plan_json(&[]);
+    assert_eq!((rate(&base), duration(&base)), (4.0, 30));
+    // A variable, and any key by its path (the phase by name).
+    let set = plan_json(&["--set", "vars.rate=10/s", "--set", "phases.steady.duration=2m"]);
+    assert_eq!((rate(&set), duration(&set)), (10.0, 120));
+    // A --vars file sets many; --set wins over it.
+    let dir = out_dir();
+    let vars = dir.path().join("load.toml");
+    std::fs::write(&vars, "rate = \"30/m\"\nduration = \"1m\"\npairs = 3\n").unwrap();
+    let from_file = plan_json(&["--vars", vars.to_str().unwrap()]);
+    assert_eq!((rate(&from_file), duration(&from_file)), (0.5, 60));
+    assert_eq!(from_file["sessions"][2]["project"], "project-2", "templates see vars.pairs = 3");
+    let both = plan_json(&["--vars", vars.to_str().unwrap(), "--set", "vars.rate=2/s"]);
+    assert_eq!(rate(&both), 2.0);
+    // Checked like the file itself: the error names the --set argument.
+    let o = herd(&["check", "examples/parameters.toml", "--set", "phases.steady.duration=forever"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("the value comes from `--set phases.steady.duration=forever`"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = herd(&["check", "examples/parameters.toml", "--set", "phases.nope.rate=1/s"]);
+    assert!(text(&o.stderr).contains("no entry of `phases` is named \"nope\""), "{}", text(&o.stderr));
+    // A run records the values and how to repeat it.
+    let out = out_dir();
+    let o = herd(&[
+        "run",
+        "examples/parameters.toml",
+        "--set",
+        "vars.rate=2/s",
+        "--out",
+        out.path().to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("vars: rate = 2/s, duration = 30s"), "{}", text(&o.stdout));
+    let s = summary(out.path(), "parameters");
+    assert_eq!(s.accounting.sent, 60, "2/s for 30 s");
+    assert!(s.scenario.vars.contains(&("rate".to_owned(), "2/s".to_owned())), "{:?}", s.scenario.vars);
+    assert!(s.run.command_line.contains(" --set vars.rate=2/s "), "{}", s.run.command_line);
+    let md = std::fs::read_to_string(out.path().join("parameters/report.md")).unwrap();
+    assert!(md.contains("`rate = 2/s`"), "{md}");
+}
+
+#[test]
+fn environment_variables_are_read_only_when_listed() {
+    let dir = out_dir();
+    let file = dir.path().join("env.toml");
+    std::fs::write(
+        &file,
+        "name = \"env\"\nenv_allow = [\"HERD_TEST_USER\"]\n[[sessions]]\nuser = \"{{ env.HERD_TEST_USER }}\"\n\
+         project = \"{{ env.HERD_TEST_SECRET }}\"\n[[phases]]\nexecutor = \"burst\"\ncount = 1\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_herd"))
+        .args(["check", file.to_str().unwrap()])
+        .env("HERD_TEST_USER", "alice")
+        .env("HERD_TEST_SECRET", "hunter2")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = text(&o.stderr);
+    assert!(stderr.contains("`env.HERD_TEST_SECRET` is not in `env_allow`"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "a secret never reaches the output");
+    std::fs::write(
+        &file,
+        "name = \"env\"\nenv_allow = [\"HERD_TEST_USER\"]\n[[sessions]]\nuser = \"{{ env.HERD_TEST_USER }}\"\n\
+         [[phases]]\nexecutor = \"burst\"\ncount = 1\n",
+    )
+    .unwrap();
+    let plan = |user: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_herd"));
+        cmd.args(["plan", file.to_str().unwrap(), "--format", "json"]).env_remove("HERD_TEST_USER");
+        if let Some(u) = user {
+            cmd.env("HERD_TEST_USER", u);
+        }
+        cmd.output().unwrap()
+    };
+    let o = plan(Some("alice"));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let p: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(p["sessions"][0]["user"], "alice");
+    let o = plan(None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("the environment variable HERD_TEST_USER is not set"), "{}", text(&o.stderr));
+}

@@ -31,6 +31,15 @@ pub(crate) struct Cli {
     /// scenario, as `allow_large = true` in a file does.
     #[arg(long, global = true)]
     pub allow_large: bool,
+    /// Override a value of every scenario: `vars.rate=20/s`, `phases.load.duration=10m`,
+    /// `target.containers.max=20` (phases, sessions and faults by name or index). Repeatable;
+    /// checked like the file itself.
+    #[arg(long, global = true, value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// A TOML file of variables (`rate = "20/s"`), each applied as `--set vars.name=value`.
+    /// Repeatable; `--set` wins over it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub vars: Vec<PathBuf>,
 }
 
 /// How log lines are written.

@@ -48,8 +48,45 @@ fn init_logging(verbose: u8, format: LogFormat) {
 
 /// `--all-errors`: set once from the command line, read where diagnostics are printed.
 static ALL_ERRORS: AtomicBool = AtomicBool::new(false);
-/// `--allow-large`, set once from the command line.
-static ALLOW_LARGE: AtomicBool = AtomicBool::new(false);
+/// `--allow-large`, `--set` and `--vars`: set once from the command line, read wherever a
+/// scenario is compiled and where the command that reproduces a run is written.
+static COMPILE: std::sync::OnceLock<(CompileOptions, Vec<String>)> = std::sync::OnceLock::new();
+
+fn compile_options() -> &'static CompileOptions {
+    static DEFAULT: std::sync::OnceLock<CompileOptions> = std::sync::OnceLock::new();
+    COMPILE.get().map_or_else(|| DEFAULT.get_or_init(CompileOptions::default), |(o, _)| o)
+}
+
+/// `--vars` files as `vars.name=value` sets: each top-level key of the TOML file.
+fn vars_files(files: &[PathBuf]) -> Result<Vec<String>, String> {
+    let mut sets = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("--vars {}: cannot read it: {e}", f.display()))?;
+        let table: toml::Table =
+            text.parse().map_err(|e| format!("--vars {}: not a TOML table of variables: {e}", f.display()))?;
+        for (k, v) in table {
+            match v {
+                toml::Value::Table(_) | toml::Value::Array(_) | toml::Value::Datetime(_) => {
+                    return Err(format!(
+                        "--vars {}: `{k}` is not text, a number or a boolean; variables hold only those",
+                        f.display()
+                    ));
+                }
+                v => sets.push(format!("vars.{k}={v}")),
+            }
+        }
+    }
+    Ok(sets)
+}
+
+/// An argument for a shell command line: quoted when it holds anything but plain characters.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,%+@".contains(c)) {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
 
 /// How many errors of one file are shown unless `--all-errors`.
 const ERRORS_SHOWN: usize = 50;
@@ -58,8 +95,24 @@ const ERRORS_SHOWN: usize = 50;
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     ALL_ERRORS.store(cli.all_errors, Ordering::Relaxed);
-    ALLOW_LARGE.store(cli.allow_large, Ordering::Relaxed);
     init_logging(cli.verbose, cli.log_format);
+    let mut sets = match vars_files(&cli.vars) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}", printable_text(&e));
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    sets.extend(cli.set.iter().cloned());
+    // The command that reproduces a run repeats the parameters as they were given.
+    let mut given: Vec<String> =
+        cli.vars.iter().map(|f| format!("--vars {}", shell_word(&f.to_string_lossy()))).collect();
+    given.extend(cli.set.iter().map(|s| format!("--set {}", shell_word(s))));
+    if cli.allow_large {
+        given.push("--allow-large".to_owned());
+    }
+    let options = CompileOptions { allow_large: cli.allow_large, overrides: herd::scenario::Overrides { sets } };
+    let _ = COMPILE.set((options, given));
     let result = match cli.command {
         Command::Run(args) => cmd_run(&args),
         Command::Check { paths, format } => cmd_check(&paths, format),
@@ -145,7 +198,7 @@ fn compile_each(paths: &[PathBuf]) -> (Vec<Plan>, Refused) {
     let mut plans = Vec::new();
     let mut refused = Refused::default();
     for f in &files {
-        match load_and_compile_with(f, CompileOptions { allow_large: ALLOW_LARGE.load(Ordering::Relaxed) }) {
+        match load_and_compile_with(f, compile_options()) {
             Ok(plan) => plans.push(plan),
             Err(d) => refused.files.push(d),
         }
@@ -558,8 +611,14 @@ fn reproduce(plan: &Plan, args: &RunArgs) -> String {
         Some(ClockKind::Real) => " --clock real",
         None => "",
     };
-    let large = if ALLOW_LARGE.load(Ordering::Relaxed) { " --allow-large" } else { "" };
-    format!("herd run {} --seed {}{clock}{large} --out {}", plan.file, plan.seed, args.out.display())
+    let params: String =
+        COMPILE.get().map(|(_, given)| given.iter().map(|g| format!(" {g}")).collect()).unwrap_or_default();
+    format!(
+        "herd run {} --seed {}{clock}{params} --out {}",
+        shell_word(&plan.file),
+        plan.seed,
+        shell_word(&args.out.to_string_lossy())
+    )
 }
 
 /// Baselines by scenario name: a single summary.json, or a folder of `<name>/summary.json`.

@@ -15,7 +15,7 @@ use super::units::{parse_duration, parse_percent, parse_rate, parse_size};
 use crate::outputs::compile_cloudwatch;
 use crate::scenario::{
     ArrivalsSpec, Diagnostic, FaultSpec, FileDiagnostics, IterationOrderSpec, KeyPath, LoadFailure, LoadedScenario,
-    MessageSpec, PhaseSpec, ScenarioSpec, load_file_recovering, nearest,
+    MessageSpec, PhaseSpec, ScenarioSpec, nearest,
 };
 use crate::targets::{CompiledTarget, TargetCompileCx, default_target_spec};
 
@@ -37,22 +37,24 @@ const MAX_ID_CHARS: usize = 80;
 const MAX_TOTAL_SESSIONS: usize = 1_000_000;
 
 /// What the command line adds to a scenario's own keys when compiling it.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CompileOptions {
     /// Lift the safety limits (`herd run --allow-large`), as `allow_large = true` in the file
     /// does.
     pub allow_large: bool,
+    /// `--set` overrides (and `--vars` files, as `vars.name=value` sets).
+    pub overrides: crate::scenario::Overrides,
 }
 
 /// Loads and compiles a scenario file, reporting the errors of both steps in one pass: when the
 /// file has structural errors, the rest of it is still compiled and its errors are added.
 pub fn load_and_compile(path: &std::path::Path) -> Result<Plan, FileDiagnostics> {
-    load_and_compile_with(path, CompileOptions::default())
+    load_and_compile_with(path, &CompileOptions::default())
 }
 
 /// [`load_and_compile`] with options from the command line.
-pub fn load_and_compile_with(path: &std::path::Path, options: CompileOptions) -> Result<Plan, FileDiagnostics> {
-    match load_file_recovering(path) {
+pub fn load_and_compile_with(path: &std::path::Path, options: &CompileOptions) -> Result<Plan, FileDiagnostics> {
+    match crate::scenario::load_file_with(path, &options.overrides) {
         Ok(loaded) => compile_with(&loaded, options),
         Err(LoadFailure { mut diagnostics, recovered }) => {
             if let Some(loaded) = recovered
@@ -75,13 +77,13 @@ pub fn load_and_compile_with(path: &std::path::Path, options: CompileOptions) ->
 
 /// Compiles a loaded scenario into a plan, or returns every error found.
 pub fn compile(loaded: &LoadedScenario) -> Result<Plan, FileDiagnostics> {
-    compile_with(loaded, CompileOptions::default())
+    compile_with(loaded, &CompileOptions::default())
 }
 
 /// [`compile`] with options from the command line.
-pub fn compile_with(loaded: &LoadedScenario, options: CompileOptions) -> Result<Plan, FileDiagnostics> {
-    let mut c = Compiler { errors: Vec::new(), options };
-    let plan = c.scenario(&loaded.spec, &loaded.file);
+pub fn compile_with(loaded: &LoadedScenario, options: &CompileOptions) -> Result<Plan, FileDiagnostics> {
+    let mut c = Compiler { errors: Vec::new(), allow_large: options.allow_large };
+    let plan = c.scenario(&loaded.spec, &loaded.file, &loaded.params);
     if c.errors.is_empty() { Ok(plan) } else { Err(loaded.diagnostics(c.errors)) }
 }
 
@@ -89,7 +91,7 @@ pub fn compile_with(loaded: &LoadedScenario, options: CompileOptions) -> Result<
 /// through their `TargetCompileCx`.
 pub(crate) struct Compiler {
     pub(crate) errors: Vec<Diagnostic>,
-    options: CompileOptions,
+    allow_large: bool,
 }
 
 #[derive(Serialize)]
@@ -189,7 +191,8 @@ impl Compiler {
         value as u64
     }
 
-    fn scenario(&mut self, spec: &ScenarioSpec, file: &str) -> Plan {
+    fn scenario(&mut self, spec: &ScenarioSpec, file: &str, params: &crate::scenario::Params) -> Plan {
+        let globals = params.globals();
         if !crate::scenario::valid_scenario_name(&spec.name) {
             self.err_help(
                 root().key("name"),
@@ -213,8 +216,8 @@ impl Compiler {
                 "sampling that often only inflates the summary; use e.g. \"1s\" or \"10s\"",
             );
         }
-        let (groups, sessions) = self.sessions(spec);
-        let mut templates = Templates::new();
+        let (groups, sessions) = self.sessions(spec, &globals);
+        let mut templates = Templates::with_globals(&globals);
         let target = {
             let default = default_target_spec();
             let spec = spec.target.as_ref().unwrap_or(&default);
@@ -229,7 +232,7 @@ impl Compiler {
         let phases = self.phases(spec, &groups, &sessions, reply_timeout, max_duration, &mut templates);
         let faults = self.faults(spec, &sessions, max_duration, &target, &groups, &mut templates);
         let thresholds = self.thresholds(spec, &groups, &phases);
-        if !spec.allow_large.unwrap_or(false) && !self.options.allow_large {
+        if !spec.allow_large.unwrap_or(false) && !self.allow_large {
             self.limits(&phases, max_duration);
         }
         Plan {
@@ -247,6 +250,7 @@ impl Compiler {
             thresholds,
             cloudwatch: spec.output.as_ref().and_then(|o| o.cloudwatch.as_ref()).map(compile_cloudwatch),
             templates: Arc::new(templates),
+            vars: params.vars.iter().map(|(k, v)| (k.clone(), v.text())).collect(),
         }
     }
 
@@ -288,7 +292,7 @@ impl Compiler {
         }
     }
 
-    fn sessions(&mut self, spec: &ScenarioSpec) -> (Vec<GroupPlan>, Vec<Session>) {
+    fn sessions(&mut self, spec: &ScenarioSpec, globals: &serde_json::Value) -> (Vec<GroupPlan>, Vec<Session>) {
         if spec.sessions.is_empty() {
             let d = self.err(root().key("sessions"), "the scenario has no sessions");
             d.label = "no `[[sessions]]` in this file".into();
@@ -322,7 +326,7 @@ impl Compiler {
             // Over the limit on sessions: say so now, without naming a million sessions first.
             let total =
                 spec.sessions.iter().map(|g| g.count.unwrap_or(1).clamp(0, MAX_SESSIONS) as usize).sum::<usize>();
-            if total > MAX_TOTAL_SESSIONS && !spec.allow_large.unwrap_or(false) && !self.options.allow_large {
+            if total > MAX_TOTAL_SESSIONS && !spec.allow_large.unwrap_or(false) && !self.allow_large {
                 if g == 0 {
                     self.err_help(
                         root().key("sessions"),
@@ -334,7 +338,7 @@ impl Compiler {
                 continue;
             }
             for (k, (key, source)) in templates.iter().enumerate() {
-                let template = match OneTemplate::new(source) {
+                let template = match OneTemplate::new(source, globals) {
                     Ok(t) => t,
                     Err(e) => {
                         self.err_help(

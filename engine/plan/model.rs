@@ -42,6 +42,9 @@ pub struct Plan {
     pub thresholds: Vec<ThresholdPlan>,
     /// CloudWatch publishing, when asked for.
     pub cloudwatch: Option<crate::outputs::CloudWatchParams>,
+    /// The parameters the plan was compiled with (`vars.*`, after `--set`), name and value as
+    /// text, in file order. `env.*` values are not kept: they may be secrets.
+    pub vars: Vec<(String, String)>,
     /// The message templates of every phase.
     #[serde(skip)]
     pub templates: Arc<Templates>,

@@ -40,6 +40,15 @@ fn environment() -> Environment<'static> {
     env
 }
 
+/// Makes every top-level key of `globals` (`vars`, `env`) a global of `env`.
+fn add_globals(env: &mut Environment<'static>, globals: &serde_json::Value) {
+    if let Some(map) = globals.as_object() {
+        for (k, v) in map {
+            env.add_global(k.clone(), Value::from(minijinja::value::Serde(v.clone())));
+        }
+    }
+}
+
 /// Refuses an output over `MAX_OUTPUT`.
 fn bounded(text: String) -> Result<String, String> {
     if text.len() > MAX_OUTPUT {
@@ -64,6 +73,13 @@ impl Templates {
     /// An empty set.
     pub fn new() -> Self {
         Self { env: environment(), names: Vec::new() }
+    }
+
+    /// An empty set whose templates see `globals` (`vars`, `env`) besides their context.
+    pub(crate) fn with_globals(globals: &serde_json::Value) -> Self {
+        let mut env = environment();
+        add_globals(&mut env, globals);
+        Self { env, names: Vec::new() }
     }
 
     /// Adds a template, checking its syntax.
@@ -93,9 +109,11 @@ pub(crate) struct OneTemplate {
 }
 
 impl OneTemplate {
-    /// Parses `source`; `Err` says why it is not a template.
-    pub(crate) fn new(source: &str) -> Result<Self, String> {
+    /// Parses `source`, which also sees `globals` (`vars`, `env`); `Err` says why it is not a
+    /// template.
+    pub(crate) fn new(source: &str, globals: &serde_json::Value) -> Result<Self, String> {
         let mut env = environment();
+        add_globals(&mut env, globals);
         if !source.contains("{{") && !source.contains("{%") && !source.contains("{#") {
             return Ok(Self { env, constant: Some(source.to_owned()) });
         }

@@ -24,6 +24,8 @@ pub struct ReportData {
     pub file: String,
     /// Seed.
     pub seed: u64,
+    /// The parameters used, `name = value`.
+    pub vars: Vec<String>,
     /// `passed`, `failed`, `aborted` or `interrupted`.
     pub verdict: String,
     /// The verdict in capitals, for headings.
@@ -271,6 +273,7 @@ impl ReportData {
             description: s.scenario.description.clone(),
             file: s.scenario.file.clone(),
             seed: s.scenario.seed,
+            vars: s.scenario.vars.iter().map(|(k, v)| format!("{k} = {v}")).collect(),
             verdict: s.verdict.name().to_owned(),
             verdict_label: s.verdict.name().to_uppercase(),
             target: s.target.get("kind").and_then(|k| k.as_str()).unwrap_or("unknown").to_owned(),

@@ -64,6 +64,9 @@ pub struct ScenarioInfo {
     pub file: String,
     /// The seed used.
     pub seed: u64,
+    /// The parameters used (`vars.*` after `--set`), name and value, in file order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vars: Vec<(String, String)>,
 }
 
 impl ScenarioInfo {
@@ -74,6 +77,7 @@ impl ScenarioInfo {
             description: plan.description.clone(),
             file: plan.file.clone(),
             seed: plan.seed,
+            vars: plan.vars.clone(),
         }
     }
 }

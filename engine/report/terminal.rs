@@ -22,6 +22,10 @@ pub fn terminal_summary(s: &RunSummary) -> String {
         s.run.wall_seconds,
     );
     let _ = writeln!(out, "  ended: {}", s.end_text());
+    if !s.scenario.vars.is_empty() {
+        let vars: Vec<String> = s.scenario.vars.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        let _ = writeln!(out, "  vars: {}", vars.join(", "));
+    }
     for f in &s.failures {
         let _ = writeln!(out, "  nothing proven: {f}");
     }

@@ -11,6 +11,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::{Diagnostic, FileDiagnostics, KeyPath, PathSeg};
+use super::params::{self, Literals, Overrides, ParamOrigins, Params, apply_sets};
 use super::schema_check::check_document;
 use super::spec::ScenarioSpec;
 
@@ -23,11 +24,18 @@ pub struct LoadedScenario {
     pub source: String,
     /// The deserialised scenario.
     pub spec: ScenarioSpec,
+    /// Its parameters after `--set`: `vars.*` and the allowed `env.*`.
+    pub params: Params,
+    /// Which keys parameters changed, for errors about them.
+    pub origins: ParamOrigins,
 }
 
 impl LoadedScenario {
     /// Builds a `FileDiagnostics` for errors found after loading, locating each by its path.
     pub fn diagnostics(&self, mut items: Vec<Diagnostic>) -> FileDiagnostics {
+        for d in &mut items {
+            self.origins.annotate(d);
+        }
         locate(&self.source, &mut items);
         items.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
         FileDiagnostics { file: self.file.clone(), source: self.source.clone(), items }
@@ -66,6 +74,11 @@ pub fn load_file(path: &Path) -> Result<LoadedScenario, FileDiagnostics> {
 
 /// Reads and loads a scenario file, keeping what can be recovered when it has errors.
 pub fn load_file_recovering(path: &Path) -> Result<LoadedScenario, LoadFailure> {
+    load_file_with(path, &Overrides::default())
+}
+
+/// [`load_file_recovering`] with `--set` overrides from the command line.
+pub fn load_file_with(path: &Path, overrides: &Overrides) -> Result<LoadedScenario, LoadFailure> {
     let file = path.display().to_string();
     let failed = |message: String| -> LoadFailure {
         FileDiagnostics {
@@ -87,7 +100,7 @@ pub fn load_file_recovering(path: &Path) -> Result<LoadedScenario, LoadFailure> 
         Err(e) => return Err(failed(format!("cannot read {file}: {e}"))),
     }
     match std::fs::read(path) {
-        Ok(bytes) => load_bytes_recovering(&file, &bytes),
+        Ok(bytes) => load_bytes_with(&file, &bytes, overrides),
         Err(e) => Err(failed(format!("cannot read {file}: {e}"))),
     }
 }
@@ -99,6 +112,11 @@ pub fn load_bytes(file: &str, bytes: &[u8]) -> Result<LoadedScenario, FileDiagno
 
 /// Loads a scenario from bytes, keeping what can be recovered when it has errors.
 pub fn load_bytes_recovering(file: &str, bytes: &[u8]) -> Result<LoadedScenario, LoadFailure> {
+    load_bytes_with(file, bytes, &Overrides::default())
+}
+
+/// [`load_bytes_recovering`] with `--set` overrides from the command line.
+pub fn load_bytes_with(file: &str, bytes: &[u8], overrides: &Overrides) -> Result<LoadedScenario, LoadFailure> {
     let fail = |source: String, items: Vec<Diagnostic>| FileDiagnostics { file: file.to_owned(), source, items };
     let source = match std::str::from_utf8(bytes) {
         Ok(s) => s.to_owned(),
@@ -161,6 +179,23 @@ pub fn load_bytes_recovering(file: &str, bytes: &[u8]) -> Result<LoadedScenario,
             .collect();
         return Err(fail(source, items).into());
     }
+    // Parameters first: `--set`, then `[vars]` and `env.*` in every string, so what the checks
+    // see is what will run. Each step rebinds the document, which borrows what it was given.
+    let mut origins = ParamOrigins::default();
+    let mut param_errors = Vec::new();
+    let mut doc: Spanned<DeTable<'_>> = doc;
+    apply_sets(&mut doc, &overrides.sets, &mut origins, &mut param_errors);
+    let params = params::collect(&doc, &mut param_errors);
+    let literals = Literals::of(&params);
+    let mut doc: Spanned<DeTable<'_>> = doc;
+    params::substitute(&mut doc, &params, &literals, &mut origins, &mut param_errors);
+    if !param_errors.is_empty() {
+        for d in &mut param_errors {
+            origins.annotate(d);
+        }
+        param_errors.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+        return Err(fail(source, param_errors).into());
+    }
     let mut structural = check_document(&doc, scenario_schema());
     if !structural.is_empty() {
         for d in structural.iter_mut().filter(|d| d.span.is_none() && d.path.0.len() <= 1) {
@@ -173,16 +208,25 @@ pub fn load_bytes_recovering(file: &str, bytes: &[u8]) -> Result<LoadedScenario,
         let mut pruned = doc.clone();
         let paths: Vec<&[PathSeg]> = structural.iter().map(|d| d.path.0.as_slice()).collect();
         prune(pruned.get_mut(), &paths);
-        let recovered = ScenarioSpec::deserialize(toml::de::Deserializer::from(pruned))
-            .ok()
-            .map(|spec| Box::new(LoadedScenario { file: file.to_owned(), source: source.clone(), spec }));
+        let recovered = ScenarioSpec::deserialize(toml::de::Deserializer::from(pruned)).ok().map(|spec| {
+            Box::new(LoadedScenario {
+                file: file.to_owned(),
+                source: source.clone(),
+                spec,
+                params: params.clone(),
+                origins: origins.clone(),
+            })
+        });
+        for d in &mut structural {
+            origins.annotate(d);
+        }
         return Err(LoadFailure { diagnostics: fail(source, structural), recovered });
     }
     // The schema walk and serde agree by construction; serde still has the last word so that a
     // gap in the walk can never let a malformed file through.
     let deserializer = toml::de::Deserializer::from(doc);
     match ScenarioSpec::deserialize(deserializer) {
-        Ok(spec) => Ok(LoadedScenario { file: file.to_owned(), source, spec }),
+        Ok(spec) => Ok(LoadedScenario { file: file.to_owned(), source, spec, params, origins }),
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
             let items = vec![Diagnostic::at(KeyPath::root(), e.message().trim().to_owned()).span(span).label("here")];

@@ -2,12 +2,15 @@
 
 mod diagnostic;
 mod load;
+mod params;
 mod schema_check;
 mod spec;
 
 pub use diagnostic::{Diagnostic, FileDiagnostics, KeyPath, PathSeg};
 pub use load::{
-    LoadFailure, LoadedScenario, load_bytes, load_bytes_recovering, load_file, load_file_recovering, scenario_schema,
+    LoadFailure, LoadedScenario, load_bytes, load_bytes_recovering, load_bytes_with, load_file, load_file_recovering,
+    load_file_with, scenario_schema,
 };
+pub use params::{Overrides, ParamOrigins, Params, VarValue};
 pub(crate) use schema_check::nearest;
 pub use spec::*;

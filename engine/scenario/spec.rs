@@ -58,12 +58,38 @@ pub struct ScenarioSpec {
     /// `'message_success{phase="burst",group="vip"}'`.
     #[serde(default)]
     pub thresholds: IndexMap<String, Vec<ThresholdRuleSpec>>,
+    /// Parameters with their defaults, e.g. `rate = "20/s"`, `sessions = 50`. Any string in the
+    /// scenario can use them: `"{{ vars.rate }}"` alone takes the variable's own type (a
+    /// number for `count = "{{ vars.sessions }}"`), inside longer text its text
+    /// (`"{{ vars.per_minute }}/m"`), and templates can compute with them
+    /// (`"project-{{ i % vars.pairs }}"`). `herd run --set vars.rate=50/s` or `--vars file.toml`
+    /// overrides them; reports show the values used.
+    #[serde(default)]
+    pub vars: IndexMap<String, VarSpec>,
+    /// Environment variables the scenario may read as `{{ env.NAME }}`. Only these are visible,
+    /// so a scenario cannot read a secret by accident; using one that is not set is an error.
+    #[serde(default)]
+    pub env_allow: Vec<String>,
     /// Allow a plan over herd's safety limits: more than 50,000,000 messages, more than
     /// 1,000,000 sessions, or a `max_duration` over 31 days. Such plans are usually a typo
     /// (`"1e9/s"`, `"10000000h"`), so they are refused unless this is true (or the command line
     /// says `--allow-large`). Default false.
     #[serde(default)]
     pub allow_large: Option<bool>,
+}
+
+/// A parameter's default value: text, a whole number, a number or a boolean.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum VarSpec {
+    /// true or false.
+    Bool(bool),
+    /// A whole number.
+    Integer(i64),
+    /// A number with a fraction.
+    Float(f64),
+    /// Text, e.g. `"20/s"`.
+    Text(String),
 }
 
 /// A group of sessions whose names come from templates over the session index `i`.
