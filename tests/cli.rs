@@ -590,3 +590,39 @@ fn environment_variables_are_read_only_when_listed() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("the environment variable HERD_TEST_USER is not set"), "{}", text(&o.stderr));
 }
+
+/// `--tag`, `--skip-tag` and `--only` choose the scenarios of a folder run; the index says what
+/// was skipped and why; a filter that leaves nothing is an error, not a green run of nothing.
+#[test]
+fn tags_and_globs_choose_the_scenarios_of_a_folder_run() {
+    let dir = out_dir();
+    let scenario = |name: &str, tags: &str| {
+        let text = format!(
+            "name = \"{name}\"\ntags = [{tags}]\n[[sessions]]\ncount = 1\n[[phases]]\nexecutor = \"burst\"\ncount = 2\n\
+             [thresholds]\nmessages_lost = [\"count == 0\"]\n"
+        );
+        std::fs::write(dir.path().join(format!("{name}.toml")), text).unwrap();
+    };
+    scenario("smoke-a", "\"smoke\"");
+    scenario("smoke-slow", "\"smoke\", \"slow\"");
+    scenario("nightly-b", "\"nightly\"");
+    let folder = dir.path().to_str().unwrap();
+    let out = out_dir();
+    let o = herd(&["run", folder, "--tag", "smoke", "--skip-tag", "slow", "--out", out.path().to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(out.path().join("smoke-a/summary.json").exists());
+    assert!(!out.path().join("smoke-slow").exists() && !out.path().join("nightly-b").exists());
+    let index = std::fs::read_to_string(out.path().join("index.md")).unwrap();
+    // Markdown-escaped: `tagged \`slow\``.
+    assert!(index.contains("smoke-slow") && index.contains("tagged \\`slow\\` (--skip-tag)"), "{index}");
+    assert!(index.contains("nightly-b") && index.contains("has none of the tags \\`smoke\\`"), "{index}");
+    let out = out_dir();
+    let o = herd(&["run", folder, "--only", "*-b", "--out", out.path().to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(out.path().join("nightly-b/summary.json").exists() && !out.path().join("smoke-a").exists());
+    let o = herd(&["run", folder, "--tag", "nightlly", "--out", out.path().to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("no scenario is left to run"), "{}", text(&o.stderr));
+    let o = herd(&["run", folder, "--only", "[", "--out", out.path().to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+}

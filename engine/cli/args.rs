@@ -136,6 +136,15 @@ pub(crate) struct RunArgs {
     /// No live progress line; plain lines only.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run only scenarios with one of these tags (`tags = [...]` in the file). Repeatable.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Skip scenarios with any of these tags. Repeatable; wins over `--tag`.
+    #[arg(long = "skip-tag", value_name = "TAG")]
+    pub skip_tags: Vec<String>,
+    /// Run only scenarios whose name matches one of these globs, e.g. `'load-*'`. Repeatable.
+    #[arg(long = "only", value_name = "GLOB")]
+    pub only: Vec<String>,
     /// Once stopped (Ctrl-C, SIGTERM, SIGHUP), how long to wait for the replies in flight
     /// before cleaning up, e.g. `30s`; a second signal skips the wait.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]

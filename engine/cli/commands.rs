@@ -14,8 +14,8 @@ use herd::plan::{
     CompileOptions, ExecutorPlan, FaultTrigger, PhaseStart, Plan, format_duration, load_and_compile_with,
 };
 use herd::report::{
-    Comparison, Format, IndexEntry, Renderer, ReportData, RunInfo, RunSummary, compare, junit, parse_tolerance,
-    read_journal, read_summary, summarize, terminal_summary, write_reports, write_summary,
+    Comparison, Format, IndexEntry, Renderer, ReportData, RunInfo, RunSummary, SkippedScenario, compare, junit,
+    parse_tolerance, read_journal, read_summary, summarize, terminal_summary, write_reports, write_summary,
 };
 use herd::runtime::{ClockKind, Outputs, RunOptions, run};
 use herd::scenario::{FileDiagnostics, scenario_schema};
@@ -393,6 +393,17 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
+    let considered = plans.len();
+    let (plans, skipped) = match super::select::select(plans, args) {
+        Ok(chosen) => chosen,
+        Err(e) => {
+            eprintln!("error: {}", printable_text(&e));
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    for s in &skipped {
+        eprintln!("skipped {}: {}", printable_text(&s.name), printable_text(&s.reason));
+    }
     // Everything that can be wrong with the command line is checked before anything runs.
     let renderer = match Renderer::new(args.templates.as_deref()) {
         Ok(r) => r,
@@ -470,7 +481,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
     })
     .context("cannot install the signal handler")?;
     let mut worst = 0u8;
-    let multiple = plans.len() > 1;
+    let multiple = considered > 1;
     for mut plan in plans {
         if let Some(seed) = args.seed {
             plan.seed = seed;
@@ -566,7 +577,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         }
     }
     if multiple {
-        write_index(&args.out, &summaries, &renderer)?;
+        write_index(&args.out, &summaries, &skipped, &renderer)?;
         println!("index: {}", args.out.join("index.html").display());
     }
     Ok(ExitCode::from(worst))
@@ -658,11 +669,11 @@ fn print_comparison(c: &Comparison) {
 }
 
 /// Writes index.html, index.md and an aggregated junit.xml for a run over several scenarios.
-fn write_index(out: &Path, summaries: &[RunSummary], renderer: &Renderer) -> Result<()> {
+fn write_index(out: &Path, summaries: &[RunSummary], skipped: &[SkippedScenario], renderer: &Renderer) -> Result<()> {
     let entries: Vec<IndexEntry> = summaries.iter().map(IndexEntry::new).collect();
     std::fs::create_dir_all(out).map_err(|e| HerdError::output(out, e))?;
-    std::fs::write(out.join("index.html"), renderer.index(&entries, true)?)?;
-    std::fs::write(out.join("index.md"), renderer.index(&entries, false)?)?;
+    std::fs::write(out.join("index.html"), renderer.index(&entries, skipped, true)?)?;
+    std::fs::write(out.join("index.md"), renderer.index(&entries, skipped, false)?)?;
     let data: Vec<ReportData> = summaries.iter().map(ReportData::from_summary).collect();
     let refs: Vec<&ReportData> = data.iter().collect();
     std::fs::write(out.join("junit.xml"), junit(&refs)?)?;
@@ -714,7 +725,7 @@ fn cmd_report(args: &ReportArgs) -> Result<ExitCode> {
             None => common_parent(summaries.iter().map(|(p, _)| p.as_path())),
         };
         let only: Vec<RunSummary> = summaries.into_iter().map(|(_, s)| s).collect();
-        write_index(&out, &only, &renderer)?;
+        write_index(&out, &only, &[], &renderer)?;
         println!("{}", out.join("index.html").display());
     }
     Ok(ExitCode::SUCCESS)

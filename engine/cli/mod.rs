@@ -3,5 +3,6 @@
 mod args;
 mod commands;
 mod progress;
+mod select;
 
 pub(crate) use commands::main;

@@ -239,6 +239,7 @@ impl Compiler {
             name: spec.name.clone(),
             description: spec.description.clone().unwrap_or_default().trim().to_owned(),
             file: file.to_owned(),
+            tags: self.tags(spec),
             seed: spec.seed.unwrap_or(1),
             max_duration,
             sample_interval,
@@ -278,6 +279,23 @@ impl Compiler {
                 format!("check the rate and the durations; {LIFT_LIMITS}"),
             );
         }
+    }
+
+    /// The scenario's tags, each checked.
+    fn tags(&mut self, spec: &ScenarioSpec) -> Vec<String> {
+        for (i, tag) in spec.tags.iter().enumerate() {
+            let ok = !tag.is_empty()
+                && tag.len() <= 40
+                && tag.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            if !ok {
+                self.err_help(
+                    root().key("tags").index(i),
+                    format!("tag {tag:?} is not accepted"),
+                    "accepted: 1 to 40 lower-case letters, digits, `-` and `_`, e.g. \"nightly\"",
+                );
+            }
+        }
+        spec.tags.clone()
     }
 
     /// Names of groups, phases and faults reach terminals, reports, tags and metric

@@ -21,6 +21,8 @@ pub struct Plan {
     pub description: String,
     /// The file the plan came from.
     pub file: String,
+    /// Labels for choosing scenarios (`--tag`, `--skip-tag`).
+    pub tags: Vec<String>,
     /// Seed for every random choice.
     pub seed: u64,
     /// Hard limit on the run's length.

@@ -14,7 +14,7 @@ pub use charts::Chart;
 pub use compare::{CompareRow, Comparison, ThresholdChange, compare, parse_tolerance};
 pub use journal::{JournalLine, JournalWriter, read_journal};
 pub use model::{FaultRow, PhaseRow, ReportData, SessionRow, StatsRow, ThresholdRow};
-pub use render::{Format, IndexEntry, RenderError, Renderer, junit, write_reports};
+pub use render::{Format, IndexEntry, RenderError, Renderer, SkippedScenario, junit, write_reports};
 pub use summary::{
     DisplayStats, MetricSummary, RunInfo, RunSummary, SUMMARY_VERSION, ScenarioInfo, Verdict, read_summary, summarize,
     write_summary,

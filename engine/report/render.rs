@@ -132,9 +132,15 @@ impl Renderer {
     }
 
     /// The index of a folder run, in HTML or Markdown.
-    pub fn index(&self, entries: &[IndexEntry], html: bool) -> Result<String, RenderError> {
+    pub fn index(
+        &self,
+        entries: &[IndexEntry],
+        skipped: &[SkippedScenario],
+        html: bool,
+    ) -> Result<String, RenderError> {
         let failed = entries.iter().filter(|e| e.verdict != "passed").count();
-        let ctx = serde_json::json!({ "entries": entries, "failed": failed, "total": entries.len() });
+        let ctx =
+            serde_json::json!({ "entries": entries, "failed": failed, "total": entries.len(), "skipped": skipped });
         self.render(if html { "index.html" } else { "index.md" }, &ctx)
     }
 
@@ -142,6 +148,17 @@ impl Renderer {
     pub fn comparison(&self, c: &Comparison) -> Result<String, RenderError> {
         self.render("compare.md", &serde_json::json!({ "c": c }))
     }
+}
+
+/// A scenario a folder run left out (`--tag`, `--skip-tag`, `--only`), for the index.
+#[derive(Debug, Clone, Serialize)]
+pub struct SkippedScenario {
+    /// Scenario name.
+    pub name: String,
+    /// Its file.
+    pub file: String,
+    /// Why it was left out.
+    pub reason: String,
 }
 
 /// One line of the index of a folder run.

@@ -22,6 +22,10 @@ pub struct ScenarioSpec {
     /// What the scenario proves, in a sentence or two. Shown at the top of every report.
     #[serde(default)]
     pub description: Option<String>,
+    /// Labels for choosing scenarios in a folder run, e.g. `["smoke", "nightly"]`:
+    /// `herd run scenarios/ --tag nightly --skip-tag slow`. Lower-case letters, digits, `-`, `_`.
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// Seed for every random choice (processing times, Poisson arrivals, random kills). The same
     /// seed gives the same summary on the virtual clock. Overridden by `herd run --seed`.
     #[serde(default)]
