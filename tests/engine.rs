@@ -388,3 +388,24 @@ fn thresholds_can_combine_a_phase_and_a_group() {
     pairs.dedup();
     assert_eq!(pairs, ["p1,a", "p1,b", "p2,a"]);
 }
+
+#[test]
+fn message_latency_counts_successes_and_other_outcomes_have_their_own_series() {
+    let s = run("outcomes");
+    assert_eq!(s.verdict, Verdict::Passed, "{:?}", s.thresholds);
+    let series = |tag: Option<&str>| {
+        s.metrics
+            .iter()
+            .find(|m| {
+                m.name == "message_latency" && m.tag_value.as_deref() == tag && m.tag_key.as_deref() != Some("phase")
+            })
+            .map_or(0, |m| m.count)
+    };
+    let a = &s.accounting;
+    assert!(a.failed > a.interrupts && a.interrupts > 0, "both kinds of failure happen: {a:?}");
+    // Plain message_latency is the successful replies; every other first answer is in exactly
+    // one outcome series.
+    assert_eq!(series(None), a.replied);
+    assert_eq!(series(Some("interrupted")) + series(Some("failed")), a.failed);
+    assert_eq!(series(Some("interrupted")), a.interrupts);
+}

@@ -35,7 +35,8 @@ pub enum MetricKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
-    /// Time from a message's intended send time to its reply.
+    /// Time from a message's intended send time to its successful reply. Failed and interrupted
+    /// answers are in the `outcome` series (`message_latency{outcome="failed"}`).
     MessageLatency,
     /// Fraction of sent messages that got a successful reply.
     MessageSuccess,

@@ -6,7 +6,7 @@ mod threshold;
 
 pub use catalogue::{Metric, MetricKind, Unit};
 pub use recorder::{
-    GaugePoint, HistStats, Recorder, SeriesKey, Tag, decode_histogram, encode_histogram, new_histogram, stats,
+    GaugePoint, HistStats, Outcome, Recorder, SeriesKey, Tag, decode_histogram, encode_histogram, new_histogram, stats,
 };
 pub(crate) use threshold::resolve_tags;
 pub use threshold::{aborting_rule, measure, rule_holds};

@@ -21,6 +21,28 @@ pub enum Tag {
     Group(usize),
     /// A phase and a session group together (recorded only for pairs a threshold names).
     PhaseGroup(usize, usize),
+    /// Answers that were not successes (`message_latency` only).
+    Outcome(Outcome),
+}
+
+/// How a message was answered, when it was not a success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A failure answer.
+    Failed,
+    /// An answer that said the message was interrupted (preempted).
+    Interrupted,
+}
+
+impl Outcome {
+    /// The name written in threshold keys: `{outcome="failed"}`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Failed => "failed",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
 }
 
 /// A metric, optionally narrowed by a tag.
@@ -135,6 +157,12 @@ impl Recorder {
             // A saturating record: auto-resize makes out-of-range impossible in practice.
             let _ = self.histograms.entry(key).or_insert_with(new_histogram).record(value);
         }
+    }
+
+    /// Records a value of a trend metric in one tagged series only (not in the run's).
+    pub fn record_only(&mut self, metric: Metric, value: u64, tag: Tag) {
+        let key = SeriesKey { metric, tag: Some(tag) };
+        let _ = self.histograms.entry(key).or_insert_with(new_histogram).record(value);
     }
 
     /// Adds to a counter for the run and for each tag.

@@ -2,11 +2,17 @@
 //! and after it (for the verdicts).
 
 use super::catalogue::MetricKind;
-use super::recorder::{Recorder, SeriesKey, Tag};
+use super::recorder::{Outcome, Recorder, SeriesKey, Tag};
 use crate::plan::{Aggregate, Plan, TagFilter, ThresholdPlan};
 
 /// The series a rule's tag filters name, resolved against the plan: `None` for the whole run.
 pub(crate) fn resolve_tags(plan: &Plan, tags: &[TagFilter]) -> Option<Tag> {
+    if let Some(o) = tags.iter().find(|t| t.key == "outcome") {
+        return match o.value.as_str() {
+            "interrupted" => Some(Tag::Outcome(Outcome::Interrupted)),
+            _ => Some(Tag::Outcome(Outcome::Failed)),
+        };
+    }
     let find = |key: &str| {
         let value = &tags.iter().find(|t| t.key == key)?.value;
         if key == "phase" {

@@ -923,7 +923,7 @@ impl Compiler {
                 }
             };
             let mut unknown = false;
-            for tag in &tags {
+            for tag in tags.iter().filter(|t| t.key != "outcome") {
                 let names: Vec<&str> = if tag.key == "phase" {
                     phases.iter().map(|p| p.name.as_str()).collect()
                 } else {

@@ -117,6 +117,9 @@ pub(crate) fn parse_key(key: &str) -> Result<(Metric, Vec<TagFilter>), String> {
     if !tags.is_empty() && !metric.taggable() {
         return Err(format!("`{}` describes the whole fleet and has no phase or group tags", metric.name()));
     }
+    if tags.iter().any(|t| t.key == "outcome") && metric != Metric::MessageLatency {
+        return Err(format!("`{}` has no `outcome` tag; only `message_latency` does", metric.name()));
+    }
     Ok((metric, tags))
 }
 
@@ -131,8 +134,8 @@ fn parse_tags(key: &str, body: &str) -> Result<Vec<TagFilter>, String> {
             return Err(format!("`{key}`: {shape}"));
         };
         let k = k.trim();
-        if k != "phase" && k != "group" {
-            return Err(format!("`{key}`: unknown tag `{k}`; accepted tags: `phase`, `group`"));
+        if k != "phase" && k != "group" && k != "outcome" {
+            return Err(format!("`{key}`: unknown tag `{k}`; accepted tags: `phase`, `group`, `outcome`"));
         }
         if tags.iter().any(|t| t.key == k) {
             return Err(format!("`{key}`: the tag `{k}` is given twice"));
@@ -158,6 +161,17 @@ fn parse_tags(key: &str, body: &str) -> Result<Vec<TagFilter>, String> {
     }
     if tags.is_empty() {
         return Err(format!("`{key}`: {shape}"));
+    }
+    if let Some(outcome) = tags.iter().find(|t| t.key == "outcome") {
+        if !["failed", "interrupted"].contains(&outcome.value.as_str()) {
+            return Err(format!(
+                "`{key}`: unknown outcome \"{}\"; accepted: \"failed\", \"interrupted\" (plain `message_latency` is the successful replies)",
+                outcome.value
+            ));
+        }
+        if tags.len() > 1 {
+            return Err(format!("`{key}`: `outcome` cannot be combined with `phase` or `group`"));
+        }
     }
     Ok(tags)
 }

@@ -6,7 +6,7 @@
 use hdrhistogram::Histogram;
 
 use super::records::{Accounting, FaultRecord, OwnershipChange, PhaseRecord, SessionRecord, TimelinePoint};
-use crate::metrics::{Metric, Recorder, SeriesKey, Tag, new_histogram, stats};
+use crate::metrics::{Metric, Outcome, Recorder, SeriesKey, Tag, new_histogram, stats};
 use crate::plan::Plan;
 use crate::targets::{FaultOutcome, GaugeSample, Micros};
 
@@ -228,8 +228,16 @@ impl<'a> Ledger<'a> {
             _ => self.last_answered[session] = Some(id),
         }
         let latency = at.saturating_sub(intended);
-        self.recorder.record(Metric::MessageLatency, latency, &tags);
-        self.interval.latency.get_or_insert_with(new_histogram).record(latency).ok();
+        // `message_latency` is the latency of work done: successful replies only. An overloaded
+        // system that fails fast must not look fast; failed and interrupted answers keep their
+        // own series (`message_latency{outcome="failed"}`, `{outcome="interrupted"}`).
+        if success {
+            self.recorder.record(Metric::MessageLatency, latency, &tags);
+            self.interval.latency.get_or_insert_with(new_histogram).record(latency).ok();
+        } else {
+            let outcome = if interrupted { Outcome::Interrupted } else { Outcome::Failed };
+            self.recorder.record_only(Metric::MessageLatency, latency, Tag::Outcome(outcome));
+        }
         self.recorder.outcome(Metric::MessageSuccess, success, &tags);
         let rec = &mut self.sessions[session];
         rec.answered += 1;

@@ -59,7 +59,8 @@ pub struct ScenarioSpec {
     pub output: Option<crate::outputs::OutputSpec>,
     /// Pass/fail rules per metric, k6 style: `message_latency = ["p(50) < 5s", "p(99) < 15s"]`. A
     /// key may select a phase, a session group, or both: `'message_latency{phase="burst"}'`,
-    /// `'message_success{phase="burst",group="vip"}'`.
+    /// `'message_success{phase="burst",group="vip"}'`. `message_latency` is successful replies;
+    /// `'message_latency{outcome="failed"}'` and `{outcome="interrupted"}` are the others.
     #[serde(default)]
     pub thresholds: IndexMap<String, Vec<ThresholdRuleSpec>>,
     /// Parameters with their defaults, e.g. `rate = "20/s"`, `sessions = 50`. Any string in the
