@@ -409,3 +409,26 @@ fn message_latency_counts_successes_and_other_outcomes_have_their_own_series() {
     assert_eq!(series(Some("interrupted")) + series(Some("failed")), a.failed);
     assert_eq!(series(Some("interrupted")), a.interrupts);
 }
+
+#[test]
+fn windowed_and_delayed_rules_are_judged_at_every_sample_on_their_own_data() {
+    let s = run("windowed");
+    let t = &s.thresholds;
+    assert!(!t[0].passed, "over the whole run the cold start shows: {}", t[0].measured_text);
+    assert!(t[1].passed, "after the warm-up it holds: {}", t[1].measured_text);
+    assert_eq!(t[1].rule, "p(99) < 5s (after 40s)");
+    // The 10 s window sees the cold start once the first replies arrive (between the samples
+    // at 20 s and 30 s), and says when it failed.
+    assert!(!t[2].passed);
+    assert!(t[2].measured_text.ends_with("at 30s"), "{}", t[2].measured_text);
+    assert!(t[3].passed, "{}", t[3].measured_text);
+    assert_eq!(s.end_reason, EndReason::Completed, "the delayed abort rule never fired");
+    // The same windowed rule with abort_on_fail stops the run when it first fails.
+    let mut plan = common::plan(Path::new("tests/engine/windowed.toml"));
+    plan.thresholds[2].abort_on_fail = true;
+    let aborted = common::run_plan(&plan);
+    assert_eq!(aborted.end_reason, EndReason::Aborted);
+    let reason = aborted.abort_reason.as_deref().unwrap_or_default();
+    assert!(reason.starts_with("message_latency: max < 5s (over 10s) failed at 30s (measured 20."), "{reason}");
+    assert!(aborted.duration_seconds < 31.0, "{}", aborted.duration_seconds);
+}

@@ -11,6 +11,7 @@ use hdrhistogram::serialization::{Serializer as _, V2Serializer};
 use serde::Serialize;
 
 use super::catalogue::Metric;
+use super::window::{Judgement, Windows};
 
 /// Which part of the run a value belongs to, besides the run as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -138,6 +139,8 @@ pub struct Recorder {
     counters: BTreeMap<SeriesKey, u64>,
     rates: BTreeMap<SeriesKey, (u64, u64)>,
     gauges: BTreeMap<(Metric, String), Vec<GaugePoint>>,
+    /// Series watched by windowed or delayed threshold rules, and their judgements.
+    pub(crate) windows: Windows,
 }
 
 impl Recorder {
@@ -156,19 +159,42 @@ impl Recorder {
         for key in Self::keys(metric, tags) {
             // A saturating record: auto-resize makes out-of-range impossible in practice.
             let _ = self.histograms.entry(key).or_insert_with(new_histogram).record(value);
+            if !self.windows.is_empty() {
+                self.windows.feed(&key, |b| {
+                    let _ = b.hist.get_or_insert_with(new_histogram).record(value);
+                });
+            }
         }
+    }
+
+    /// Watches a series for the windowed or delayed threshold `rule`, keeping `span` µs.
+    pub(crate) fn watch(&mut self, rule: usize, key: SeriesKey, span: u64) {
+        self.windows.watch(rule, key, span);
+    }
+
+    /// The judgement of a windowed or delayed threshold rule, if it has one.
+    pub fn judgement(&self, rule: usize) -> Option<Judgement> {
+        self.windows.rules.iter().find(|(r, _, _)| *r == rule).map(|(_, _, j)| *j)
     }
 
     /// Records a value of a trend metric in one tagged series only (not in the run's).
     pub fn record_only(&mut self, metric: Metric, value: u64, tag: Tag) {
         let key = SeriesKey { metric, tag: Some(tag) };
         let _ = self.histograms.entry(key).or_insert_with(new_histogram).record(value);
+        if !self.windows.is_empty() {
+            self.windows.feed(&key, |b| {
+                let _ = b.hist.get_or_insert_with(new_histogram).record(value);
+            });
+        }
     }
 
     /// Adds to a counter for the run and for each tag.
     pub fn add(&mut self, metric: Metric, n: u64, tags: &[Tag]) {
         for key in Self::keys(metric, tags) {
             *self.counters.entry(key).or_default() += n;
+            if !self.windows.is_empty() {
+                self.windows.feed(&key, |b| b.count += n);
+            }
         }
     }
 
@@ -178,6 +204,12 @@ impl Recorder {
             let e = self.rates.entry(key).or_default();
             e.0 += u64::from(ok);
             e.1 += 1;
+            if !self.windows.is_empty() {
+                self.windows.feed(&key, |b| {
+                    b.ok += u64::from(ok);
+                    b.total += 1;
+                });
+            }
         }
     }
 

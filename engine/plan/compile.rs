@@ -952,16 +952,38 @@ impl Compiler {
                 self.err(path.clone(), format!("`{key}` has no rules; add e.g. \"p(99) < 15s\" or remove the key"));
             }
             for (i, rule) in rules.iter().enumerate() {
+                let window = rule.window.as_deref().map(|w| self.positive_duration(path.index(i).key("window"), w));
+                let delay = self.duration(path.index(i).key("delay"), rule.delay.as_deref(), Duration::ZERO);
+                if (window.is_some() || rule.delay.is_some()) && rule.rule.trim_start().starts_with("growth") {
+                    self.err_help(
+                        path.index(i).key("window"),
+                        "`growth` is judged over the whole run; it has no `window` or `delay`",
+                        "use `max` with a window to bound a gauge over the latest data",
+                    );
+                }
                 match parse_rule(metric, &rule.rule) {
                     Ok(r) => out.push(ThresholdPlan {
                         key: key.clone(),
-                        rule: rule.rule.trim().to_owned(),
+                        rule: {
+                            // Reports show when a rule was judged, not only what it says.
+                            let mut when = Vec::new();
+                            if let Some(w) = window {
+                                when.push(format!("over {}", super::units::format_duration(w)));
+                            }
+                            if !delay.is_zero() {
+                                when.push(format!("after {}", super::units::format_duration(delay)));
+                            }
+                            let text = rule.rule.trim().to_owned();
+                            if when.is_empty() { text } else { format!("{text} ({})", when.join(", ")) }
+                        },
                         metric,
                         tags: tags.clone(),
                         aggregate: r.aggregate,
                         cmp: r.cmp,
                         limit: r.limit,
                         abort_on_fail: rule.abort_on_fail,
+                        window,
+                        delay,
                     }),
                     Err(e) => {
                         self.err(path.index(i), e);

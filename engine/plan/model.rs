@@ -310,4 +310,8 @@ pub struct ThresholdPlan {
     pub limit: f64,
     /// Stop the run when it fails.
     pub abort_on_fail: bool,
+    /// Judge it at every sample over only this much of the latest data.
+    pub window: Option<Duration>,
+    /// Do not judge it before this time (and leave out the data before it).
+    pub delay: Duration,
 }

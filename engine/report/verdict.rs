@@ -58,16 +58,29 @@ pub fn format_value(metric: Metric, aggregate: Option<Aggregate>, value: f64) ->
 pub fn evaluate(plan: &Plan, rec: &Recorder) -> Vec<ThresholdResult> {
     plan.thresholds
         .iter()
-        .map(|t| {
-            let (passed, measured) = rule_holds(t, rec, plan);
+        .enumerate()
+        .map(|(i, t)| {
+            let text = |m: f64| format_value(t.metric, Some(t.aggregate), m);
+            // A windowed or delayed rule was judged at every sample: it held if it was judged
+            // on data and never failed; a failure says when.
+            let (passed, measured, measured_text) = match rec.judgement(i) {
+                Some(j) => match j.failed {
+                    Some((at, m)) => (false, Some(m), format!("{} at {:.0}s", text(m), at as f64 / 1e6)),
+                    None if j.judged => (true, j.last, j.last.map_or_else(|| "no data".to_owned(), text)),
+                    None => (false, None, "no data (never judged)".to_owned()),
+                },
+                None => {
+                    let (passed, measured) = rule_holds(t, rec, plan);
+                    (passed, measured, measured.map_or_else(|| "no data".to_owned(), text))
+                }
+            };
             ThresholdResult {
                 key: t.key.clone(),
                 metric: t.metric.name().to_owned(),
                 rule: t.rule.clone(),
                 passed,
                 measured,
-                measured_text: measured
-                    .map_or_else(|| "no data".to_owned(), |m| format_value(t.metric, Some(t.aggregate), m)),
+                measured_text,
                 abort_on_fail: t.abort_on_fail,
             }
         })

@@ -17,7 +17,7 @@ use super::ledger::{Ledger, Resolved};
 use super::observer::{Progress, RunObserver, Stopping};
 use super::pace::{Behind, Pace};
 use super::records::{BehindRecord, EndReason, FaultRecord, RunResult};
-use crate::metrics::aborting_rule;
+use crate::metrics::{aborting_rule, judge_windows};
 use crate::plan::{
     FaultAction, FaultTrigger, MessageContext, MessageVars, PhaseStart, Plan, field_name, instruction_name,
 };
@@ -696,6 +696,17 @@ impl Dispatcher<'_> {
         if self.abort_reason.is_none() {
             self.abort_reason = aborting_rule(self.plan, &self.ledger.recorder)
                 .map(|(key, rule)| format!("{key}: {rule} failed at {:.0}s", secs(now)));
+        }
+        // Windowed and delayed rules are judged at every sample, on the latest data.
+        if let Some((key, rule, measured)) = judge_windows(self.plan, &mut self.ledger.recorder, now)
+            && self.abort_reason.is_none()
+        {
+            let t = self.plan.thresholds.iter().find(|t| t.key == key && t.rule == rule);
+            let measured = t.map_or_else(
+                || measured.to_string(),
+                |t| crate::report::format_value(t.metric, Some(t.aggregate), measured),
+            );
+            self.abort_reason = Some(format!("{key}: {rule} failed at {:.0}s (measured {measured})", secs(now)));
         }
     }
 

@@ -103,10 +103,12 @@ impl<'a> Ledger<'a> {
                 _ => None,
             })
             .collect();
+        let mut recorder = Recorder::new();
+        crate::metrics::watch_windows(plan, &mut recorder);
         Self {
             plan,
             combined,
-            recorder: Recorder::new(),
+            recorder,
             acct: Accounting::default(),
             messages: Vec::new(),
             last_answered: vec![None; plan.sessions.len()],

@@ -495,6 +495,10 @@ pub struct ThresholdRuleSpec {
     pub rule: String,
     /// Stop the run as soon as the rule fails (checked at every sample).
     pub abort_on_fail: bool,
+    /// Judge the rule at every sample over only the latest data of this length.
+    pub window: Option<String>,
+    /// Do not judge the rule before this time, and leave out the data before it.
+    pub delay: Option<String>,
 }
 
 /// The table form of a threshold rule.
@@ -509,6 +513,15 @@ struct ThresholdRuleTable {
     /// Stop the run as soon as the rule fails (checked at every sample). Default false.
     #[serde(default)]
     abort_on_fail: bool,
+    /// Judge the rule at every sample over only the latest data of this length, e.g. `"30s"`,
+    /// like a stop condition: it fails if it fails in any window. A window with no data is not
+    /// judged. Default: the rule is judged once, over the whole run.
+    #[serde(default)]
+    window: Option<String>,
+    /// Do not judge the rule before this time, and leave out the data recorded before it, e.g.
+    /// `"1m"` for a warm-up (k6's `delayAbortEval`, for the verdict as well). Default `"0s"`.
+    #[serde(default)]
+    delay: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for ThresholdRuleSpec {
@@ -519,14 +532,19 @@ impl<'de> Deserialize<'de> for ThresholdRuleSpec {
         impl<'de> serde::de::Visitor<'de> for RuleVisitor {
             type Value = ThresholdRuleSpec;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a rule string such as \"p(99) < 15s\" or a table { rule = \"...\", abort_on_fail = true }")
+                f.write_str("a rule string such as \"p(99) < 15s\" or a table { rule = \"...\", abort_on_fail = true, window = \"30s\", delay = \"1m\" }")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(ThresholdRuleSpec { rule: v.to_owned(), abort_on_fail: false })
+                Ok(ThresholdRuleSpec { rule: v.to_owned(), abort_on_fail: false, window: None, delay: None })
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 let table = ThresholdRuleTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-                Ok(ThresholdRuleSpec { rule: table.rule, abort_on_fail: table.abort_on_fail })
+                Ok(ThresholdRuleSpec {
+                    rule: table.rule,
+                    abort_on_fail: table.abort_on_fail,
+                    window: table.window,
+                    delay: table.delay,
+                })
             }
         }
         deserializer.deserialize_any(RuleVisitor)
@@ -541,7 +559,7 @@ impl JsonSchema for ThresholdRuleSpec {
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         let table = generator.subschema_for::<ThresholdRuleTable>();
         schemars::json_schema!({
-            "description": "A threshold rule: a string such as \"p(99) < 15s\", or a table { rule = \"...\", abort_on_fail = true }.",
+            "description": "A threshold rule: a string such as \"p(99) < 15s\", or a table { rule = \"...\", abort_on_fail = true, window = \"30s\", delay = \"1m\" }.",
             "anyOf": [
                 { "type": "string", "description": "The rule, e.g. \"p(99) < 15s\"." },
                 table
