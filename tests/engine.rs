@@ -432,3 +432,19 @@ fn windowed_and_delayed_rules_are_judged_at_every_sample_on_their_own_data() {
     assert!(reason.starts_with("message_latency: max < 5s (over 10s) failed at 30s (measured 20."), "{reason}");
     assert!(aborted.duration_seconds < 31.0, "{}", aborted.duration_seconds);
 }
+
+#[test]
+fn per_user_round_robin_runs_the_users_at_once_each_switching_among_its_threads() {
+    // Two users (project+user pairs) with three threads each, two messages per thread, 1 s each.
+    let s = run("per-user-round-robin");
+    assert_eq!((s.accounting.sent, s.accounting.replied, s.accounting.interrupts), (12, 12, 0));
+    // Each user's loop sends its six messages one after another; the two users run at once.
+    assert!((s.duration_seconds - 6.0).abs() < 1e-6, "took {}", s.duration_seconds);
+    // One loop over everybody takes twice as long: the users wait for each other.
+    let mut plan = common::plan(Path::new("tests/engine/per-user-round-robin.toml"));
+    if let herd::plan::ExecutorPlan::PerSessionIterations { order, .. } = &mut plan.phases[0].executor {
+        *order = herd::plan::IterationOrder::RoundRobin;
+    }
+    let one_loop = common::run_plan(&plan);
+    assert!((one_loop.duration_seconds - 12.0).abs() < 1e-6, "took {}", one_loop.duration_seconds);
+}

@@ -343,9 +343,9 @@ fn plan_text(plan: &Plan) -> String {
                 let st: Vec<String> = stages.iter().map(|(r, du)| format!("{r:.3}/s over {}", d(*du))).collect();
                 format!("from {start_rate:.3}/s: {}", st.join(", "))
             }
-            ExecutorPlan::PerSessionIterations { iterations, round_robin, think_time } => format!(
+            ExecutorPlan::PerSessionIterations { iterations, order, think_time } => format!(
                 "{iterations} per session, {}, think {think_time} ({} messages)",
-                if *round_robin { "round-robin" } else { "concurrent" },
+                order.name(),
                 iterations * p.sessions.len() as u64
             ),
             ExecutorPlan::Burst { count, to } => match to {

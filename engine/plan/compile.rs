@@ -675,7 +675,11 @@ impl Compiler {
             }
             PhaseSpec::PerSessionIterations(s) => ExecutorPlan::PerSessionIterations {
                 iterations: self.count(path.key("iterations"), s.iterations, 1, 10_000_000),
-                round_robin: s.order == Some(IterationOrderSpec::RoundRobin),
+                order: match s.order {
+                    None | Some(IterationOrderSpec::Concurrent) => IterationOrder::Concurrent,
+                    Some(IterationOrderSpec::RoundRobin) => IterationOrder::RoundRobin,
+                    Some(IterationOrderSpec::PerUserRoundRobin) => IterationOrder::PerUserRoundRobin,
+                },
                 think_time: self.distribution(path.key("think_time"), s.think_time.as_deref(), "fixed(0s)"),
             },
             PhaseSpec::Burst(s) => {

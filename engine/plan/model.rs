@@ -106,6 +106,29 @@ pub enum PhaseStart {
     AfterPrevious,
 }
 
+/// Which sessions of a closed-model phase share a loop (one message in flight per loop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IterationOrder {
+    /// A loop per session.
+    Concurrent,
+    /// One loop over every session.
+    RoundRobin,
+    /// A loop per project+user over its sessions.
+    PerUserRoundRobin,
+}
+
+impl IterationOrder {
+    /// The name written in scenarios.
+    pub fn name(self) -> &'static str {
+        match self {
+            IterationOrder::Concurrent => "concurrent",
+            IterationOrder::RoundRobin => "round-robin",
+            IterationOrder::PerUserRoundRobin => "per-user-round-robin",
+        }
+    }
+}
+
 /// A load phase.
 #[derive(Debug, Clone, Serialize)]
 pub struct PhasePlan {
@@ -153,8 +176,8 @@ pub enum ExecutorPlan {
     PerSessionIterations {
         /// Messages per session.
         iterations: u64,
-        /// One loop over all sessions instead of one loop each.
-        round_robin: bool,
+        /// Which sessions share a loop.
+        order: IterationOrder,
         /// Pause after each reply.
         think_time: Distribution,
     },

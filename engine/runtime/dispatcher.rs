@@ -392,7 +392,7 @@ impl Dispatcher<'_> {
         let now = self.clock.now();
         let phase = &self.plan.phases[p];
         let mut running = Running {
-            executor: new_executor(phase, now),
+            executor: new_executor(self.plan, p, now),
             rng: phase_rng(self.plan.seed, &phase.name, "arrivals"),
             ids: phase_rng(self.plan.seed, &phase.name, "message ids"),
         };

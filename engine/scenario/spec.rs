@@ -281,7 +281,9 @@ pub struct IterationsSpec {
     pub iterations: i64,
     /// `"concurrent"`: every session runs its own loop at the same time. `"round-robin"`: one loop
     /// visits the sessions in turn (session 0, 1, 2, ... 0, 1, ...), one message at a time, which
-    /// is the rapid session-switching test. Default `"concurrent"`.
+    /// is the rapid session-switching test. `"per-user-round-robin"`: one such loop per
+    /// project+user, all at once, so every user switches among their own threads. Default
+    /// `"concurrent"`.
     #[serde(default)]
     pub order: Option<IterationOrderSpec>,
     /// Pause after each reply before the next send, as a distribution. Default `"fixed(0s)"`.
@@ -297,6 +299,8 @@ pub enum IterationOrderSpec {
     Concurrent,
     /// One loop visits the sessions in turn.
     RoundRobin,
+    /// One loop per project+user visits that pair's sessions in turn; the pairs run at once.
+    PerUserRoundRobin,
 }
 
 /// A burst phase: `count` messages sent at the same instant.

@@ -1,6 +1,7 @@
-//! `per-session-iterations`: the closed model. Each session sends its next message when the
-//! previous one is resolved and a think time has passed; with `round_robin`, one loop walks all
-//! sessions in turn.
+//! `per-session-iterations`: the closed model. Sessions are grouped into loops (one per session,
+//! one over every session, or one per project+user); a loop has one message in flight, and sends
+//! its next message, to the next session of the loop in turn, when the previous one is resolved
+//! and a think time has passed.
 
 use rand_chacha::ChaCha8Rng;
 
@@ -11,30 +12,51 @@ use crate::targets::Micros;
 /// A closed-model phase.
 pub(crate) struct PerSessionIterations {
     sessions: Vec<usize>,
-    iterations: u64,
-    round_robin: bool,
-    think: Distribution,
+    /// Slots (indices into `sessions`) of each loop, visited in turn.
+    loops: Vec<Vec<usize>>,
+    /// Per slot, its loop.
+    loop_of: Vec<usize>,
+    /// Per loop, how many messages it has sent.
     sent: Vec<u64>,
-    rr_sent: u64,
+    iterations: u64,
+    think: Distribution,
+    /// Think times still running.
     pending: u64,
     finished: bool,
 }
 
 impl PerSessionIterations {
-    pub(crate) fn new(sessions: Vec<usize>, iterations: u64, round_robin: bool, think: Distribution) -> Self {
-        let n = sessions.len();
-        Self { sessions, iterations, round_robin, think, sent: vec![0; n], rr_sent: 0, pending: 0, finished: false }
+    pub(crate) fn new(sessions: Vec<usize>, loops: Vec<Vec<usize>>, iterations: u64, think: Distribution) -> Self {
+        let mut loop_of = vec![0; sessions.len()];
+        for (l, slots) in loops.iter().enumerate() {
+            for slot in slots {
+                loop_of[*slot] = l;
+            }
+        }
+        let n = loops.len();
+        Self { sessions, loops, loop_of, sent: vec![0; n], iterations, think, pending: 0, finished: false }
     }
 
-    /// Finished once every message is sent and no think time is still running.
+    /// Every session of a loop sends `iterations` messages.
+    fn total(&self, l: usize) -> u64 {
+        self.iterations * self.loops[l].len() as u64
+    }
+
+    /// The slot that sends loop `l`'s next message, counting it as sent; `None` when the loop
+    /// is done.
+    fn next_slot(&mut self, l: usize) -> Option<usize> {
+        if self.sent[l] >= self.total(l) {
+            return None;
+        }
+        let slots = &self.loops[l];
+        let slot = slots[(self.sent[l] % slots.len() as u64) as usize];
+        self.sent[l] += 1;
+        Some(slot)
+    }
+
+    /// Finished once every loop has sent everything and no think time is still running.
     fn check(&mut self) {
-        let n = self.sessions.len() as u64;
-        let all_sent = if self.round_robin {
-            self.rr_sent >= self.iterations * n
-        } else {
-            self.sent.iter().all(|s| *s >= self.iterations)
-        };
-        if all_sent && self.pending == 0 {
+        if self.pending == 0 && (0..self.loops.len()).all(|l| self.sent[l] >= self.total(l)) {
             self.finished = true;
         }
     }
@@ -42,47 +64,28 @@ impl PerSessionIterations {
 
 impl Executor for PerSessionIterations {
     fn start(&mut self, now: Micros, _rng: &mut ChaCha8Rng, cx: &mut ExecCx) {
-        if self.sessions.is_empty() {
-            self.finished = true;
-            return;
-        }
-        if self.round_robin {
-            self.sent[0] += 1;
-            self.rr_sent = 1;
-            cx.sends.push((self.sessions[0], now, false));
-        } else {
-            for (i, s) in self.sessions.iter().enumerate() {
-                self.sent[i] += 1;
-                cx.sends.push((*s, now, false));
+        for l in 0..self.loops.len() {
+            if let Some(slot) = self.next_slot(l) {
+                cx.sends.push((self.sessions[slot], now, false));
             }
         }
         self.check();
     }
 
     fn wake(&mut self, now: Micros, token: u64, _rng: &mut ChaCha8Rng, cx: &mut ExecCx) {
-        // A think time ended: send the session's next message.
+        // A think time ended: send the slot's message.
         self.pending = self.pending.saturating_sub(1);
         cx.sends.push((self.sessions[token as usize], now, false));
         self.check();
     }
 
     fn resolved(&mut self, now: Micros, session: usize, rng: &mut ChaCha8Rng, cx: &mut ExecCx) {
-        let n = self.sessions.len();
-        let slot = if self.round_robin {
-            let total = self.iterations * n as u64;
-            (self.rr_sent < total).then(|| {
-                let slot = (self.rr_sent % n as u64) as usize;
-                self.rr_sent += 1;
-                slot
-            })
-        } else {
-            self.sessions.iter().position(|s| *s == session).filter(|slot| self.sent[*slot] < self.iterations)
-        };
-        if let Some(slot) = slot {
-            self.sent[slot] += 1;
+        let Some(slot) = self.sessions.iter().position(|s| *s == session) else { return };
+        let l = self.loop_of[slot];
+        if let Some(next) = self.next_slot(l) {
             self.pending += 1;
             let wait = self.think.sample(rng).as_micros() as Micros;
-            cx.wakes.push((now + wait, slot as u64));
+            cx.wakes.push((now + wait, next as u64));
         }
         self.check();
     }

@@ -9,7 +9,7 @@ use super::constant_arrival_rate::constant_arrival_rate;
 use super::per_session_iterations::PerSessionIterations;
 use super::ramping_arrival_rate::ramping_arrival_rate;
 use super::soak::Soak;
-use crate::plan::{ExecutorPlan, PhasePlan};
+use crate::plan::{ExecutorPlan, IterationOrder, Plan};
 use crate::targets::Micros;
 
 /// What an executor asks of the dispatcher in one call.
@@ -47,8 +47,9 @@ pub(crate) trait Executor: Send {
     }
 }
 
-/// The executor a phase names, starting at `start`.
-pub(crate) fn new_executor(phase: &PhasePlan, start: Micros) -> Box<dyn Executor> {
+/// The executor of phase `p` of `plan`, starting at `start`.
+pub(crate) fn new_executor(plan: &Plan, p: usize, start: Micros) -> Box<dyn Executor> {
+    let phase = &plan.phases[p];
     let sessions = phase.sessions.clone();
     match &phase.executor {
         ExecutorPlan::ConstantArrivalRate { rate, duration, poisson, max_in_flight } => {
@@ -57,11 +58,33 @@ pub(crate) fn new_executor(phase: &PhasePlan, start: Micros) -> Box<dyn Executor
         ExecutorPlan::RampingArrivalRate { start_rate, stages, poisson, max_in_flight } => {
             Box::new(ramping_arrival_rate(sessions, start, *start_rate, stages, *poisson, *max_in_flight))
         }
-        ExecutorPlan::PerSessionIterations { iterations, round_robin, think_time } => {
-            Box::new(PerSessionIterations::new(sessions, *iterations, *round_robin, *think_time))
+        ExecutorPlan::PerSessionIterations { iterations, order, think_time } => {
+            let loops = loops(plan, &sessions, *order);
+            Box::new(PerSessionIterations::new(sessions, loops, *iterations, *think_time))
         }
         ExecutorPlan::Burst { count, to } => Box::new(Burst::new(sessions, *count, *to)),
         ExecutorPlan::Soak { interval, duration } => Box::new(Soak::new(sessions, start, *interval, *duration)),
+    }
+}
+
+/// The loops of a closed-model phase: lists of slots (indices into `sessions`), each visited in
+/// turn, one message in flight per loop.
+fn loops(plan: &Plan, sessions: &[usize], order: IterationOrder) -> Vec<Vec<usize>> {
+    match order {
+        IterationOrder::Concurrent => (0..sessions.len()).map(|slot| vec![slot]).collect(),
+        IterationOrder::RoundRobin => vec![(0..sessions.len()).collect()],
+        IterationOrder::PerUserRoundRobin => {
+            // Pairs in the order their first session appears, sessions in phase order.
+            let mut pairs: Vec<(String, Vec<usize>)> = Vec::new();
+            for (slot, s) in sessions.iter().enumerate() {
+                let key = plan.sessions[*s].pair_key();
+                match pairs.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, slots)) => slots.push(slot),
+                    None => pairs.push((key, vec![slot])),
+                }
+            }
+            pairs.into_iter().map(|(_, slots)| slots).collect()
+        }
     }
 }
 
