@@ -448,3 +448,28 @@ fn per_user_round_robin_runs_the_users_at_once_each_switching_among_its_threads(
     let one_loop = common::run_plan(&plan);
     assert!((one_loop.duration_seconds - 12.0).abs() < 1e-6, "took {}", one_loop.duration_seconds);
 }
+
+#[test]
+fn the_breaking_point_executor_finds_a_known_capacity_within_one_step() {
+    // Ten containers at 3 s a message take 3.33 messages a second at most.
+    let s = run("breaking-point");
+    let steps = &s.phases[0].steps;
+    let held: Vec<f64> = steps.iter().filter(|st| st.held).map(|st| st.rate).collect();
+    let broke = steps.iter().find(|st| !st.held).expect("a step broke");
+    let highest = held.iter().copied().fold(0.0, f64::max);
+    assert!((3.33 - 0.5..=3.33 + 0.5).contains(&highest), "held up to {highest}/s: {steps:#?}");
+    assert!((broke.rate - highest - 0.5).abs() < 1e-9, "the step after the last one held broke");
+    assert!(steps.last() == Some(broke), "no step runs after the one that broke");
+    assert!(steps.iter().take_while(|st| st.held).count() == held.len(), "every step before held");
+    assert!(broke.broke_on.as_deref().unwrap_or_default().starts_with("message_latency p(99) < 10s: measured"));
+    // Below capacity every reply takes the 3 s of processing.
+    assert_eq!(steps[0].p99_us.map(|us| us / 100_000), Some(30));
+    assert_eq!(
+        s.breaking_points(),
+        [format!(
+            "phase `find-limit` held {highest}/s and broke at {}/s ({})",
+            broke.rate,
+            broke.broke_on.as_deref().unwrap_or_default()
+        )]
+    );
+}

@@ -358,6 +358,11 @@ fn plan_text(plan: &Plan) -> String {
                 d(*duration),
                 (duration.as_secs_f64() / interval.as_secs_f64()).ceil() as u64 * p.sessions.len() as u64
             ),
+            ExecutorPlan::BreakingPoint { start_rate, step, step_duration, max_rate, until, .. } => format!(
+                "from {start_rate:.3}/s up by {step:.3}/s every {} to {max_rate:.3}/s until a step fails {}",
+                d(*step_duration),
+                until.iter().map(|u| format!("{} {}", u.key, u.rule)).collect::<Vec<_>>().join(", ")
+            ),
         };
         let _ = writeln!(
             out,

@@ -12,6 +12,7 @@ use super::model::*;
 use super::template::{MessageContext, MessageVars, OneTemplate, Templates};
 use super::threshold::{parse_key, parse_rule};
 use super::units::{parse_duration, parse_percent, parse_rate, parse_size};
+use crate::metrics::Metric;
 use crate::outputs::compile_cloudwatch;
 use crate::scenario::{
     ArrivalsSpec, Diagnostic, FaultSpec, FileDiagnostics, IterationOrderSpec, KeyPath, LoadFailure, LoadedScenario,
@@ -514,6 +515,9 @@ impl Compiler {
                 }
                 PhaseSpec::Burst(s) => (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty),
                 PhaseSpec::Soak(s) => (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty),
+                PhaseSpec::BreakingPoint(s) => {
+                    (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty)
+                }
             };
             if let Some(n) = name {
                 self.check_name(path.key("name"), "phase", n);
@@ -696,6 +700,87 @@ impl Compiler {
                 interval: self.positive_duration(path.key("interval"), &s.interval),
                 duration: self.positive_duration(path.key("duration"), &s.duration),
             },
+            PhaseSpec::BreakingPoint(s) => self.breaking_point(s, path),
+        }
+    }
+
+    fn breaking_point(&mut self, s: &crate::scenario::BreakingPointSpec, path: &KeyPath) -> ExecutorPlan {
+        let step = self.rate(path.key("step"), &s.step);
+        if step == 0.0 && parse_rate(&s.step).is_ok() {
+            self.err(
+                path.key("step"),
+                format!("a step of \"{}\" never raises the rate; use a step above zero", s.step),
+            );
+        }
+        let start_rate = match &s.start_rate {
+            Some(r) => self.rate(path.key("start_rate"), r),
+            None => step,
+        };
+        let max_rate = self.rate(path.key("max_rate"), &s.max_rate);
+        if max_rate < start_rate && parse_rate(&s.max_rate).is_ok() {
+            self.err_help(
+                path.key("max_rate"),
+                format!("`max_rate` \"{}\" is below the first step's rate", s.max_rate),
+                "raise `max_rate` or lower `start_rate`",
+            );
+        } else if step > 0.0 && (max_rate - start_rate) / step >= 1000.0 {
+            self.err_help(
+                path.key("step"),
+                format!("from {start_rate}/s to {max_rate}/s by {step}/s is over 1000 steps"),
+                "take bigger steps or a lower `max_rate`",
+            );
+        }
+        let step_duration = self.positive_duration(path.key("step_duration"), &s.step_duration);
+        if s.until.is_empty() {
+            self.err_help(
+                path.key("until"),
+                "`until` has no rules, so no step can fail",
+                "add e.g. until = { message_latency = [\"p(99) < 15s\"], message_success = [\"rate > 0.95\"] }",
+            );
+        }
+        let accepted = [Metric::MessageLatency, Metric::MessageSuccess, Metric::MessagesFailed, Metric::MessagesLost];
+        let mut until = Vec::new();
+        for (key, rules) in &s.until {
+            let kpath = path.key("until").key(key);
+            let metric = match parse_key(key) {
+                Ok((m, tags)) if tags.is_empty() && accepted.contains(&m) => m,
+                Ok(_) => {
+                    self.err_help(
+                        kpath,
+                        format!("a step cannot be judged on `{key}`"),
+                        "accepted: `message_latency`, `message_success`, `messages_failed`, `messages_lost`, without tags (a step is judged on its own phase)",
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    self.err(kpath, e);
+                    continue;
+                }
+            };
+            for (i, rule) in rules.iter().enumerate() {
+                match parse_rule(metric, rule) {
+                    Ok(r) => until.push(StepRule {
+                        key: key.clone(),
+                        rule: rule.trim().to_owned(),
+                        metric,
+                        aggregate: r.aggregate,
+                        cmp: r.cmp,
+                        limit: r.limit,
+                    }),
+                    Err(e) => {
+                        self.err(kpath.index(i), e);
+                    }
+                }
+            }
+        }
+        ExecutorPlan::BreakingPoint {
+            start_rate,
+            step,
+            step_duration,
+            max_rate,
+            until,
+            poisson: Self::arrivals(s.arrivals),
+            max_in_flight: self.count(path.key("max_in_flight"), s.max_in_flight.unwrap_or(10_000), 1, 10_000_000),
         }
     }
 
@@ -1017,6 +1102,10 @@ fn estimated_messages(p: &PhasePlan, max_duration: Duration) -> f64 {
         ExecutorPlan::PerSessionIterations { iterations, .. } => *iterations as f64 * n,
         ExecutorPlan::Burst { count, to } => *count as f64 * if to.is_some() { 1.0 } else { n },
         ExecutorPlan::Soak { interval, duration } => (secs(*duration) / interval.as_secs_f64().max(1e-6)).ceil() * n,
+        // At most: every step runs to its end.
+        ExecutorPlan::BreakingPoint { step_duration, .. } => {
+            p.executor.step_rates().iter().map(|r| r * secs(*step_duration)).sum()
+        }
     }
 }
 

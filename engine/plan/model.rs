@@ -106,6 +106,23 @@ pub enum PhaseStart {
     AfterPrevious,
 }
 
+/// A rule a breaking-point step must hold, judged on the answers of the step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRule {
+    /// The metric, as written.
+    pub key: String,
+    /// The rule as written.
+    pub rule: String,
+    /// The metric.
+    pub metric: Metric,
+    /// The statistic.
+    pub aggregate: Aggregate,
+    /// The comparison.
+    pub cmp: Cmp,
+    /// The limit in the metric's recording unit.
+    pub limit: f64,
+}
+
 /// Which sessions of a closed-model phase share a loop (one message in flight per loop).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -195,6 +212,38 @@ pub enum ExecutorPlan {
         /// Length of the phase.
         duration: Duration,
     },
+    /// A rate stepped up until a step fails its rules.
+    BreakingPoint {
+        /// Rate of the first step, per second.
+        start_rate: f64,
+        /// Rise per step, per second.
+        step: f64,
+        /// Length of a step.
+        step_duration: Duration,
+        /// Highest rate tried, per second.
+        max_rate: f64,
+        /// What a step must hold.
+        until: Vec<StepRule>,
+        /// Exponential gaps instead of even ones.
+        poisson: bool,
+        /// In-flight cap.
+        max_in_flight: u64,
+    },
+}
+
+impl ExecutorPlan {
+    /// The rates of a breaking-point phase's steps, per second (empty for other executors).
+    pub fn step_rates(&self) -> Vec<f64> {
+        let ExecutorPlan::BreakingPoint { start_rate, step, max_rate, .. } = self else { return Vec::new() };
+        let mut rates = Vec::new();
+        let mut r = *start_rate;
+        // A small tolerance so that 0.1 + 0.1 + ... reaches a max of 1.0.
+        while r <= max_rate * (1.0 + 1e-9) && rates.len() < 10_000 {
+            rates.push(r);
+            r += step;
+        }
+        rates
+    }
 }
 
 impl ExecutorPlan {
@@ -206,6 +255,7 @@ impl ExecutorPlan {
             ExecutorPlan::PerSessionIterations { .. } => "per-session-iterations",
             ExecutorPlan::Burst { .. } => "burst",
             ExecutorPlan::Soak { .. } => "soak",
+            ExecutorPlan::BreakingPoint { .. } => "breaking-point",
         }
     }
 }

@@ -141,6 +141,60 @@ pub(crate) fn timeline_chart(
     Some(Chart { id: id.to_owned(), title: title.to_owned(), svg })
 }
 
+/// A chart of values against the arrival rate (a breaking-point phase's steps), with both axes
+/// titled and a marker on every step.
+pub(crate) fn rate_chart(id: &str, title: &str, y_title: &str, y_format: YFormat, series: &[Series]) -> Option<Chart> {
+    if series.iter().all(|s| s.points.is_empty()) {
+        return None;
+    }
+    let x_max = nice_max(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).fold(0.0, f64::max));
+    let y_max = nice_max(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0, f64::max));
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).ok()?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(78)
+            .build_cartesian_2d(0f64..x_max, 0f64..y_max)
+            .ok()?;
+        chart
+            .configure_mesh()
+            .x_labels(8)
+            .y_labels(5)
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(BLACK.mix(0.08))
+            .x_desc("arrival rate (messages/s)")
+            .y_desc(y_title)
+            .x_label_formatter(&|v| format!("{v:.1}/s"))
+            .y_label_formatter(&|v| y_label(y_format, *v))
+            .label_style(("sans-serif", 12))
+            .axis_desc_style(("sans-serif", 12))
+            .draw()
+            .ok()?;
+        for s in series.iter().filter(|s| !s.points.is_empty()) {
+            let color = s.color;
+            chart
+                .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))
+                .ok()?
+                .label(s.name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            chart.draw_series(s.points.iter().map(|p| Circle::new(*p, 3, color.filled()))).ok()?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.2))
+            .label_font(("sans-serif", 12))
+            .draw()
+            .ok()?;
+        root.present().ok()?;
+    }
+    Some(Chart { id: id.to_owned(), title: title.to_owned(), svg })
+}
+
 /// The label of a spectrum position: x = log10(1 / (1 - q)).
 fn spectrum_label(x: &f64) -> String {
     match x.round() as i64 {

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::charts::{BLUE, Chart, GREEN, ORANGE, PURPLE, Series, VERMILION, YFormat, spectrum_chart, timeline_chart};
+use super::charts::{
+    BLUE, Chart, GREEN, ORANGE, PURPLE, Series, VERMILION, YFormat, rate_chart, spectrum_chart, timeline_chart,
+};
 use super::compare::Comparison;
 use super::summary::RunSummary;
 use crate::metrics::decode_histogram;
@@ -77,6 +79,8 @@ pub struct ReportData {
     pub faults: Vec<FaultRow>,
     /// Timeline charts.
     pub charts: Vec<Chart>,
+    /// Breaking-point phases: the sentence, the steps, and the charts against the rate.
+    pub breaking_points: Vec<BreakingPointRow>,
     /// Percentile spectra of the latency metrics.
     pub spectra: Vec<Chart>,
     /// The comparison with a baseline, when there is one.
@@ -309,10 +313,82 @@ impl ReportData {
             slowest_sessions,
             faults,
             charts: timeline_charts(s),
+            breaking_points: breaking_point_rows(s),
             spectra: spectra(s),
             comparison: s.comparison.clone(),
         }
     }
+}
+
+/// A breaking-point phase for reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct BreakingPointRow {
+    /// The phase.
+    pub phase: String,
+    /// What it found, in one sentence.
+    pub verdict: String,
+    /// One row per step: rate, replied, failed, lost, p50, p99, success, result.
+    pub steps: Vec<[String; 8]>,
+    /// p99 latency and success rate against the arrival rate.
+    pub charts: Vec<Chart>,
+}
+
+fn breaking_point_rows(s: &RunSummary) -> Vec<BreakingPointRow> {
+    let verdicts = s.breaking_points();
+    s.phases
+        .iter()
+        .filter(|p| !p.steps.is_empty())
+        .zip(verdicts)
+        .enumerate()
+        .map(|(i, (p, verdict))| {
+            let ms = |us: Option<u64>| us.map_or_else(|| "-".to_owned(), |v| format_duration(Duration::from_micros(v)));
+            let steps = p
+                .steps
+                .iter()
+                .map(|st| {
+                    [
+                        format!("{}/s", (st.rate * 1000.0).round() / 1000.0),
+                        st.replied.to_string(),
+                        st.failed.to_string(),
+                        st.lost.to_string(),
+                        ms(st.p50_us),
+                        ms(st.p99_us),
+                        st.success.map_or_else(|| "-".to_owned(), |r| format!("{:.1}%", r * 100.0)),
+                        st.broke_on.clone().unwrap_or_else(|| "held".to_owned()),
+                    ]
+                })
+                .collect();
+            let p99: Vec<(f64, f64)> =
+                p.steps.iter().filter_map(|st| st.p99_us.map(|v| (st.rate, v as f64 / 1e3))).collect();
+            let p50: Vec<(f64, f64)> =
+                p.steps.iter().filter_map(|st| st.p50_us.map(|v| (st.rate, v as f64 / 1e3))).collect();
+            let success: Vec<(f64, f64)> =
+                p.steps.iter().filter_map(|st| st.success.map(|r| (st.rate, r * 100.0))).collect();
+            let charts = [
+                rate_chart(
+                    &format!("breaking-latency-{i}"),
+                    &format!("Latency against rate: {}", p.name),
+                    "latency of successful replies",
+                    YFormat::Millis,
+                    &[
+                        Series { name: "p50", color: BLUE, points: p50 },
+                        Series { name: "p99", color: VERMILION, points: p99 },
+                    ],
+                ),
+                rate_chart(
+                    &format!("breaking-success-{i}"),
+                    &format!("Success rate against rate: {}", p.name),
+                    "successful answers (%)",
+                    YFormat::Percent,
+                    &[Series { name: "success", color: GREEN, points: success }],
+                ),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            BreakingPointRow { phase: p.name.clone(), verdict, steps, charts }
+        })
+        .collect()
 }
 
 fn timeline_charts(s: &RunSummary) -> Vec<Chart> {

@@ -339,6 +339,39 @@ impl RunSummary {
         }
     }
 
+    /// For each breaking-point phase, one sentence: the highest rate whose step held, and what
+    /// broke the next one.
+    pub fn breaking_points(&self) -> Vec<String> {
+        self.phases
+            .iter()
+            .filter(|p| !p.steps.is_empty())
+            .map(|p| {
+                let held = p.steps.iter().take_while(|s| s.held).last();
+                let broke = p.steps.iter().find(|s| !s.held);
+                let rate = |r: f64| format!("{}/s", (r * 1000.0).round() / 1000.0);
+                match (held, broke) {
+                    (Some(h), Some(b)) => format!(
+                        "phase `{}` held {} and broke at {} ({})",
+                        p.name,
+                        rate(h.rate),
+                        rate(b.rate),
+                        b.broke_on.as_deref().unwrap_or("a rule failed")
+                    ),
+                    (None, Some(b)) => format!(
+                        "phase `{}` broke at its first step, {} ({})",
+                        p.name,
+                        rate(b.rate),
+                        b.broke_on.as_deref().unwrap_or("a rule failed")
+                    ),
+                    (Some(h), None) => {
+                        format!("phase `{}` held every step up to {}: no breaking point below it", p.name, rate(h.rate))
+                    }
+                    (None, None) => format!("phase `{}` judged no step", p.name),
+                }
+            })
+            .collect()
+    }
+
     /// The sentences a reader must see before trusting the figures.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();

@@ -22,6 +22,9 @@ pub fn terminal_summary(s: &RunSummary) -> String {
         s.run.wall_seconds,
     );
     let _ = writeln!(out, "  ended: {}", s.end_text());
+    for b in s.breaking_points() {
+        let _ = writeln!(out, "  breaking point: {b}");
+    }
     if !s.scenario.vars.is_empty() {
         let vars: Vec<String> = s.scenario.vars.iter().map(|(k, v)| format!("{k} = {v}")).collect();
         let _ = writeln!(out, "  vars: {}", vars.join(", "));

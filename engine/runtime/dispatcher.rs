@@ -429,6 +429,7 @@ impl Dispatcher<'_> {
         if sending_done && self.ledger.in_flight(p) == 0 {
             self.phase_done[p] = true;
             self.ledger.phases[p].finished = Some(secs(self.clock.now()));
+            self.ledger.phases[p].steps = r.executor.steps();
         }
     }
 
@@ -648,6 +649,7 @@ impl Dispatcher<'_> {
         if !self.arrivals_stopped {
             let mut cx = ExecCx::default();
             if let Some(running) = self.running[r.phase].as_mut() {
+                running.executor.answered(r.latency, r.success);
                 running.executor.resolved(now, r.session, &mut running.rng, &mut cx);
             }
             self.apply(r.phase, cx);

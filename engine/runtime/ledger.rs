@@ -69,6 +69,10 @@ pub(crate) struct Resolved {
     pub id: u64,
     pub phase: usize,
     pub session: usize,
+    /// Latency of the answer that resolved it; `None` when it was lost or never sent.
+    pub latency: Option<Micros>,
+    /// Whether that answer was a success.
+    pub success: bool,
 }
 
 fn secs(t: Micros) -> f64 {
@@ -268,7 +272,10 @@ impl<'a> Ledger<'a> {
         if let Some(took) = self.messages[id as usize].switch.take() {
             self.recorder.record(Metric::SessionSwitch, took, &tags);
         }
-        Some(self.resolve(id, phase, session))
+        let mut resolved = self.resolve(id, phase, session);
+        resolved.latency = Some(latency);
+        resolved.success = success;
+        Some(resolved)
     }
 
     /// Message `id` timed out. Returns the message when it was still in flight.
@@ -326,7 +333,7 @@ impl<'a> Ledger<'a> {
 
     fn resolve(&mut self, id: u64, phase: usize, session: usize) -> Resolved {
         self.phase_in_flight[phase] = self.phase_in_flight[phase].saturating_sub(1);
-        Resolved { id, phase, session }
+        Resolved { id, phase, session, latency: None, success: false }
     }
 
     /// Every message still in flight when the run stops never got its reply in time.

@@ -14,5 +14,5 @@ pub use dispatcher::{RunOptions, run};
 pub use observer::{NoObserver, Outputs, Progress, RunObserver, Stopping};
 pub use records::{
     Accounting, BehindRecord, EndReason, FaultRecord, OwnershipChange, PhaseRecord, RunResult, SessionRecord,
-    TimelinePoint,
+    StepRecord, TimelinePoint,
 };

@@ -127,6 +127,35 @@ pub struct PhaseRecord {
     /// Sending nothing does not fail the run (`allow_empty`).
     #[serde(default)]
     pub allow_empty: bool,
+    /// A breaking-point phase's steps, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepRecord>,
+}
+
+/// One step of a breaking-point phase: its rate and what the answers that came in during it
+/// said.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StepRecord {
+    /// Arrivals per second asked for.
+    pub rate: f64,
+    /// Seconds since the phase started when the step began.
+    pub started: f64,
+    /// Successful answers in the step.
+    pub replied: u64,
+    /// Failure answers in the step.
+    pub failed: u64,
+    /// Messages counted lost in the step.
+    pub lost: u64,
+    /// Median latency of the successful answers, µs.
+    pub p50_us: Option<u64>,
+    /// 99th percentile latency of the successful answers, µs.
+    pub p99_us: Option<u64>,
+    /// Successful answers among all answers.
+    pub success: Option<f64>,
+    /// Whether every `until` rule held.
+    pub held: bool,
+    /// The first rule that failed, with what it measured.
+    pub broke_on: Option<String>,
 }
 
 impl PhaseRecord {
@@ -143,6 +172,7 @@ impl PhaseRecord {
             lost: 0,
             send_errors: 0,
             allow_empty,
+            steps: Vec::new(),
         }
     }
 }

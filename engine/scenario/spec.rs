@@ -152,6 +152,58 @@ pub enum PhaseSpec {
     Burst(BurstSpec),
     /// Every session sends one message every interval for a long time.
     Soak(SoakSpec),
+    /// Steps the arrival rate up until a rule fails over a step: how much the system can take.
+    BreakingPoint(BreakingPointSpec),
+}
+
+/// A breaking-point phase: the rate starts at `start_rate` and rises by `step` every
+/// `step_duration` up to `max_rate`; at the end of each step the `until` rules are judged on the
+/// answers that came in during that step, and the first step that fails them ends the phase.
+/// The report gives the highest rate whose step held.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct BreakingPointSpec {
+    /// Name of the phase, used in reports and tags (`{phase="name"}`). Default `"phase-N"`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Start offset from the beginning of the run, e.g. `"30s"`. Default: when the previous phase
+    /// ends.
+    #[serde(default)]
+    pub start: Option<String>,
+    /// Session groups this phase sends for. Default: every group.
+    #[serde(default)]
+    pub sessions: Option<Vec<String>>,
+    /// The message to send.
+    #[serde(default)]
+    pub message: Option<MessageSpec>,
+    /// Reply timeout for this phase's messages; overrides the scenario's `reply_timeout`.
+    #[serde(default)]
+    pub reply_timeout: Option<String>,
+    /// Let this phase send nothing without failing the run. Default false.
+    #[serde(default)]
+    pub allow_empty: Option<bool>,
+    /// Rate of the first step, e.g. `"1/s"`. Default: `step`.
+    #[serde(default)]
+    pub start_rate: Option<String>,
+    /// How much the rate rises at each step, e.g. `"1/s"`.
+    pub step: String,
+    /// How long each step lasts, e.g. `"30s"`. Long enough for the system to settle at a rate.
+    pub step_duration: String,
+    /// The highest rate tried, e.g. `"50/s"`; reaching it with every step held means the system
+    /// took all of it.
+    pub max_rate: String,
+    /// The rules a step must hold, judged on the answers that came in during the step, as
+    /// thresholds are written: `until = { message_latency = ["p(99) < 15s"], message_success =
+    /// ["rate > 0.95"] }`. Metrics: `message_latency`, `message_success`, `messages_failed`,
+    /// `messages_lost`.
+    pub until: IndexMap<String, Vec<String>>,
+    /// Spacing of arrivals: `"uniform"` or `"poisson"`. Default `"uniform"`.
+    #[serde(default)]
+    pub arrivals: Option<ArrivalsSpec>,
+    /// Most messages of this phase in flight at once; an arrival beyond it is dropped and counted
+    /// in `dropped_arrivals`. Default 10000.
+    #[serde(default)]
+    pub max_in_flight: Option<i64>,
 }
 
 /// A constant arrival rate phase.

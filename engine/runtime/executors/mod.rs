@@ -3,6 +3,7 @@
 //! talks to the dispatcher only through [`ExecCx`]: it asks for sends and wake-ups, and is told
 //! when one of its messages is resolved.
 
+mod breaking_point;
 mod burst;
 mod constant_arrival_rate;
 mod per_session_iterations;

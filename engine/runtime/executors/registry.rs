@@ -4,12 +4,14 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::breaking_point::BreakingPoint;
 use super::burst::Burst;
 use super::constant_arrival_rate::constant_arrival_rate;
 use super::per_session_iterations::PerSessionIterations;
 use super::ramping_arrival_rate::ramping_arrival_rate;
 use super::soak::Soak;
 use crate::plan::{ExecutorPlan, IterationOrder, Plan};
+use crate::runtime::StepRecord;
 use crate::targets::Micros;
 
 /// What an executor asks of the dispatcher in one call.
@@ -29,6 +31,13 @@ pub(crate) trait Executor: Send {
     fn wake(&mut self, now: Micros, token: u64, rng: &mut ChaCha8Rng, cx: &mut ExecCx);
     /// One of this phase's messages for `session` was answered or lost.
     fn resolved(&mut self, _now: Micros, _session: usize, _rng: &mut ChaCha8Rng, _cx: &mut ExecCx) {}
+    /// How that message was resolved: the answer's latency (`None` when lost or never sent)
+    /// and whether it was a success. Called just before `resolved`.
+    fn answered(&mut self, _latency: Option<Micros>, _success: bool) {}
+    /// The steps a stepping executor judged, for the phase's record.
+    fn steps(&self) -> Vec<StepRecord> {
+        Vec::new()
+    }
     /// The phase's end time, for executors that run for a fixed time whatever they sent.
     fn end_time(&self) -> Option<Micros> {
         None
@@ -64,6 +73,17 @@ pub(crate) fn new_executor(plan: &Plan, p: usize, start: Micros) -> Box<dyn Exec
         }
         ExecutorPlan::Burst { count, to } => Box::new(Burst::new(sessions, *count, *to)),
         ExecutorPlan::Soak { interval, duration } => Box::new(Soak::new(sessions, start, *interval, *duration)),
+        ExecutorPlan::BreakingPoint { step_duration, until, poisson, max_in_flight, .. } => {
+            Box::new(BreakingPoint::new(
+                sessions,
+                start,
+                phase.executor.step_rates(),
+                *step_duration,
+                until.clone(),
+                *poisson,
+                *max_in_flight,
+            ))
+        }
     }
 }
 
