@@ -473,3 +473,17 @@ fn the_breaking_point_executor_finds_a_known_capacity_within_one_step() {
         )]
     );
 }
+
+#[test]
+fn a_kill_shows_in_containers_running_until_the_replacement_is_ready() {
+    // Two warm containers; one is killed at 10 s and its replacement takes 20 s to start.
+    let s = run("kill-shows");
+    let at = |t: f64| s.timeline.iter().find(|p| (p.t - t).abs() < 1e-6).map(|p| (p.containers, p.containers_starting));
+    assert_eq!(at(5.0), Some((2, 0)));
+    // Cold-starting containers are their own series, not counted as running.
+    assert_eq!(at(15.0), Some((1, 1)));
+    assert_eq!(at(25.0), Some((1, 1)));
+    assert_eq!(at(35.0), Some((2, 0)), "the replacement is ready by 30 s");
+    let running = s.metrics.iter().find(|m| m.name == "containers_running").expect("containers_running");
+    assert_eq!(running.min, Some(1.0));
+}

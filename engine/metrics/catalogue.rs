@@ -72,7 +72,7 @@ pub enum Metric {
     DroppedArrivals,
     /// Time a preview page takes to load after a reply.
     PreviewLoad,
-    /// Containers running, sampled.
+    /// Containers running and ready for work, sampled (cold-starting ones are not counted).
     ContainersRunning,
     /// Calls to the target that failed after their retries.
     TargetErrors,

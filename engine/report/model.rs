@@ -430,7 +430,10 @@ fn timeline_charts(s: &RunSummary) -> Vec<Chart> {
             "containers",
             "Containers running",
             YFormat::Number,
-            &[series("running", PURPLE, pts(&|p| Some(p.containers as f64)))],
+            &[
+                series("running (ready)", PURPLE, pts(&|p| Some(p.containers as f64))),
+                series("starting", ORANGE, pts(&|p| Some(p.containers_starting as f64))),
+            ],
             &faults,
             x_max,
         ),

@@ -453,6 +453,7 @@ impl<'a> Ledger<'a> {
             latency_min_ms: lat.map(|s| ms(s.min)),
             latency_max_ms: lat.map(|s| ms(s.max)),
             containers: g.running,
+            containers_starting: g.starting,
             memory_max_bytes: g.containers.iter().map(|c| c.1).max(),
             cpu_avg_pct: (!g.containers.is_empty())
                 .then(|| g.containers.iter().map(|c| c.2 as f64 / 100.0).sum::<f64>() / g.containers.len() as f64),

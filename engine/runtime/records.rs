@@ -54,8 +54,11 @@ pub struct TimelinePoint {
     /// Largest latency in the interval, milliseconds.
     #[serde(default)]
     pub latency_max_ms: Option<f64>,
-    /// Containers running or starting.
+    /// Containers ready for work.
     pub containers: u64,
+    /// Containers started but not ready yet (cold-starting).
+    #[serde(default)]
+    pub containers_starting: u64,
     /// Largest container memory, bytes.
     pub memory_max_bytes: Option<u64>,
     /// Mean container CPU, percent.

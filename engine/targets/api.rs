@@ -213,8 +213,10 @@ pub struct GaugeSample {
     pub containers: Vec<(u64, u64, u64)>,
     /// Messages visible in the work queues.
     pub queue_depth: u64,
-    /// Containers running or starting.
+    /// Containers ready for work (a container still cold-starting is not running yet).
     pub running: u64,
+    /// Containers started but not yet ready (cold-starting).
+    pub starting: u64,
 }
 
 /// A system under test, driven by one dispatcher in time order. No method may block: work that

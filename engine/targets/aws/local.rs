@@ -474,8 +474,14 @@ impl Local {
     }
 
     /// Live workers.
+    /// Workers alive and ready.
     pub(crate) fn running(&self) -> u64 {
-        self.procs.iter().filter(|p| p.alive).count() as u64
+        self.procs.iter().filter(|p| p.alive && p.ready.load(std::sync::atomic::Ordering::SeqCst)).count() as u64
+    }
+
+    /// Workers alive but not ready yet.
+    pub(crate) fn starting(&self) -> u64 {
+        self.procs.iter().filter(|p| p.alive && !p.ready.load(std::sync::atomic::Ordering::SeqCst)).count() as u64
     }
 
     /// Whether some worker still waits for its id from the ownership table.

@@ -760,6 +760,7 @@ impl Target for AwsTarget {
                 Control::Local(l) => {
                     gauges.containers = l.sample();
                     gauges.running = l.running();
+                    gauges.starting = l.starting();
                     // A worker that exited on its own is as dead as a killed one.
                     if let Ok(mut d) = dead.lock() {
                         d.extend(l.dead_ids());

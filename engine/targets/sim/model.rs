@@ -619,10 +619,13 @@ impl SimTarget {
             if !self.containers[c].alive {
                 continue;
             }
-            out.running += 1;
+            // A container still cold-starting is not running yet: a kill shows as a dip in
+            // `containers_running` until its replacement is ready.
             if self.containers[c].ready_at.is_some() {
+                out.starting += 1;
                 continue;
             }
+            out.running += 1;
             let container = &mut self.containers[c];
             let mut busy = container.busy_accum;
             if let Some(since) = container.busy_since {
