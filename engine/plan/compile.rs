@@ -100,6 +100,8 @@ struct SessionNameCtx<'a> {
     i: usize,
     n: usize,
     group: &'a str,
+    /// The session's row of the group's data file.
+    data: &'a super::data::Row,
 }
 
 fn root() -> KeyPath {
@@ -217,7 +219,7 @@ impl Compiler {
                 "sampling that often only inflates the summary; use e.g. \"1s\" or \"10s\"",
             );
         }
-        let (groups, sessions) = self.sessions(spec, &globals);
+        let (groups, sessions) = self.sessions(spec, file, &globals);
         let mut templates = Templates::with_globals(&globals);
         let target = {
             let default = default_target_spec();
@@ -311,7 +313,12 @@ impl Compiler {
         }
     }
 
-    fn sessions(&mut self, spec: &ScenarioSpec, globals: &serde_json::Value) -> (Vec<GroupPlan>, Vec<Session>) {
+    fn sessions(
+        &mut self,
+        spec: &ScenarioSpec,
+        file: &str,
+        globals: &serde_json::Value,
+    ) -> (Vec<GroupPlan>, Vec<Session>) {
         if spec.sessions.is_empty() {
             let d = self.err(root().key("sessions"), "the scenario has no sessions");
             d.label = "no `[[sessions]]` in this file".into();
@@ -332,7 +339,34 @@ impl Compiler {
             if groups.iter().any(|gr: &GroupPlan| gr.name == name) {
                 self.err(path.key("name"), format!("session group name \"{name}\" is used twice"));
             }
-            let count = self.count(path.key("count"), group.count.unwrap_or(1), 1, MAX_SESSIONS) as usize;
+            let rows = match &group.from {
+                Some(from) => {
+                    if group.count.is_some() {
+                        self.err_help(
+                            path.key("count"),
+                            "a group with `from` has one session per row; `count` would contradict it",
+                            "remove `count`",
+                        );
+                    }
+                    let base = std::path::Path::new(file).parent().unwrap_or(std::path::Path::new("."));
+                    match super::data::load_rows(&base.join(from), MAX_SESSIONS as usize) {
+                        Ok(rows) => rows,
+                        Err(e) => {
+                            self.err_help(path.key("from"), e, "fix the data file, or point `from` at another");
+                            groups.push(GroupPlan { name, first: sessions.len(), count: 0 });
+                            continue;
+                        }
+                    }
+                }
+                None => Vec::new(),
+            };
+            let count = if group.from.is_some() {
+                rows.len()
+            } else {
+                self.count(path.key("count"), group.count.unwrap_or(1), 1, MAX_SESSIONS) as usize
+            };
+            let no_row = super::data::Row::new();
+            let row = |i: usize| rows.get(i).unwrap_or(&no_row);
             let templates = [
                 ("client", group.client.as_deref().unwrap_or("herd")),
                 ("project", group.project.as_deref().unwrap_or("project")),
@@ -370,7 +404,7 @@ impl Compiler {
                     }
                 };
                 for i in 0..count {
-                    let ctx = SessionNameCtx { i, n: first + i, group: &name };
+                    let ctx = SessionNameCtx { i, n: first + i, group: &name, data: row(i) };
                     match template.render(&ctx) {
                         Ok(v) if v.trim().is_empty() => {
                             self.err(
@@ -428,6 +462,7 @@ impl Compiler {
                         project: projects[i].clone(),
                         user: users[i].clone(),
                         thread,
+                        data: row(i).clone(),
                     });
                 }
             }

@@ -1,6 +1,7 @@
 //! Turning a loaded scenario into a runnable plan.
 
 mod compile;
+mod data;
 mod distribution;
 mod model;
 #[cfg(test)]

@@ -87,6 +87,9 @@ pub struct Session {
     pub user: String,
     /// Thread id (unique in the scenario).
     pub thread: String,
+    /// Its row of the group's data file (`from`), if any.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub data: std::collections::BTreeMap<String, String>,
 }
 
 impl Session {

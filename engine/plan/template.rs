@@ -159,6 +159,7 @@ impl<'a> MessageContext<'a> {
                 thread: &session.thread,
                 index: session.group_index,
                 group,
+                data: &session.data,
             },
             message,
             phase: PhaseVars { name: phase },
@@ -181,6 +182,8 @@ pub struct SessionContext<'a> {
     pub index: usize,
     /// Group name.
     pub group: &'a str,
+    /// The session's row of its group's data file.
+    pub data: &'a std::collections::BTreeMap<String, String>,
 }
 
 /// `message.*` in a message template.
@@ -231,6 +234,8 @@ pub struct OwnedSession {
     pub thread: String,
     /// Index within its group.
     pub index: usize,
+    /// Its row of the group's data file.
+    pub data: std::collections::BTreeMap<String, String>,
 }
 
 /// `phase.*` for target templates.
@@ -272,6 +277,7 @@ impl TargetContext {
                 user: session.user.clone(),
                 thread: session.thread.clone(),
                 index: session.group_index,
+                data: session.data.clone(),
             },
             message,
             phase: OwnedPhase { name: phase.to_owned() },

@@ -105,9 +105,15 @@ pub struct SessionGroupSpec {
     /// Default `"sessions"` for the first group, `"sessions-2"` and so on for the others.
     #[serde(default)]
     pub name: Option<String>,
-    /// How many sessions the group has. Default 1.
+    /// How many sessions the group has. Default 1, or one per row of `from`.
     #[serde(default)]
     pub count: Option<i64>,
+    /// A data file with one session per row, relative to the scenario file: `.csv` (with a
+    /// header row), `.json` (an array of objects) or `.jsonl`. The row's columns are `data.*` in
+    /// the group's templates (`user = "{{ data.user }}"`) and `session.data.*` in message
+    /// templates.
+    #[serde(default)]
+    pub from: Option<String>,
     /// Client id template. Default `"herd"`.
     #[serde(default)]
     pub client: Option<String>,
