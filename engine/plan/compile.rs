@@ -69,7 +69,7 @@ pub fn load_and_compile_with(path: &std::path::Path, options: &CompileOptions) -
                         .into_iter()
                         .filter(|d| !pruned.iter().any(|p| d.path.0.starts_with(&p.0) || p.0.starts_with(&d.path.0))),
                 );
-                diagnostics.items.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+                crate::scenario::sort_items(&mut diagnostics.items);
             }
             Err(diagnostics)
         }

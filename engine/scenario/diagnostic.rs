@@ -67,6 +67,15 @@ impl fmt::Display for KeyPath {
     }
 }
 
+/// A file an error can point into: a file the scenario extends or includes.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Its name as the scenario wrote it, joined to the scenario's folder.
+    pub name: String,
+    /// Its text.
+    pub text: String,
+}
+
 /// One error in a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -80,12 +89,15 @@ pub struct Diagnostic {
     pub label: String,
     /// What is accepted, or the nearest valid spelling.
     pub help: Option<String>,
+    /// The file the key was written in, when it is not the scenario itself (a file it extends
+    /// or includes); `span` is then an offset into that file.
+    pub origin: Option<std::sync::Arc<SourceFile>>,
 }
 
 impl Diagnostic {
     /// An error about the value at `path`.
     pub fn at(path: KeyPath, message: impl Into<String>) -> Self {
-        Self { message: message.into(), path, span: None, label: String::new(), help: None }
+        Self { message: message.into(), path, span: None, label: String::new(), help: None, origin: None }
     }
 
     /// Sets the short label shown under the source.
@@ -121,11 +133,7 @@ pub struct FileDiagnostics {
 impl FileDiagnostics {
     /// `file:line:col` of a byte offset, 1-based, as editors expect.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.source.len());
-        let before = &self.source[..floor_char_boundary(&self.source, offset)];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        (line, col)
+        line_col(&self.source, offset)
     }
 
     /// Renders every error as text with the offending source underlined, without colour codes.
@@ -138,16 +146,21 @@ impl FileDiagnostics {
     pub fn render_at_most(&self, limit: Option<usize>) -> String {
         // Whatever the file holds, what reaches the terminal holds no control characters: the
         // source keeps its byte offsets, every other text is escaped.
-        let name = printable_line(&self.file);
-        let source = printable_source(&self.source);
-        let file = SimpleFile::new(name.as_ref(), source.as_ref());
+        let main_name = printable_line(&self.file);
+        let main_source = printable_source(&self.source);
         let config = Config::default();
         let mut out = String::new();
         let shown = limit.unwrap_or(usize::MAX).min(self.items.len());
         for d in &self.items[..shown] {
+            // An error about a key written in another file (extends, include) is shown there.
+            let (name, source, raw) = match &d.origin {
+                Some(o) => (printable_line(&o.name), printable_source(&o.text), o.text.as_str()),
+                None => (main_name.clone(), main_source.clone(), self.source.as_str()),
+            };
+            let file = SimpleFile::new(name.as_ref(), source.as_ref());
             let location = match &d.span {
                 Some(span) => {
-                    let (line, col) = self.line_col(span.start);
+                    let (line, col) = line_col(raw, span.start);
                     format!("{name}:{line}:{col}")
                 }
                 None => name.to_string(),
@@ -175,7 +188,7 @@ impl FileDiagnostics {
         if shown < n {
             out.push_str(&format!("... and {} more (show them all with --all-errors)\n", n - shown));
         }
-        out.push_str(&format!("{name}: {n} error{} found; nothing was run\n", if n == 1 { "" } else { "s" }));
+        out.push_str(&format!("{main_name}: {n} error{} found; nothing was run\n", if n == 1 { "" } else { "s" }));
         out
     }
 }
@@ -188,11 +201,13 @@ impl FileDiagnostics {
             .items
             .iter()
             .map(|d| {
+                let source = d.origin.as_ref().map_or(self.source.as_str(), |o| o.text.as_str());
                 let (start, end) = match &d.span {
-                    Some(span) => (Some(self.line_col(span.start)), Some(self.line_col(span.end))),
+                    Some(span) => (Some(line_col(source, span.start)), Some(line_col(source, span.end))),
                     None => (None, None),
                 };
                 serde_json::json!({
+                    "file": d.origin.as_ref().map_or(self.file.as_str(), |o| o.name.as_str()),
                     "message": d.message,
                     "key": d.path.to_string(),
                     "line": start.map(|p| p.0),
@@ -215,6 +230,15 @@ impl fmt::Display for FileDiagnostics {
 }
 
 impl std::error::Error for FileDiagnostics {}
+
+/// `line:col` of a byte offset in `source`, 1-based.
+fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(source.len());
+    let before = &source[..floor_char_boundary(source, offset)];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     while i > 0 && !s.is_char_boundary(i) {

@@ -10,6 +10,7 @@ use serde_json::Value as Json;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::compose::{self, Written};
 use super::diagnostic::{Diagnostic, FileDiagnostics, KeyPath, PathSeg};
 use super::params::{self, Literals, Overrides, ParamOrigins, Params, apply_sets};
 use super::schema_check::check_document;
@@ -28,6 +29,17 @@ pub struct LoadedScenario {
     pub params: Params,
     /// Which keys parameters changed, for errors about them.
     pub origins: ParamOrigins,
+    /// Which file wrote each key (`extends`, `include`).
+    pub written: Written,
+}
+
+/// Sorts errors as a reader meets them: the scenario's own first, then each other file's, in
+/// the order of their place in the file.
+pub(crate) fn sort_items(items: &mut [Diagnostic]) {
+    items.sort_by(|a, b| {
+        let file = |d: &Diagnostic| d.origin.as_ref().map(|o| o.name.clone());
+        (file(a), a.span.as_ref().map_or(0, |s| s.start)).cmp(&(file(b), b.span.as_ref().map_or(0, |s| s.start)))
+    });
 }
 
 impl LoadedScenario {
@@ -35,9 +47,12 @@ impl LoadedScenario {
     pub fn diagnostics(&self, mut items: Vec<Diagnostic>) -> FileDiagnostics {
         for d in &mut items {
             self.origins.annotate(d);
+            if d.origin.is_none() {
+                d.origin = self.written.file_of(&d.path);
+            }
         }
         locate(&self.source, &mut items);
-        items.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+        sort_items(&mut items);
         FileDiagnostics { file: self.file.clone(), source: self.source.clone(), items }
     }
 }
@@ -179,7 +194,23 @@ pub fn load_bytes_with(file: &str, bytes: &[u8], overrides: &Overrides) -> Resul
             .collect();
         return Err(fail(source, items).into());
     }
-    // Parameters first: `--set`, then `[vars]` and `env.*` in every string, so what the checks
+    // The files it extends and includes come first: found and read, then merged under it.
+    let sources = match compose::discover(file, &doc) {
+        Ok(s) => s,
+        Err(mut items) => {
+            locate(&source, &mut items);
+            sort_items(&mut items);
+            return Err(fail(source, items).into());
+        }
+    };
+    let doc: Spanned<DeTable<'_>> = doc;
+    let (doc, written) = compose::merge(doc, &sources);
+    let attribute = |items: &mut [Diagnostic]| {
+        for d in items.iter_mut().filter(|d| d.origin.is_none()) {
+            d.origin = written.file_of(&d.path);
+        }
+    };
+    // Parameters next: `--set`, then `[vars]` and `env.*` in every string, so what the checks
     // see is what will run. Each step rebinds the document, which borrows what it was given.
     let mut origins = ParamOrigins::default();
     let mut param_errors = Vec::new();
@@ -193,7 +224,8 @@ pub fn load_bytes_with(file: &str, bytes: &[u8], overrides: &Overrides) -> Resul
         for d in &mut param_errors {
             origins.annotate(d);
         }
-        param_errors.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+        attribute(&mut param_errors);
+        sort_items(&mut param_errors);
         return Err(fail(source, param_errors).into());
     }
     let mut structural = check_document(&doc, scenario_schema());
@@ -201,8 +233,9 @@ pub fn load_bytes_with(file: &str, bytes: &[u8], overrides: &Overrides) -> Resul
         for d in structural.iter_mut().filter(|d| d.span.is_none() && d.path.0.len() <= 1) {
             d.span = Some(0..0);
         }
+        attribute(&mut structural);
         locate(&source, &mut structural);
-        structural.sort_by_key(|d| d.span.as_ref().map_or(0, |s| s.start));
+        sort_items(&mut structural);
         // Leave the offending keys out and try again, so the compile step can still report the
         // errors in the rest of the file.
         let mut pruned = doc.clone();
@@ -215,6 +248,7 @@ pub fn load_bytes_with(file: &str, bytes: &[u8], overrides: &Overrides) -> Resul
                 spec,
                 params: params.clone(),
                 origins: origins.clone(),
+                written: written.clone(),
             })
         });
         for d in &mut structural {
@@ -226,7 +260,7 @@ pub fn load_bytes_with(file: &str, bytes: &[u8], overrides: &Overrides) -> Resul
     // gap in the walk can never let a malformed file through.
     let deserializer = toml::de::Deserializer::from(doc);
     match ScenarioSpec::deserialize(deserializer) {
-        Ok(spec) => Ok(LoadedScenario { file: file.to_owned(), source, spec, params, origins }),
+        Ok(spec) => Ok(LoadedScenario { file: file.to_owned(), source, spec, params, origins, written }),
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
             let items = vec![Diagnostic::at(KeyPath::root(), e.message().trim().to_owned()).span(span).label("here")];
@@ -300,6 +334,26 @@ fn lossy_offset(bytes: &[u8], at: usize) -> usize {
 pub(crate) fn locate(source: &str, items: &mut [Diagnostic]) {
     if items.iter().all(|d| d.span.is_some()) {
         return;
+    }
+    // Errors about keys written in another file are located in that file.
+    let others: Vec<std::sync::Arc<super::diagnostic::SourceFile>> = {
+        let mut seen: Vec<std::sync::Arc<super::diagnostic::SourceFile>> = Vec::new();
+        for o in items.iter().filter(|d| d.span.is_none()).filter_map(|d| d.origin.clone()) {
+            if !seen.iter().any(|s| std::sync::Arc::ptr_eq(s, &o)) {
+                seen.push(o);
+            }
+        }
+        seen
+    };
+    for other in others {
+        let (doc, _) = DeTable::parse_recoverable(&other.text);
+        let mut index = KeyIndex::default();
+        for d in items
+            .iter_mut()
+            .filter(|d| d.span.is_none() && d.origin.as_ref().is_some_and(|o| std::sync::Arc::ptr_eq(o, &other)))
+        {
+            d.span = Some(span_of(&doc, &d.path, &mut index).unwrap_or(0..0));
+        }
     }
     let (doc, _) = DeTable::parse_recoverable(source);
     let mut index = KeyIndex::default();

@@ -22,6 +22,15 @@ pub struct ScenarioSpec {
     /// What the scenario proves, in a sentence or two. Shown at the top of every report.
     #[serde(default)]
     pub description: Option<String>,
+    /// A scenario file this one builds on, relative to this file: its keys are the defaults and
+    /// this file's keys win (tables merge key by key, arrays are replaced whole). Errors about a
+    /// key point into the file that wrote it.
+    #[serde(default)]
+    pub extends: Option<String>,
+    /// Fragments merged in order before this file's own keys (which win), e.g.
+    /// `["fragments/thresholds.toml"]`, relative to this file.
+    #[serde(default)]
+    pub include: Vec<String>,
     /// Labels for choosing scenarios in a folder run, e.g. `["smoke", "nightly"]`:
     /// `herd run scenarios/ --tag nightly --skip-tag slow`. Lower-case letters, digits, `-`, `_`.
     #[serde(default)]
