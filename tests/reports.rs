@@ -237,3 +237,27 @@ fn run_with_a_baseline_puts_the_comparison_in_the_reports() {
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("### Compared with the baseline"));
 }
+
+/// Two hundred faults in a run: the charts draw them as a strip of ticks with their count
+/// instead of two hundred labels, and every chart keeps its axis titles and hover titles.
+#[test]
+fn a_run_with_200_faults_renders_readable_charts() {
+    let out = tempfile::tempdir().unwrap();
+    let o = herd(&["run", "tests/reports/many-faults.toml", "--out", out.path().to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let report = out.path().join("many-faults/report.html");
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("200 faults"), "the fault strip says how many");
+    assert!(html.matches("<title>").count() > 200, "hover titles on the points and faults");
+    let o = Command::new("python3")
+        .arg("tests/browser/check_report.py")
+        .arg(&report)
+        .arg(out.path().join("shot.png"))
+        .output()
+        .expect("python3 runs");
+    assert!(o.status.success(), "{}\n{}", text(&o.stdout), text(&o.stderr));
+    let found: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(found["fault_strip"], true, "{found}");
+    assert_eq!(found["untitled_charts"], serde_json::json!([]), "{found}");
+    assert_eq!(found["charts_without_hover"], serde_json::json!([]), "{found}");
+}

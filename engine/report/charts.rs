@@ -20,11 +20,81 @@ pub struct Chart {
     pub svg: String,
 }
 
+/// How a series is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Style {
+    /// A solid line.
+    #[default]
+    Line,
+    /// A dashed line, told apart from a solid one without colour.
+    Dashed,
+    /// A dotted line.
+    Dotted,
+    /// Bars per interval, stacked on the other bar series of the chart.
+    Bars,
+}
+
 /// A named series of (x, y) points.
 pub(crate) struct Series {
     pub name: &'static str,
     pub color: RGBColor,
     pub points: Vec<(f64, f64)>,
+    pub style: Style,
+}
+
+impl Series {
+    /// A solid line.
+    pub(crate) fn line(name: &'static str, color: RGBColor, points: Vec<(f64, f64)>) -> Self {
+        Self { name, color, points, style: Style::Line }
+    }
+
+    /// The same series drawn another way.
+    pub(crate) fn styled(mut self, style: Style) -> Self {
+        self.style = style;
+        self
+    }
+}
+
+/// What a timeline chart shows besides its series: phases as bands, faults as markers, and the
+/// length of the run.
+pub(crate) struct Backdrop<'a> {
+    /// (start, end, name) of each phase that ran, seconds.
+    pub phases: &'a [(f64, f64, String)],
+    /// (time, label) of each fault that struck, seconds.
+    pub faults: &'a [(f64, String)],
+    /// The run's length, seconds.
+    pub x_max: f64,
+}
+
+/// Faults drawn one by one up to this many; more become a strip of ticks with their count.
+const FAULTS_LABELLED: usize = 12;
+
+/// Ticks at round times (10s, 1m, 5m, 1h) that fit about eight to the axis.
+fn time_ticks(x_max: f64) -> Vec<f64> {
+    const STEPS: [f64; 16] =
+        [1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0];
+    let step = STEPS.iter().copied().find(|s| x_max / s <= 8.0).unwrap_or(86400.0 * (x_max / 86400.0 / 8.0).ceil());
+    (0..=((x_max / step).floor() as usize)).map(|k| k as f64 * step).collect()
+}
+
+/// `<title>` elements over the points of a chart, so a pointer on a point shows its value (no
+/// script); added to the SVG plotters wrote.
+fn with_hover(svg: String, hovers: &[(i32, i32, String)]) -> String {
+    if hovers.is_empty() {
+        return svg;
+    }
+    let mut overlay = String::from("<g class=\"hover\">");
+    for (x, y, text) in hovers {
+        let text = text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        overlay.push_str(&format!(
+            "<circle cx=\"{x}\" cy=\"{y}\" r=\"5\" fill=\"transparent\"><title>{text}</title></circle>"
+        ));
+    }
+    overlay.push_str("</g>");
+    match svg.rfind("</svg>") {
+        Some(end) => format!("{}{overlay}{}", &svg[..end], &svg[end..]),
+        None => svg,
+    }
 }
 
 /// Colours that stay apart for people with the common colour-vision deficiencies.
@@ -73,72 +143,179 @@ fn y_label(format: YFormat, v: f64) -> String {
     }
 }
 
-/// A line chart over the run's time axis (seconds) with a vertical marker per fault.
+/// A chart over the run's time axis (seconds): phases as shaded bands, faults as markers (a
+/// strip with their count when dense), titled axes with ticks at round times, the legend right
+/// of the plot, and a hover title on every point.
 pub(crate) fn timeline_chart(
     id: &str,
     title: &str,
+    y_title: &str,
     y_format: YFormat,
     series: &[Series],
-    faults: &[(f64, String)],
-    x_max: f64,
+    backdrop: &Backdrop<'_>,
 ) -> Option<Chart> {
     if series.iter().all(|s| s.points.is_empty()) {
         return None;
     }
-    let y_max = nice_max(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0, f64::max));
-    let x_max = x_max.max(1.0);
+    // Stacked bars reach the sum of their series at each x.
+    let mut stacks: Vec<(f64, f64)> = Vec::new();
+    for s in series.iter().filter(|s| s.style == Style::Bars) {
+        for (x, y) in &s.points {
+            match stacks.iter_mut().find(|(sx, _)| (sx - x).abs() < 1e-9) {
+                Some((_, total)) => *total += y,
+                None => stacks.push((*x, *y)),
+            }
+        }
+    }
+    let line_max = series.iter().filter(|s| s.style != Style::Bars).flat_map(|s| s.points.iter().map(|p| p.1));
+    let y_max = nice_max(line_max.chain(stacks.iter().map(|s| s.1)).fold(0.0, f64::max));
+    let x_max = backdrop.x_max.max(1.0);
+    let mut hovers = Vec::new();
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT + 20)).into_drawing_area();
         root.fill(&WHITE).ok()?;
-        let mut chart = ChartBuilder::on(&root)
+        // The legend lives in the right margin, outside the data.
+        let (plot, legend) = root.split_horizontally(WIDTH - 130);
+        let mut chart = ChartBuilder::on(&plot)
             .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(64)
+            .x_label_area_size(44)
+            .y_label_area_size(78)
             .build_cartesian_2d(0f64..x_max, 0f64..y_max)
             .ok()?;
+        // The x ticks are drawn by hand at round times (plotters picks round decimals: 50s,
+        // 1m 40s), with a light grid line each.
         chart
             .configure_mesh()
-            .x_labels(8)
+            .x_labels(0)
             .y_labels(5)
             .light_line_style(TRANSPARENT)
             .bold_line_style(BLACK.mix(0.08))
-            .x_label_formatter(&time_label)
+            .x_desc("time since the start")
+            .y_desc(y_title)
             .y_label_formatter(&|v| y_label(y_format, *v))
             .label_style(("sans-serif", 12))
+            .axis_desc_style(("sans-serif", 12))
             .draw()
             .ok()?;
-        for (at, label) in faults {
-            chart
-                .draw_series(DashedLineSeries::new(vec![(*at, 0.0), (*at, y_max)], 4, 3, FAULT.stroke_width(1)))
-                .ok()?;
+        for t in time_ticks(x_max) {
+            chart.draw_series(std::iter::once(PathElement::new(vec![(t, 0.0), (t, y_max)], BLACK.mix(0.08)))).ok()?;
+            let (px, py) = chart.backend_coord(&(t, 0.0));
+            let label = time_label(&t);
+            let half = (label.len() as i32 * 6) / 2;
+            plot.draw(&Text::new(label, (px - half, py + 6), ("sans-serif", 12))).ok()?;
+        }
+        for (i, (start, end, name)) in backdrop.phases.iter().enumerate() {
+            let shade = if i % 2 == 0 { BLACK.mix(0.05) } else { BLUE.mix(0.06) };
+            chart.draw_series(std::iter::once(Rectangle::new([(*start, 0.0), (*end, y_max)], shade.filled()))).ok()?;
             chart
                 .draw_series(std::iter::once(Text::new(
-                    label.clone(),
-                    (*at, y_max * 0.97),
-                    ("sans-serif", 11).into_font().color(&FAULT),
+                    name.clone(),
+                    (*start, y_max * 0.99),
+                    ("sans-serif", 11).into_font().color(&BLACK.mix(0.55)),
                 )))
                 .ok()?;
         }
-        for s in series.iter().filter(|s| !s.points.is_empty()) {
-            let color = s.color;
-            chart
-                .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))
-                .ok()?
-                .label(s.name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        let dense = backdrop.faults.len() > FAULTS_LABELLED;
+        for (at, label) in backdrop.faults {
+            if dense {
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(*at, 0.0), (*at, y_max * 0.05)],
+                        FAULT.stroke_width(1),
+                    )))
+                    .ok()?;
+            } else {
+                chart
+                    .draw_series(DashedLineSeries::new(vec![(*at, 0.0), (*at, y_max)], 4, 3, FAULT.stroke_width(1)))
+                    .ok()?;
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        label.clone(),
+                        (*at, y_max * 0.9),
+                        ("sans-serif", 11).into_font().color(&FAULT),
+                    )))
+                    .ok()?;
+            }
+            let (x, y) = chart.backend_coord(&(*at, 0.0));
+            hovers.push((x, y, format!("{label} at {}", time_label(at))));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.2))
-            .label_font(("sans-serif", 12))
-            .draw()
-            .ok()?;
+        // Bars: each interval's column, stacked in series order.
+        let mut base: Vec<(f64, f64)> = Vec::new();
+        for s in series.iter().filter(|s| s.style == Style::Bars) {
+            let color = s.color;
+            // Each point closes an interval that began at the previous point.
+            let mut left = 0.0;
+            for (x, y) in &s.points {
+                let below = base.iter().find(|(bx, _)| (bx - x).abs() < 1e-9).map_or(0.0, |b| b.1);
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(left + (x - left) * 0.1, below), (*x - (x - left) * 0.1, below + y)],
+                        color.mix(0.85).filled(),
+                    )))
+                    .ok()?;
+                let (hx, hy) = chart.backend_coord(&((left + x) / 2.0, below + y));
+                hovers.push((hx, hy, format!("{} at {}: {}", s.name, time_label(x), y_label(y_format, *y))));
+                match base.iter_mut().find(|(bx, _)| (bx - x).abs() < 1e-9) {
+                    Some(b) => b.1 += y,
+                    None => base.push((*x, *y)),
+                }
+                left = *x;
+            }
+        }
+        for s in series.iter().filter(|s| !s.points.is_empty() && s.style != Style::Bars) {
+            let style = s.color.stroke_width(2);
+            match s.style {
+                Style::Dashed => {
+                    chart.draw_series(DashedLineSeries::new(s.points.iter().copied(), 7, 4, style)).ok()?
+                }
+                Style::Dotted => {
+                    chart.draw_series(DashedLineSeries::new(s.points.iter().copied(), 2, 3, style)).ok()?
+                }
+                _ => chart.draw_series(LineSeries::new(s.points.iter().copied(), style)).ok()?,
+            };
+            for (x, y) in &s.points {
+                let (hx, hy) = chart.backend_coord(&(*x, *y));
+                hovers.push((hx, hy, format!("{} at {}: {}", s.name, time_label(x), y_label(y_format, *y))));
+            }
+        }
+        // The legend: a swatch drawn as the series is (line, dashes, dots or a bar), then its name.
+        for (i, s) in series.iter().filter(|s| !s.points.is_empty()).enumerate() {
+            let y = 24 + i as i32 * 20;
+            let color = s.color;
+            match s.style {
+                Style::Bars => {
+                    legend.draw(&Rectangle::new([(4, y - 5), (22, y + 5)], color.mix(0.85).filled())).ok()?;
+                }
+                Style::Dashed => {
+                    legend.draw(&PathElement::new(vec![(4, y), (10, y)], color.stroke_width(2))).ok()?;
+                    legend.draw(&PathElement::new(vec![(15, y), (22, y)], color.stroke_width(2))).ok()?;
+                }
+                Style::Dotted => {
+                    for x0 in [4, 9, 14, 19] {
+                        legend.draw(&PathElement::new(vec![(x0, y), (x0 + 2, y)], color.stroke_width(2))).ok()?;
+                    }
+                }
+                Style::Line => {
+                    legend.draw(&PathElement::new(vec![(4, y), (22, y)], color.stroke_width(2))).ok()?;
+                }
+            }
+            legend.draw(&Text::new(s.name.to_owned(), (28, y - 7), ("sans-serif", 12))).ok()?;
+        }
+        if dense {
+            let y = 24 + series.len() as i32 * 20;
+            legend.draw(&PathElement::new(vec![(13, y - 6), (13, y + 6)], FAULT.stroke_width(2))).ok()?;
+            legend
+                .draw(&Text::new(
+                    format!("{} faults", backdrop.faults.len()),
+                    (28, y - 7),
+                    ("sans-serif", 12).into_font().color(&FAULT),
+                ))
+                .ok()?;
+        }
         root.present().ok()?;
     }
-    Some(Chart { id: id.to_owned(), title: title.to_owned(), svg })
+    Some(Chart { id: id.to_owned(), title: title.to_owned(), svg: with_hover(svg, &hovers) })
 }
 
 /// A chart of values against the arrival rate (a breaking-point phase's steps), with both axes

@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::charts::{
-    BLUE, Chart, GREEN, ORANGE, PURPLE, Series, VERMILION, YFormat, rate_chart, spectrum_chart, timeline_chart,
+    BLUE, Backdrop, Chart, GREEN, ORANGE, PURPLE, Series, Style, VERMILION, YFormat, rate_chart, spectrum_chart,
+    timeline_chart,
 };
 use super::compare::Comparison;
 use super::summary::RunSummary;
@@ -370,17 +371,14 @@ fn breaking_point_rows(s: &RunSummary) -> Vec<BreakingPointRow> {
                     &format!("Latency against rate: {}", p.name),
                     "latency of successful replies",
                     YFormat::Millis,
-                    &[
-                        Series { name: "p50", color: BLUE, points: p50 },
-                        Series { name: "p99", color: VERMILION, points: p99 },
-                    ],
+                    &[Series::line("p50", BLUE, p50), Series::line("p99", VERMILION, p99).styled(Style::Dashed)],
                 ),
                 rate_chart(
                     &format!("breaking-success-{i}"),
                     &format!("Success rate against rate: {}", p.name),
                     "successful answers (%)",
                     YFormat::Percent,
-                    &[Series { name: "success", color: GREEN, points: success }],
+                    &[Series::line("success", GREEN, success)],
                 ),
             ]
             .into_iter()
@@ -395,71 +393,78 @@ fn timeline_charts(s: &RunSummary) -> Vec<Chart> {
     let tl = &s.timeline;
     let x_max = s.duration_seconds.max(tl.last().map_or(0.0, |p| p.t));
     let faults: Vec<(f64, String)> = s.faults.iter().filter_map(|f| f.at.map(|at| (at, f.name.clone()))).collect();
+    let phases: Vec<(f64, f64, String)> = s
+        .phases
+        .iter()
+        .filter_map(|p| p.started.map(|start| (start, p.finished.unwrap_or(x_max).max(start), p.name.clone())))
+        .collect();
+    let backdrop = Backdrop { phases: &phases, faults: &faults, x_max };
     let pts = |f: &dyn Fn(&crate::runtime::TimelinePoint) -> Option<f64>| -> Vec<(f64, f64)> {
         tl.iter().filter_map(|p| f(p).map(|v| (p.t, v))).collect()
     };
-    let series = |name, color, points| Series { name, color, points };
+    let line = Series::line;
     let mib = (1u64 << 20) as f64;
+    let b = &backdrop;
     [
         timeline_chart(
             "latency",
-            "Message latency per interval",
+            "Message latency per interval (successful replies)",
+            "latency",
             YFormat::Millis,
             &[
-                series("p50", BLUE, pts(&|p| p.latency_p50_ms)),
-                series("p90", ORANGE, pts(&|p| p.latency_p90_ms)),
-                series("p99", VERMILION, pts(&|p| p.latency_p99_ms)),
+                line("p50", BLUE, pts(&|p| p.latency_p50_ms)),
+                line("p90", ORANGE, pts(&|p| p.latency_p90_ms)).styled(Style::Dashed),
+                line("p99", VERMILION, pts(&|p| p.latency_p99_ms)).styled(Style::Dotted),
             ],
-            &faults,
-            x_max,
+            b,
         ),
         timeline_chart(
             "messages",
             "Messages per interval",
+            "messages per interval",
             YFormat::Number,
             &[
-                series("sent", BLUE, pts(&|p| Some(p.sent as f64))),
-                series("replied", GREEN, pts(&|p| Some(p.replied as f64))),
-                series("failed", ORANGE, pts(&|p| Some(p.failed as f64))),
-                series("lost", VERMILION, pts(&|p| Some(p.lost as f64))),
+                line("replied", GREEN, pts(&|p| Some(p.replied as f64))).styled(Style::Bars),
+                line("failed", ORANGE, pts(&|p| Some(p.failed as f64))).styled(Style::Bars),
+                line("lost", VERMILION, pts(&|p| Some(p.lost as f64))).styled(Style::Bars),
+                line("sent", BLUE, pts(&|p| Some(p.sent as f64))),
             ],
-            &faults,
-            x_max,
+            b,
         ),
         timeline_chart(
             "containers",
-            "Containers running",
+            "Containers",
+            "containers",
             YFormat::Number,
             &[
-                series("running (ready)", PURPLE, pts(&|p| Some(p.containers as f64))),
-                series("starting", ORANGE, pts(&|p| Some(p.containers_starting as f64))),
+                line("running (ready)", PURPLE, pts(&|p| Some(p.containers as f64))),
+                line("starting", ORANGE, pts(&|p| Some(p.containers_starting as f64))).styled(Style::Dashed),
             ],
-            &faults,
-            x_max,
+            b,
         ),
         timeline_chart(
             "memory",
             "Container memory (largest container)",
+            "memory",
             YFormat::Mebibytes,
-            &[series("memory", BLUE, pts(&|p| p.memory_max_bytes.map(|b| b as f64 / mib)))],
-            &faults,
-            x_max,
+            &[line("memory", BLUE, pts(&|p| p.memory_max_bytes.map(|b| b as f64 / mib)))],
+            b,
         ),
         timeline_chart(
             "cpu",
             "Container CPU (mean over containers)",
+            "CPU",
             YFormat::Percent,
-            &[series("cpu", ORANGE, pts(&|p| p.cpu_avg_pct))],
-            &faults,
-            x_max,
+            &[line("cpu", ORANGE, pts(&|p| p.cpu_avg_pct))],
+            b,
         ),
         timeline_chart(
             "queue-depth",
             "Queue depth",
+            "messages waiting",
             YFormat::Number,
-            &[series("queue depth", GREEN, pts(&|p| Some(p.queue_depth as f64)))],
-            &faults,
-            x_max,
+            &[line("queue depth", GREEN, pts(&|p| Some(p.queue_depth as f64)))],
+            b,
         ),
         // How late sends left and how many arrivals the in-flight cap dropped: drawn when the
         // run is on the real clock (where lag can happen) or when anything was late or dropped.
@@ -469,10 +474,10 @@ fn timeline_charts(s: &RunSummary) -> Vec<Chart> {
             timeline_chart(
                 "schedule-lag",
                 "Schedule lag p99 per interval (how late sends left)",
+                "lag",
                 YFormat::Millis,
-                &[series("schedule lag p99", VERMILION, pts(&|p| p.schedule_lag_p99_ms))],
-                &faults,
-                x_max,
+                &[line("schedule lag p99", VERMILION, pts(&|p| p.schedule_lag_p99_ms))],
+                b,
             )
         })
         .flatten(),
@@ -482,10 +487,10 @@ fn timeline_charts(s: &RunSummary) -> Vec<Chart> {
                 timeline_chart(
                     "dropped-arrivals",
                     "Arrivals dropped by the in-flight cap per interval",
+                    "arrivals dropped",
                     YFormat::Number,
-                    &[series("dropped", ORANGE, pts(&|p| Some(p.dropped as f64)))],
-                    &faults,
-                    x_max,
+                    &[line("dropped", ORANGE, pts(&|p| Some(p.dropped as f64))).styled(Style::Bars)],
+                    b,
                 )
             })
             .flatten(),

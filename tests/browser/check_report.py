@@ -43,6 +43,20 @@ def main() -> int:
         found["charts"] = page.locator("figure.chart svg").count()
         box = page.locator("figure.chart svg").first.bounding_box() if found["charts"] else None
         found["first_chart_visible"] = bool(box and box["width"] > 200 and box["height"] > 100)
+        # Every chart over time or rate has axis titles and a hover title on its points.
+        found["untitled_charts"] = page.evaluate(
+            """() => [...document.querySelectorAll('#charts figure.chart svg, .breaking-point figure.chart svg')]
+                .filter(svg => !/time since the start|arrival rate/.test(svg.textContent))
+                .map(svg => svg.closest('figure').id)"""
+        )
+        found["charts_without_hover"] = page.evaluate(
+            """() => [...document.querySelectorAll('#charts figure.chart svg, .breaking-point figure.chart svg')]
+                .filter(svg => svg.querySelectorAll('title').length === 0)
+                .map(svg => svg.closest('figure').id)"""
+        )
+        found["fault_strip"] = page.evaluate(
+            """() => [...document.querySelectorAll('#charts svg text')].some(t => / faults$/.test(t.textContent.trim()))"""
+        )
         found["injected_script_ran"] = page.evaluate("() => window.__herd_injected === true")
         found["verdict_text"] = page.locator("#verdict").inner_text()
         page.screenshot(path=str(shot), full_page=True)
@@ -55,6 +69,10 @@ def main() -> int:
         found["problems"].append("the thresholds table is not visible")
     if not found["first_chart_visible"]:
         found["problems"].append("no chart is visible")
+    if found["untitled_charts"]:
+        found["problems"].append("charts without axis titles: " + ", ".join(found["untitled_charts"]))
+    if found["charts_without_hover"]:
+        found["problems"].append("charts without hover titles: " + ", ".join(found["charts_without_hover"]))
     if found["injected_script_ran"]:
         found["problems"].append("a script from report data ran")
     print(json.dumps(found))
