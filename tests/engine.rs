@@ -487,3 +487,19 @@ fn a_kill_shows_in_containers_running_until_the_replacement_is_ready() {
     let running = s.metrics.iter().find(|m| m.name == "containers_running").expect("containers_running");
     assert_eq!(running.min, Some(1.0));
 }
+
+#[test]
+fn message_rows_come_from_a_data_file_in_the_order_asked_for() {
+    // Two sessions take turns (ids 0, 1, 2, ...). In order, the phase's third message (id 2)
+    // gets the third row; per session, each session's third message does (the first is id 4).
+    let s = run("message-data");
+    let reason = s.abort_reason.clone().unwrap_or_default();
+    assert!(reason.starts_with("message 2 "), "{reason}");
+    let mut plan = common::plan(Path::new("tests/engine/message-data.toml"));
+    for d in plan.message_data.values_mut() {
+        d.order = herd::plan::DataOrder::PerSession;
+    }
+    let per_session = common::run_plan(&plan);
+    let reason = per_session.abort_reason.unwrap_or_default();
+    assert!(reason.starts_with("message 4 "), "{reason}");
+}

@@ -15,8 +15,8 @@ use super::units::{parse_duration, parse_percent, parse_rate, parse_size};
 use crate::metrics::Metric;
 use crate::outputs::compile_cloudwatch;
 use crate::scenario::{
-    ArrivalsSpec, Diagnostic, FaultSpec, FileDiagnostics, IterationOrderSpec, KeyPath, LoadFailure, LoadedScenario,
-    MessageSpec, PhaseSpec, ScenarioSpec, nearest,
+    ArrivalsSpec, DataOrderSpec, Diagnostic, FaultSpec, FileDiagnostics, IterationOrderSpec, KeyPath, LoadFailure,
+    LoadedScenario, MessageSpec, PhaseSpec, ScenarioSpec, nearest,
 };
 use crate::targets::{CompiledTarget, TargetCompileCx, default_target_spec};
 
@@ -83,7 +83,9 @@ pub fn compile(loaded: &LoadedScenario) -> Result<Plan, FileDiagnostics> {
 
 /// [`compile`] with options from the command line.
 pub fn compile_with(loaded: &LoadedScenario, options: &CompileOptions) -> Result<Plan, FileDiagnostics> {
-    let mut c = Compiler { errors: Vec::new(), allow_large: options.allow_large };
+    let base_dir = std::path::Path::new(&loaded.file).parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let mut c =
+        Compiler { errors: Vec::new(), allow_large: options.allow_large, base_dir, message_data: BTreeMap::new() };
     let plan = c.scenario(&loaded.spec, &loaded.file, &loaded.params);
     if c.errors.is_empty() { Ok(plan) } else { Err(loaded.diagnostics(c.errors)) }
 }
@@ -93,6 +95,10 @@ pub fn compile_with(loaded: &LoadedScenario, options: &CompileOptions) -> Result
 pub(crate) struct Compiler {
     pub(crate) errors: Vec<Diagnostic>,
     allow_large: bool,
+    /// The scenario file's folder: data files are relative to it.
+    base_dir: std::path::PathBuf,
+    /// Rows that feed message tables, by owner.
+    message_data: BTreeMap<String, MessageData>,
 }
 
 #[derive(Serialize)]
@@ -255,6 +261,7 @@ impl Compiler {
             cloudwatch: spec.output.as_ref().and_then(|o| o.cloudwatch.as_ref()).map(compile_cloudwatch),
             templates: Arc::new(templates),
             vars: params.vars.iter().map(|(k, v)| (k.clone(), v.text())).collect(),
+            message_data: std::mem::take(&mut self.message_data),
         }
     }
 
@@ -620,6 +627,34 @@ impl Compiler {
         templates: &mut Templates,
     ) {
         let spec = spec.cloned().unwrap_or_default();
+        // Rows that feed the messages: the templates are checked against the first one.
+        let mut first_row = std::collections::BTreeMap::new();
+        // Without its rows a template that uses them cannot be checked; the data error says why.
+        let mut rows_missing = false;
+        if let Some(from) = &spec.from {
+            match super::data::load_rows(&self.base_dir.join(from), 10_000_000) {
+                Ok(rows) => {
+                    first_row = rows.first().cloned().unwrap_or_default();
+                    let order = match spec.order {
+                        None | Some(DataOrderSpec::Sequential) => DataOrder::Sequential,
+                        Some(DataOrderSpec::Random) => DataOrder::Random,
+                        Some(DataOrderSpec::PerSession) => DataOrder::PerSession,
+                    };
+                    let count = rows.len();
+                    self.message_data.insert(owner.to_owned(), MessageData { rows: Arc::new(rows), count, order });
+                }
+                Err(e) => {
+                    self.err_help(path.key("from"), e, "fix the data file, or point `from` at another");
+                    rows_missing = true;
+                }
+            }
+        } else if spec.order.is_some() {
+            self.err_help(
+                path.key("order"),
+                "`order` chooses rows of `from`, and there is no `from`",
+                "add `from` or remove `order`",
+            );
+        }
         let instruction = spec.instruction.unwrap_or_else(|| "herd message {{ message.seq }}".into());
         let mut entries = vec![(instruction_name(owner), path.key("instruction"), instruction)];
         for (k, v) in &spec.fields {
@@ -633,15 +668,20 @@ impl Compiler {
                 self.err(key_path, format!("template \"{source}\" has a syntax error: {e}"));
                 continue;
             }
-            if let Some(s) = sample {
+            if let Some(s) = sample.filter(|_| !rows_missing) {
                 let group = groups.get(s.group).map_or("", |g| g.name.as_str());
-                let vars = MessageVars { seq: 0, iteration: 0, id: "00000000-0000-0000-0000-000000000000".into() };
+                let vars = MessageVars {
+                    seq: 0,
+                    iteration: 0,
+                    id: "00000000-0000-0000-0000-000000000000".into(),
+                    data: first_row.clone(),
+                };
                 let ctx = MessageContext::new(s, group, vars, phase_name);
                 if let Err(e) = templates.render(&name, &ctx) {
                     self.err_help(
                         key_path,
                         format!("template \"{source}\" does not render: {e}"),
-                        "available: session.client, session.project, session.user, session.thread, session.index, session.group, message.seq, message.iteration, message.id, phase.name",
+                        "available: session.client, session.project, session.user, session.thread, session.index, session.group, session.data.*, message.seq, message.iteration, message.id, message.data.*, phase.name, vars.*",
                     );
                 }
             }

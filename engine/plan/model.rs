@@ -47,6 +47,8 @@ pub struct Plan {
     /// The parameters the plan was compiled with (`vars.*`, after `--set`), name and value as
     /// text, in file order. `env.*` values are not kept: they may be secrets.
     pub vars: Vec<(String, String)>,
+    /// Rows that feed messages (`message.from`), by the template owner (`phases[0]`).
+    pub message_data: std::collections::BTreeMap<String, MessageData>,
     /// The message templates of every phase.
     #[serde(skip)]
     pub templates: Arc<Templates>,
@@ -124,6 +126,30 @@ pub struct StepRule {
     pub cmp: Cmp,
     /// The limit in the metric's recording unit.
     pub limit: f64,
+}
+
+/// Rows of a data file that feed a message table, and which row a message gets.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageData {
+    /// The rows, column to value.
+    #[serde(skip)]
+    pub rows: Arc<Vec<std::collections::BTreeMap<String, String>>>,
+    /// How many rows there are (shown in plans).
+    pub count: usize,
+    /// Which row a message gets.
+    pub order: DataOrder,
+}
+
+/// Which row of a message data file a message gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataOrder {
+    /// The phase walks the rows in turn.
+    Sequential,
+    /// A seeded random row.
+    Random,
+    /// Each session walks the rows from the first.
+    PerSession,
 }
 
 /// Which sessions of a closed-model phase share a loop (one message in flight per loop).

@@ -195,6 +195,8 @@ pub struct MessageVars {
     pub iteration: u64,
     /// A fresh uuid.
     pub id: String,
+    /// The message's row of the message table's data file (`from`), if it has one.
+    pub data: std::collections::BTreeMap<String, String>,
 }
 
 /// `phase.*` in a message template.

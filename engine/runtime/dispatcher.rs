@@ -19,7 +19,7 @@ use super::pace::{Behind, Pace};
 use super::records::{BehindRecord, EndReason, FaultRecord, RunResult};
 use crate::metrics::{aborting_rule, judge_windows};
 use crate::plan::{
-    FaultAction, FaultTrigger, MessageContext, MessageVars, PhaseStart, Plan, field_name, instruction_name,
+    DataOrder, FaultAction, FaultTrigger, MessageContext, MessageVars, PhaseStart, Plan, field_name, instruction_name,
 };
 use crate::targets::{FaultOutcome, Inbox, Micros, Observation, Outbound, Stamped, Target, TargetIo};
 
@@ -32,7 +32,13 @@ fn secs(t: Micros) -> f64 {
 }
 
 /// A message table's instruction template name and its (field, template name) pairs.
-type MessageTemplates = (String, Vec<(String, String)>);
+/// A message table: its owner (`phases[0]`, `faults[2]`), the instruction's template name, and
+/// (field, template name) pairs.
+struct MessageTemplates {
+    owner: String,
+    instruction: String,
+    fields: Vec<(String, String)>,
+}
 
 /// How long in-flight messages may still be answered after Ctrl-C.
 /// How long a stopped run waits for the replies in flight, unless `RunOptions` says otherwise.
@@ -113,6 +119,8 @@ struct Dispatcher<'a> {
     abort_reason: Option<String>,
     /// The first send that failed, for the summary's warning.
     first_send_error: Option<String>,
+    /// Per message table with sequential data: the next row.
+    data_cursor: std::collections::HashMap<String, u64>,
     last_tick: std::time::Instant,
     stop_grace: Micros,
     /// Once stopped: when the wait for the replies in flight ends (wall time).
@@ -159,6 +167,7 @@ pub fn run(plan: &Plan, target: &mut dyn Target, options: &RunOptions, observer:
         arrivals_stopped: false,
         abort_reason: None,
         first_send_error: None,
+        data_cursor: std::collections::HashMap::new(),
         last_tick: std::time::Instant::now(),
         stop_grace: us(options.stop_grace),
         grace_deadline: None,
@@ -172,7 +181,7 @@ fn message_templates(plan: &Plan, owner: &str) -> MessageTemplates {
     let prefix = field_name(owner, "");
     let fields =
         plan.templates.names_with_prefix(&prefix).into_iter().map(|n| (n[prefix.len()..].to_owned(), n)).collect();
-    (instruction_name(owner), fields)
+    MessageTemplates { owner: owner.to_owned(), instruction: instruction_name(owner), fields }
 }
 
 impl Dispatcher<'_> {
@@ -496,10 +505,11 @@ impl Dispatcher<'_> {
         if self.clock.is_real() {
             self.pace.sent(self.clock.wall(), lag);
         }
+        let data = self.message_row(p, &templates.owner, iteration);
         let s = &self.plan.sessions[session];
-        let vars = MessageVars { seq: id, iteration, id: correlation.clone() };
+        let vars = MessageVars { seq: id, iteration, id: correlation.clone(), data };
         let ctx = MessageContext::new(s, &self.plan.groups[s.group].name, vars, &self.plan.phases[p].name);
-        let (instruction_template, field_templates) = templates;
+        let (instruction_template, field_templates) = (&templates.instruction, &templates.fields);
         // Templates were rendered once at compile time, but a template can still fail for one
         // message only (`{% if vars.iteration == 2 %}{{ fail() }}`). Such a message is never
         // sent with an error text as its body: it counts in `send_errors` and stops the run.
@@ -529,6 +539,26 @@ impl Dispatcher<'_> {
         self.absorb(io);
         self.fire_message_faults();
         id
+    }
+
+    /// The row of the message table's data file the next message of `owner` gets (empty when
+    /// it has none): the phase's next row, a seeded random one, or the session's `iteration`-th.
+    fn message_row(&mut self, p: usize, owner: &str, iteration: u64) -> std::collections::BTreeMap<String, String> {
+        let Some(data) = self.plan.message_data.get(owner) else { return Default::default() };
+        let n = data.rows.len().max(1) as u64;
+        let k = match data.order {
+            DataOrder::Sequential => {
+                let cursor = self.data_cursor.entry(owner.to_owned()).or_insert(0);
+                *cursor += 1;
+                *cursor - 1
+            }
+            DataOrder::Random => match self.running[p].as_mut() {
+                Some(r) => rand::Rng::random_range(&mut r.ids, 0..n),
+                None => 0,
+            },
+            DataOrder::PerSession => iteration,
+        };
+        data.rows.get((k % n) as usize).cloned().unwrap_or_default()
     }
 
     /// Message `id` could not be rendered: it is not sent, and the run stops with the reason.

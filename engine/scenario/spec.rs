@@ -151,6 +151,27 @@ pub struct MessageSpec {
     /// Extra body fields, each a template with the same variables as `instruction`.
     #[serde(default)]
     pub fields: IndexMap<String, String>,
+    /// A data file that feeds the messages, relative to the scenario file: `.csv` (with a header
+    /// row), `.json` or `.jsonl`. Each message gets a row, its columns as `message.data.*`.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Which row a message gets: `"sequential"` (the phase walks the rows in turn),
+    /// `"random"` (seeded) or `"per-session"` (each session walks the rows from the first).
+    /// Default `"sequential"`.
+    #[serde(default)]
+    pub order: Option<DataOrderSpec>,
+}
+
+/// Which row of a message data file a message gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataOrderSpec {
+    /// The phase walks the rows in turn, wrapping round.
+    Sequential,
+    /// A row drawn at random (seeded) for each message.
+    Random,
+    /// Each session walks the rows in turn from the first.
+    PerSession,
 }
 
 /// A load phase. `executor` chooses how arrivals are generated.
