@@ -32,6 +32,8 @@ pub(crate) enum Style {
     Dotted,
     /// Bars per interval, stacked on the other bar series of the chart.
     Bars,
+    /// Points only (a scatter).
+    Points,
 }
 
 /// A named series of (x, y) points.
@@ -296,6 +298,9 @@ pub(crate) fn timeline_chart(
                         legend.draw(&PathElement::new(vec![(x0, y), (x0 + 2, y)], color.stroke_width(2))).ok()?;
                     }
                 }
+                Style::Points => {
+                    legend.draw(&Circle::new((13, y), 3, color.filled())).ok()?;
+                }
                 Style::Line => {
                     legend.draw(&PathElement::new(vec![(4, y), (22, y)], color.stroke_width(2))).ok()?;
                 }
@@ -320,13 +325,21 @@ pub(crate) fn timeline_chart(
 
 /// A chart of values against the arrival rate (a breaking-point phase's steps), with both axes
 /// titled and a marker on every step.
-pub(crate) fn rate_chart(id: &str, title: &str, y_title: &str, y_format: YFormat, series: &[Series]) -> Option<Chart> {
+pub(crate) fn rate_chart(
+    id: &str,
+    title: &str,
+    x_title: &str,
+    y_title: &str,
+    y_format: YFormat,
+    series: &[Series],
+) -> Option<Chart> {
     if series.iter().all(|s| s.points.is_empty()) {
         return None;
     }
     let x_max = nice_max(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).fold(0.0, f64::max));
     let y_max = nice_max(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0, f64::max));
     let mut svg = String::new();
+    let svg_hovers;
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).ok()?;
@@ -342,7 +355,7 @@ pub(crate) fn rate_chart(id: &str, title: &str, y_title: &str, y_format: YFormat
             .y_labels(5)
             .light_line_style(TRANSPARENT)
             .bold_line_style(BLACK.mix(0.08))
-            .x_desc("arrival rate (messages/s)")
+            .x_desc(x_title)
             .y_desc(y_title)
             .x_label_formatter(&|v| format!("{v:.1}/s"))
             .y_label_formatter(&|v| y_label(y_format, *v))
@@ -350,15 +363,29 @@ pub(crate) fn rate_chart(id: &str, title: &str, y_title: &str, y_format: YFormat
             .axis_desc_style(("sans-serif", 12))
             .draw()
             .ok()?;
+        let mut hovers = Vec::new();
         for s in series.iter().filter(|s| !s.points.is_empty()) {
             let color = s.color;
+            if s.style != Style::Points {
+                let style = color.stroke_width(2);
+                match s.style {
+                    Style::Dashed => {
+                        chart.draw_series(DashedLineSeries::new(s.points.iter().copied(), 7, 4, style)).ok()?
+                    }
+                    _ => chart.draw_series(LineSeries::new(s.points.iter().copied(), style)).ok()?,
+                };
+            }
             chart
-                .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))
+                .draw_series(s.points.iter().map(|p| Circle::new(*p, 3, color.filled())))
                 .ok()?
                 .label(s.name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
-            chart.draw_series(s.points.iter().map(|p| Circle::new(*p, 3, color.filled()))).ok()?;
+                .legend(move |(x, y)| Circle::new((x + 9, y), 3, color.filled()));
+            for (x, y) in &s.points {
+                let (hx, hy) = chart.backend_coord(&(*x, *y));
+                hovers.push((hx, hy, format!("{} at {x:.2}/s: {}", s.name, y_label(y_format, *y))));
+            }
         }
+        svg_hovers = hovers;
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
@@ -369,7 +396,7 @@ pub(crate) fn rate_chart(id: &str, title: &str, y_title: &str, y_format: YFormat
             .ok()?;
         root.present().ok()?;
     }
-    Some(Chart { id: id.to_owned(), title: title.to_owned(), svg })
+    Some(Chart { id: id.to_owned(), title: title.to_owned(), svg: with_hover(svg, &svg_hovers) })
 }
 
 /// The label of a spectrum position: x = log10(1 / (1 - q)).

@@ -369,6 +369,7 @@ fn breaking_point_rows(s: &RunSummary) -> Vec<BreakingPointRow> {
                 rate_chart(
                     &format!("breaking-latency-{i}"),
                     &format!("Latency against rate: {}", p.name),
+                    "arrival rate (messages/s)",
                     "latency of successful replies",
                     YFormat::Millis,
                     &[Series::line("p50", BLUE, p50), Series::line("p99", VERMILION, p99).styled(Style::Dashed)],
@@ -376,6 +377,7 @@ fn breaking_point_rows(s: &RunSummary) -> Vec<BreakingPointRow> {
                 rate_chart(
                     &format!("breaking-success-{i}"),
                     &format!("Success rate against rate: {}", p.name),
+                    "arrival rate (messages/s)",
                     "successful answers (%)",
                     YFormat::Percent,
                     &[Series::line("success", GREEN, success)],
@@ -403,6 +405,17 @@ fn timeline_charts(s: &RunSummary) -> Vec<Chart> {
         tl.iter().filter_map(|p| f(p).map(|v| (p.t, v))).collect()
     };
     let line = Series::line;
+    // A count per interval as a rate: divided by the interval's length.
+    let per_second = |f: &dyn Fn(&crate::runtime::TimelinePoint) -> u64| -> Vec<(f64, f64)> {
+        let mut prev = 0.0;
+        tl.iter()
+            .map(|p| {
+                let len = (p.t - prev).max(1e-9);
+                prev = p.t;
+                (p.t, f(p) as f64 / len)
+            })
+            .collect()
+    };
     let mib = (1u64 << 20) as f64;
     let b = &backdrop;
     [
@@ -417,6 +430,33 @@ fn timeline_charts(s: &RunSummary) -> Vec<Chart> {
                 line("p99", VERMILION, pts(&|p| p.latency_p99_ms)).styled(Style::Dotted),
             ],
             b,
+        ),
+        timeline_chart(
+            "arrival-rate",
+            "Arrival rate: asked for and sent",
+            "messages per second",
+            YFormat::Number,
+            &[
+                line("intended", BLUE, pts(&|p| p.intended_rate)).styled(Style::Dashed),
+                line("achieved", GREEN, per_second(&|p| p.sent)),
+            ],
+            b,
+        ),
+        rate_chart(
+            "latency-throughput",
+            "Latency against throughput (one point per interval)",
+            "successful replies per second",
+            "p99 latency",
+            YFormat::Millis,
+            &[line(
+                "interval",
+                VERMILION,
+                tl.iter()
+                    .zip(per_second(&|p| p.replied))
+                    .filter_map(|(p, (_, r))| p.latency_p99_ms.map(|l| (r, l)))
+                    .collect(),
+            )
+            .styled(Style::Points)],
         ),
         timeline_chart(
             "messages",

@@ -325,15 +325,19 @@ impl Dispatcher<'_> {
     }
 
     /// Whether the generator is behind its schedule now; remembers the worst window.
-    fn judge_pace(&mut self) {
-        let wall = self.clock.wall();
-        let planned = self
-            .running
+    /// Arrivals per second the running phases' schedules ask for now, if any has a rate.
+    fn planned_rate(&self) -> Option<f64> {
+        self.running
             .iter()
             .zip(&self.phase_done)
             .filter(|(_, done)| !**done)
             .filter_map(|(r, _)| r.as_ref().and_then(|r| r.executor.planned_rate(self.clock.now())))
-            .reduce(|a, b| a + b);
+            .reduce(|a, b| a + b)
+    }
+
+    fn judge_pace(&mut self) {
+        let wall = self.clock.wall();
+        let planned = self.planned_rate();
         let judged = self.pace.judge(wall, planned);
         self.behind_now = judged.as_ref().map(Behind::message);
         if let Some(b) = judged {
@@ -716,7 +720,12 @@ impl Dispatcher<'_> {
         self.absorb(io);
         self.judge_pace();
         let latency = self.ledger.latency_so_far();
-        let point = self.ledger.point(now).clone();
+        let intended = self.planned_rate();
+        let mut point = self.ledger.point(now).clone();
+        point.intended_rate = intended;
+        if let Some(last) = self.ledger.timeline.last_mut() {
+            last.intended_rate = intended;
+        }
         let progress = Progress {
             at: point.t,
             totals: &self.ledger.acct,

@@ -439,6 +439,7 @@ impl<'a> Ledger<'a> {
         let ms = |v: u64| v as f64 / 1e3;
         let g = &self.gauges;
         let point = TimelinePoint {
+            intended_rate: None,
             t: secs(now),
             sent: interval.sent,
             replied: interval.replied,

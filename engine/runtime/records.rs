@@ -26,6 +26,9 @@ pub enum EndReason {
 pub struct TimelinePoint {
     /// Seconds since the start.
     pub t: f64,
+    /// Arrivals per second the schedule asked for at this moment (open-model phases), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intended_rate: Option<f64>,
     /// Messages sent in the interval.
     pub sent: u64,
     /// Successful replies in the interval.

@@ -46,7 +46,7 @@ def main() -> int:
         # Every chart over time or rate has axis titles and a hover title on its points.
         found["untitled_charts"] = page.evaluate(
             """() => [...document.querySelectorAll('#charts figure.chart svg, .breaking-point figure.chart svg')]
-                .filter(svg => !/time since the start|arrival rate/.test(svg.textContent))
+                .filter(svg => !/time since the start|arrival rate|replies per second/.test(svg.textContent))
                 .map(svg => svg.closest('figure').id)"""
         )
         found["charts_without_hover"] = page.evaluate(
