@@ -503,3 +503,19 @@ fn message_rows_come_from_a_data_file_in_the_order_asked_for() {
     let reason = per_session.abort_reason.unwrap_or_default();
     assert!(reason.starts_with("message 4 "), "{reason}");
 }
+
+#[test]
+fn setup_and_teardown_phases_stay_out_of_the_runs_metrics() {
+    let s = run("setup-teardown");
+    assert_eq!(s.verdict, Verdict::Passed, "{:#?}", s.thresholds.iter().filter(|t| !t.passed).collect::<Vec<_>>());
+    // Every message is counted in the accounting; only the measured phase's in the metrics.
+    assert_eq!(s.accounting.sent, 16);
+    assert_eq!(metric(&s, "messages_sent").count, 10);
+    // Without the roles the cold start would fail the latency rule.
+    let mut plan = common::plan(Path::new("tests/engine/setup-teardown.toml"));
+    for p in &mut plan.phases {
+        p.unmeasured = false;
+    }
+    let all = common::run_plan(&plan);
+    assert!(!all.thresholds[0].passed, "{}", all.thresholds[0].measured_text);
+}

@@ -24,6 +24,9 @@ pub enum Tag {
     PhaseGroup(usize, usize),
     /// Answers that were not successes (`message_latency` only).
     Outcome(Outcome),
+    /// Not a series: a value with this tag is left out of the run's own series (a setup or
+    /// teardown phase's), and recorded only in its other tags' series.
+    Unmeasured,
 }
 
 /// How a message was answered, when it was not a success.
@@ -150,8 +153,11 @@ impl Recorder {
     }
 
     fn keys(metric: Metric, tags: &[Tag]) -> impl Iterator<Item = SeriesKey> + '_ {
-        std::iter::once(SeriesKey { metric, tag: None })
-            .chain(tags.iter().map(move |t| SeriesKey { metric, tag: Some(*t) }))
+        let measured = !tags.contains(&Tag::Unmeasured);
+        measured
+            .then_some(SeriesKey { metric, tag: None })
+            .into_iter()
+            .chain(tags.iter().filter(|t| **t != Tag::Unmeasured).map(move |t| SeriesKey { metric, tag: Some(*t) }))
     }
 
     /// Records a value of a trend metric for the run and for each tag.

@@ -16,7 +16,7 @@ use crate::metrics::Metric;
 use crate::outputs::compile_cloudwatch;
 use crate::scenario::{
     ArrivalsSpec, DataOrderSpec, Diagnostic, FaultSpec, FileDiagnostics, IterationOrderSpec, KeyPath, LoadFailure,
-    LoadedScenario, MessageSpec, PhaseSpec, ScenarioSpec, nearest,
+    LoadedScenario, MessageSpec, PhaseRoleSpec, PhaseSpec, ScenarioSpec, nearest,
 };
 use crate::targets::{CompiledTarget, TargetCompileCx, default_target_spec};
 
@@ -543,24 +543,43 @@ impl Compiler {
             );
         }
         let mut out: Vec<PhasePlan> = Vec::new();
+        let (mut seen_measured, mut seen_teardown) = (false, false);
         for (p, phase) in spec.phases.iter().enumerate() {
             let path = root().key("phases").index(p);
-            let (name, start, groups_sel, message, timeout, allow_empty) = match phase {
+            let ((name, start, groups_sel, message, timeout, allow_empty), role) = match phase {
                 PhaseSpec::ConstantArrivalRate(s) => {
-                    (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty)
+                    ((&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty), s.role)
                 }
                 PhaseSpec::RampingArrivalRate(s) => {
-                    (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty)
+                    ((&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty), s.role)
                 }
                 PhaseSpec::PerSessionIterations(s) => {
-                    (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty)
+                    ((&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty), s.role)
                 }
-                PhaseSpec::Burst(s) => (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty),
-                PhaseSpec::Soak(s) => (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty),
+                PhaseSpec::Burst(s) => {
+                    ((&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty), s.role)
+                }
+                PhaseSpec::Soak(s) => {
+                    ((&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty), s.role)
+                }
                 PhaseSpec::BreakingPoint(s) => {
-                    (&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty)
+                    ((&s.name, &s.start, &s.sessions, &s.message, &s.reply_timeout, s.allow_empty), s.role)
                 }
             };
+            // Setup phases come before every measured phase, teardown phases after them all.
+            let role = role.unwrap_or(PhaseRoleSpec::Measured);
+            let order_problem = match role {
+                PhaseRoleSpec::Setup if seen_measured || seen_teardown => {
+                    Some("a setup phase comes after a measured or teardown phase")
+                }
+                PhaseRoleSpec::Measured if seen_teardown => Some("a measured phase comes after a teardown phase"),
+                _ => None,
+            };
+            if let Some(problem) = order_problem {
+                self.err_help(path.key("role"), problem, "put setup phases first and teardown phases last");
+            }
+            seen_measured |= role == PhaseRoleSpec::Measured;
+            seen_teardown |= role == PhaseRoleSpec::Teardown;
             if let Some(n) = name {
                 self.check_name(path.key("name"), "phase", n);
             }
@@ -607,6 +626,7 @@ impl Compiler {
                 reply_timeout,
                 executor,
                 allow_empty: allow_empty.unwrap_or(false),
+                unmeasured: role != PhaseRoleSpec::Measured,
             });
         }
         out

@@ -190,6 +190,8 @@ pub struct PhasePlan {
     pub executor: ExecutorPlan,
     /// Sending nothing does not fail the run.
     pub allow_empty: bool,
+    /// A setup or teardown phase: its messages are left out of the run's metrics.
+    pub unmeasured: bool,
 }
 
 /// How a phase generates arrivals.

@@ -239,6 +239,7 @@ fn tag_parts(plan: &Plan, tag: Option<Tag>) -> (Option<String>, Option<String>) 
         Some(Tag::Phase(p)) => (Some("phase".into()), plan.phases.get(p).map(|p| p.name.clone())),
         Some(Tag::Group(g)) => (Some("group".into()), plan.groups.get(g).map(|g| g.name.clone())),
         Some(Tag::Outcome(o)) => (Some("outcome".into()), Some(o.name().to_owned())),
+        Some(Tag::Unmeasured) => (None, None),
         Some(Tag::PhaseGroup(p, g)) => (
             Some("phase,group".into()),
             plan.phases.get(p).zip(plan.groups.get(g)).map(|(p, g)| format!("{},{}", p.name, g.name)),

@@ -120,7 +120,10 @@ impl<'a> Ledger<'a> {
             phases: plan
                 .phases
                 .iter()
-                .map(|p| PhaseRecord::new(p.name.clone(), p.executor.name().to_owned(), p.allow_empty))
+                .map(|p| PhaseRecord {
+                    unmeasured: p.unmeasured,
+                    ..PhaseRecord::new(p.name.clone(), p.executor.name().to_owned(), p.allow_empty)
+                })
                 .collect(),
             sessions: plan
                 .sessions
@@ -136,6 +139,10 @@ impl<'a> Ledger<'a> {
     }
 
     fn tags(&self, phase: usize, session: usize) -> Tags {
+        // A setup or teardown phase's values stay out of the run's series: its own tag only.
+        if self.plan.phases[phase].unmeasured {
+            return Tags { items: [Tag::Phase(phase), Tag::Unmeasured, Tag::Unmeasured], len: 2 };
+        }
         let group = self.plan.sessions[session].group;
         let both = self.combined.contains(&(phase, group));
         Tags {

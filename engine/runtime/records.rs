@@ -133,6 +133,9 @@ pub struct PhaseRecord {
     /// Sending nothing does not fail the run (`allow_empty`).
     #[serde(default)]
     pub allow_empty: bool,
+    /// A setup or teardown phase: counted in the accounting, left out of the run's metrics.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unmeasured: bool,
     /// A breaking-point phase's steps, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepRecord>,
@@ -178,6 +181,7 @@ impl PhaseRecord {
             lost: 0,
             send_errors: 0,
             allow_empty,
+            unmeasured: false,
             steps: Vec::new(),
         }
     }

@@ -218,6 +218,12 @@ pub struct BreakingPointSpec {
     /// Let this phase send nothing without failing the run. Default false.
     #[serde(default)]
     pub allow_empty: Option<bool>,
+    /// `"setup"` (before the measured phases: warming caches, claiming containers) or
+    /// `"teardown"` (after them). Their messages are counted but left out of every metric of
+    /// the run, so thresholds judge only the measured phases; a key with their tag
+    /// (`{phase="warm-up"}`) still sees them. Default `"measured"`.
+    #[serde(default)]
+    pub role: Option<PhaseRoleSpec>,
     /// Rate of the first step, e.g. `"1/s"`. Default: `step`.
     #[serde(default)]
     pub start_rate: Option<String>,
@@ -267,6 +273,12 @@ pub struct ConstantRateSpec {
     /// a run that sent nothing proves nothing. Default false.
     #[serde(default)]
     pub allow_empty: Option<bool>,
+    /// `"setup"` (before the measured phases: warming caches, claiming containers) or
+    /// `"teardown"` (after them). Their messages are counted but left out of every metric of
+    /// the run, so thresholds judge only the measured phases; a key with their tag
+    /// (`{phase="warm-up"}`) still sees them. Default `"measured"`.
+    #[serde(default)]
+    pub role: Option<PhaseRoleSpec>,
     /// Arrivals per unit of time: `"1000/h"`, `"20/s"`, `"5/m"`.
     pub rate: String,
     /// How long the phase sends, e.g. `"5m"`.
@@ -306,6 +318,12 @@ pub struct RampingRateSpec {
     /// a run that sent nothing proves nothing. Default false.
     #[serde(default)]
     pub allow_empty: Option<bool>,
+    /// `"setup"` (before the measured phases: warming caches, claiming containers) or
+    /// `"teardown"` (after them). Their messages are counted but left out of every metric of
+    /// the run, so thresholds judge only the measured phases; a key with their tag
+    /// (`{phase="warm-up"}`) still sees them. Default `"measured"`.
+    #[serde(default)]
+    pub role: Option<PhaseRoleSpec>,
     /// Rate at the start of the first stage. Default `"0/s"`.
     #[serde(default)]
     pub start_rate: Option<String>,
@@ -365,6 +383,12 @@ pub struct IterationsSpec {
     /// a run that sent nothing proves nothing. Default false.
     #[serde(default)]
     pub allow_empty: Option<bool>,
+    /// `"setup"` (before the measured phases: warming caches, claiming containers) or
+    /// `"teardown"` (after them). Their messages are counted but left out of every metric of
+    /// the run, so thresholds judge only the measured phases; a key with their tag
+    /// (`{phase="warm-up"}`) still sees them. Default `"measured"`.
+    #[serde(default)]
+    pub role: Option<PhaseRoleSpec>,
     /// Messages each session sends.
     pub iterations: i64,
     /// `"concurrent"`: every session runs its own loop at the same time. `"round-robin"`: one loop
@@ -377,6 +401,18 @@ pub struct IterationsSpec {
     /// Pause after each reply before the next send, as a distribution. Default `"fixed(0s)"`.
     #[serde(default)]
     pub think_time: Option<String>,
+}
+
+/// What a phase is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PhaseRoleSpec {
+    /// Before the measured phases; left out of the run's metrics.
+    Setup,
+    /// Judged by the thresholds.
+    Measured,
+    /// After the measured phases; left out of the run's metrics.
+    Teardown,
 }
 
 /// Order of a closed-model phase.
@@ -416,6 +452,12 @@ pub struct BurstSpec {
     /// a run that sent nothing proves nothing. Default false.
     #[serde(default)]
     pub allow_empty: Option<bool>,
+    /// `"setup"` (before the measured phases: warming caches, claiming containers) or
+    /// `"teardown"` (after them). Their messages are counted but left out of every metric of
+    /// the run, so thresholds judge only the measured phases; a key with their tag
+    /// (`{phase="warm-up"}`) still sees them. Default `"measured"`.
+    #[serde(default)]
+    pub role: Option<PhaseRoleSpec>,
     /// Messages per receiving session.
     pub count: i64,
     /// Thread id of the one session that receives the burst. Default: every session of the phase
@@ -449,6 +491,12 @@ pub struct SoakSpec {
     /// a run that sent nothing proves nothing. Default false.
     #[serde(default)]
     pub allow_empty: Option<bool>,
+    /// `"setup"` (before the measured phases: warming caches, claiming containers) or
+    /// `"teardown"` (after them). Their messages are counted but left out of every metric of
+    /// the run, so thresholds judge only the measured phases; a key with their tag
+    /// (`{phase="warm-up"}`) still sees them. Default `"measured"`.
+    #[serde(default)]
+    pub role: Option<PhaseRoleSpec>,
     /// Gap between two sends of one session, e.g. `"5s"`.
     pub interval: String,
     /// How long the phase lasts, e.g. `"30m"`.
