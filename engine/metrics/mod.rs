@@ -10,5 +10,5 @@ pub use recorder::{
     GaugePoint, HistStats, Outcome, Recorder, SeriesKey, Tag, decode_histogram, encode_histogram, new_histogram, stats,
 };
 pub use threshold::{aborting_rule, is_windowed, judge_windows, measure, rule_holds};
-pub(crate) use threshold::{resolve_tags, watch_windows};
+pub(crate) use threshold::{histogram_statistic, resolve_tags, watch_windows};
 pub use window::Judgement;

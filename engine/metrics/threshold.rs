@@ -5,6 +5,7 @@ use super::catalogue::MetricKind;
 use super::recorder::{Outcome, Recorder, SeriesKey, Tag};
 use super::window::Bucket;
 use crate::plan::{Aggregate, Plan, TagFilter, ThresholdPlan};
+use hdrhistogram::Histogram;
 
 /// The series a rule's tag filters name, resolved against the plan: `None` for the whole run.
 pub(crate) fn resolve_tags(plan: &Plan, tags: &[TagFilter]) -> Option<Tag> {
@@ -30,23 +31,33 @@ pub(crate) fn resolve_tags(plan: &Plan, tags: &[TagFilter]) -> Option<Tag> {
     }
 }
 
+/// A distribution statistic (`p(N)`, `avg`, `med`, `min`, `max`, `count`) of a histogram, in
+/// its recording unit; `None` for an empty histogram (except `count`) or an aggregate that is
+/// not a statistic of one.
+pub(crate) fn histogram_statistic(h: &Histogram<u64>, agg: Aggregate) -> Option<f64> {
+    if agg == Aggregate::Count {
+        return Some(h.len() as f64);
+    }
+    if h.is_empty() {
+        return None;
+    }
+    Some(match agg {
+        Aggregate::Percentile(p) => h.value_at_quantile(p / 100.0) as f64,
+        Aggregate::Avg => h.mean(),
+        Aggregate::Med => h.value_at_quantile(0.5) as f64,
+        Aggregate::Min => h.min() as f64,
+        Aggregate::Max => h.max() as f64,
+        Aggregate::Count | Aggregate::Rate | Aggregate::Growth => return None,
+    })
+}
+
 /// What a rule measures on one window's merged bucket; `None` when it holds no data.
 fn measure_bucket(t: &ThresholdPlan, b: &Bucket) -> Option<f64> {
     match (t.metric.kind(), t.aggregate) {
         (MetricKind::Counter, _) => Some(b.count as f64),
         (MetricKind::Rate, _) => (b.total > 0).then(|| b.ok as f64 / b.total as f64),
         (_, Aggregate::Count) => Some(b.hist.as_ref().map_or(0, |h| h.len()) as f64),
-        (_, agg) => {
-            let h = b.hist.as_ref().filter(|h| !h.is_empty())?;
-            Some(match agg {
-                Aggregate::Percentile(p) => h.value_at_quantile(p / 100.0) as f64,
-                Aggregate::Avg => h.mean(),
-                Aggregate::Med => h.value_at_quantile(0.5) as f64,
-                Aggregate::Min => h.min() as f64,
-                Aggregate::Max => h.max() as f64,
-                Aggregate::Count | Aggregate::Rate | Aggregate::Growth => return None,
-            })
-        }
+        (_, agg) => histogram_statistic(b.hist.as_ref()?, agg),
     }
 }
 
@@ -110,17 +121,7 @@ pub fn measure(t: &ThresholdPlan, rec: &Recorder, plan: &Plan) -> Option<f64> {
         }
         (_, Aggregate::Growth) => rec.growth(t.metric).map(|(g, _)| g as f64),
         (_, Aggregate::Count) => Some(rec.histogram(&key).map_or(0, |h| h.len()) as f64),
-        (_, agg) => {
-            let h = rec.histogram(&key).filter(|h| !h.is_empty())?;
-            Some(match agg {
-                Aggregate::Percentile(p) => h.value_at_quantile(p / 100.0) as f64,
-                Aggregate::Avg => h.mean(),
-                Aggregate::Med => h.value_at_quantile(0.5) as f64,
-                Aggregate::Min => h.min() as f64,
-                Aggregate::Max => h.max() as f64,
-                Aggregate::Count | Aggregate::Rate | Aggregate::Growth => return None,
-            })
-        }
+        (_, agg) => histogram_statistic(rec.histogram(&key)?, agg),
     }
 }
 

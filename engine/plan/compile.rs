@@ -31,6 +31,8 @@ const MAX_RUN: Duration = Duration::from_secs(31 * 24 * 3600);
 /// How to lift the safety limits, for their errors.
 const LIFT_LIMITS: &str =
     "to go over it on purpose, set `allow_large = true` at the top of the file or pass --allow-large";
+/// What a session-name template may use, for its errors.
+const SESSION_TEMPLATE_HELP: &str = "session templates can use `i` (index in the group), `n` (index in the scenario), `group`, `data.*` (with `from`) and `vars.*`";
 /// The longest client, project, user or thread id.
 const MAX_ID_CHARS: usize = 80;
 
@@ -404,7 +406,7 @@ impl Compiler {
                         self.err_help(
                             path.key(key),
                             format!("`{key}` template \"{source}\" does not render: {e}"),
-                            "session templates can use `i` (index in the group), `n` (index in the scenario) and `group`",
+                            SESSION_TEMPLATE_HELP,
                         );
                         ok = false;
                         continue;
@@ -441,7 +443,7 @@ impl Compiler {
                             self.err_help(
                                 path.key(key),
                                 format!("`{key}` template \"{source}\" does not render: {e}"),
-                                "session templates can use `i` (index in the group), `n` (index in the scenario) and `group`",
+                                SESSION_TEMPLATE_HELP,
                             );
                             ok = false;
                             break;

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::rate_schedule::{OpenArrivals, RateSchedule};
 use super::registry::{ExecCx, Executor};
-use crate::metrics::{Metric, new_histogram};
+use crate::metrics::{Metric, histogram_statistic, new_histogram};
 use crate::plan::{Aggregate, StepRule};
 use crate::runtime::StepRecord;
 use crate::targets::Micros;
@@ -73,18 +73,10 @@ impl BreakingPoint {
             Metric::MessageSuccess => (answered > 0).then(|| s.replied as f64 / answered as f64),
             Metric::MessagesFailed => Some(s.failed as f64),
             Metric::MessagesLost => Some(s.lost as f64),
-            _ => {
-                let h = s.latency.as_ref().filter(|h| !h.is_empty());
-                match rule.aggregate {
-                    Aggregate::Count => Some(h.map_or(0, |h| h.len()) as f64),
-                    Aggregate::Percentile(p) => h.map(|h| h.value_at_quantile(p / 100.0) as f64),
-                    Aggregate::Avg => h.map(|h| h.mean()),
-                    Aggregate::Med => h.map(|h| h.value_at_quantile(0.5) as f64),
-                    Aggregate::Min => h.map(|h| h.min() as f64),
-                    Aggregate::Max => h.map(|h| h.max() as f64),
-                    Aggregate::Rate | Aggregate::Growth => None,
-                }
-            }
+            _ => match &s.latency {
+                Some(h) => histogram_statistic(h, rule.aggregate),
+                None => (rule.aggregate == Aggregate::Count).then_some(0.0),
+            },
         }
     }
 
