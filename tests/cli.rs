@@ -106,6 +106,26 @@ fn the_checked_in_schema_is_fresh() {
     );
 }
 
+/// Editors see what herd accepts: a number or boolean key written as a template string is
+/// valid, any other string in its place is not.
+#[test]
+fn the_published_schema_takes_a_template_in_a_number_key_and_nothing_else() {
+    let schema: serde_json::Value = serde_json::from_slice(&herd(&["schema"]).stdout).expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let doc = |count: serde_json::Value, allow: serde_json::Value| {
+        serde_json::json!({
+            "name": "t",
+            "allow_large": allow,
+            "sessions": [{ "count": count }],
+            "phases": [{ "executor": "burst", "count": 1 }],
+        })
+    };
+    assert!(validator.is_valid(&doc(serde_json::json!(3), serde_json::json!(true))));
+    assert!(validator.is_valid(&doc(serde_json::json!("{{ vars.n }}"), serde_json::json!("{{ vars.big }}"))));
+    assert!(!validator.is_valid(&doc(serde_json::json!("three"), serde_json::json!(true))));
+    assert!(!validator.is_valid(&doc(serde_json::json!(3), serde_json::json!("yes"))));
+}
+
 #[test]
 fn plan_shows_sessions_phases_faults_and_thresholds() {
     let o = herd(&["plan", "scenarios/container-failure.toml"]);

@@ -519,3 +519,58 @@ fn setup_and_teardown_phases_stay_out_of_the_runs_metrics() {
     let all = common::run_plan(&plan);
     assert!(!all.thresholds[0].passed, "{}", all.thresholds[0].measured_text);
 }
+
+#[test]
+fn think_time_in_an_open_model_gives_each_session_one_message_and_a_rest() {
+    // 10 arrivals a second for 30 s over four sessions that take 1 s to answer and rest 2 s:
+    // each session can take one arrival every 3 s, and the others are dropped.
+    let s = run("think-time-open");
+    assert_eq!(s.accounting.sent + s.accounting.dropped_arrivals, 300);
+    assert!((36..=40).contains(&s.accounting.sent), "sent {}", s.accounting.sent);
+    // A session never holds two messages, so no message ever queues behind another.
+    assert_close(metric(&s, "message_latency").max.unwrap(), 1_000_000.0);
+    // Busy sessions are not a generator that fell behind, and the summary says what to do.
+    assert!(s.behind.is_none(), "{:?}", s.behind);
+    assert_eq!(s.phases[0].busy_drops, s.accounting.dropped_arrivals);
+    assert!(s.warnings().iter().any(|w| w.contains("phase `open`") && w.contains("think_time")), "{:?}", s.warnings());
+    // Without think time the same arrivals all go out and queue up.
+    let mut plan = common::plan(Path::new("tests/engine/think-time-open.toml"));
+    plan.phases[0].think_time = None;
+    let eager = common::run_plan(&plan);
+    assert_eq!((eager.accounting.sent, eager.accounting.dropped_arrivals), (300, 0));
+    assert!(metric(&eager, "message_latency").max.unwrap() > 10_000_000.0);
+}
+
+#[test]
+fn think_time_in_a_soak_skips_the_sends_due_while_a_session_waits_or_rests() {
+    // A send every second for 30 s; a reply takes 1 s and the rest 1.5 s, so a session sends
+    // at 0, 3, 6, ... s: 10 sends each, the 20 ticks between them skipped.
+    let s = run("think-time-soak");
+    assert_eq!(s.accounting.sent + s.accounting.dropped_arrivals, 60);
+    assert_eq!(s.accounting.sent, 20);
+    assert_close(metric(&s, "message_latency").max.unwrap(), 1_000_000.0);
+}
+
+#[test]
+fn gauges_split_by_group_follow_each_groups_queues_and_containers() {
+    let s = run("group-gauges");
+    assert_eq!(s.verdict, Verdict::Passed, "{:#?}", s.thresholds.iter().filter(|t| !t.passed).collect::<Vec<_>>());
+    let tagged = |name: &str, group: &str| {
+        s.metrics
+            .iter()
+            .find(|m| m.name == name && m.tag_key.as_deref() == Some("group") && m.tag_value.as_deref() == Some(group))
+            .unwrap_or_else(|| panic!("no {name}{{group={group}}}"))
+    };
+    // The fleet's queue depth is the heavy group's plus the light group's at every sample.
+    assert_eq!(metric(&s, "queue_depth").max, tagged("queue_depth", "heavy").max);
+    assert_eq!(tagged("queue_depth", "light").max, Some(0.0));
+    // Each group's pair is owned by one of the two containers.
+    assert_eq!(tagged("containers_running", "light").max, Some(1.0));
+    assert_eq!(metric(&s, "containers_running").max, Some(2.0));
+    // With one group the split is recorded only when a threshold asks for it, and then it is.
+    let one = "name = \"one\"\n[target]\nkind = \"sim\"\n[[sessions]]\nname = \"only\"\n[[phases]]\nexecutor = \"burst\"\ncount = 3\n[thresholds]\n'queue_depth{group=\"only\"}' = [\"count > 0\"]\n";
+    let loaded = herd::scenario::load_bytes("one.toml", one.as_bytes()).unwrap_or_else(|d| panic!("{}", d.render()));
+    let plan = herd::plan::compile(&loaded).unwrap_or_else(|d| panic!("{}", d.render()));
+    let one = common::run_plan(&plan);
+    assert_eq!(one.verdict, Verdict::Passed, "{:?}", one.thresholds);
+}

@@ -636,3 +636,93 @@ count = 3
     let m = s.metrics.iter().find(|m| m.name == "send_errors" && m.tag_key.is_none()).expect("send_errors");
     assert_eq!(m.count, 6);
 }
+
+/// The aws target's body template sees what message templates see: the message's row of its
+/// data file (`message.data.*`) and the session's iteration; the work queue's depth is split by
+/// session group.
+#[test]
+fn aws_bodies_carry_message_data_and_iterations_and_queue_depth_splits_by_group() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let name = "seam-body-data";
+    let rt = rt();
+    let sqs = rt.block_on(async { aws_sdk_sqs::Client::new(&common::moto::sdk_config().await) });
+    let (work, reply) = rt.block_on(async {
+        (create_queue(&sqs, &format!("{name}-work")).await, create_queue(&sqs, &format!("{name}-reply")).await)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pages.csv"), "page,size\nhome,1\nabout,2\ncontact,3\n").unwrap();
+    // Nobody answers: the messages stay in the work queue for the test to read.
+    let toml = format!(
+        r#"
+name = "{name}"
+max_duration = "1m"
+reply_timeout = "2s"
+sample_interval = "500ms"
+
+[target]
+kind = "aws"
+allowed_accounts = ["123456789012"]
+provision = false
+work = {{ queue = "{work}", body = '{{"commandId": "{{{{ message.id }}}}", "thread": "{{{{ session.thread }}}}", "page": "{{{{ message.data.page }}}}", "size": {{{{ message.data.size }}}}, "iteration": {{{{ message.iteration }}}}}}' }}
+reply = {{ kind = "sqs", queue = "{reply}", match_pointer = "/commandId", success_pointer = "/success", wait_time = "1s" }}
+
+[[sessions]]
+name = "a"
+thread = "a-{{{{ i }}}}"
+
+[[sessions]]
+name = "b"
+thread = "b-{{{{ i }}}}"
+
+[[phases]]
+name = "pages"
+executor = "burst"
+sessions = ["a"]
+count = 3
+allow_empty = true
+message = {{ from = "pages.csv", order = "per-session" }}
+"#
+    );
+    let file = write_scenario(dir.path(), name, &toml);
+    let o = herd_command(dir.path(), &["run", &file, "--out", "out", "--quiet"], common::moto::endpoint())
+        .output()
+        .expect("herd runs");
+    let bodies: Vec<serde_json::Value> = rt.block_on(async {
+        let mut out = Vec::new();
+        for _ in 0..5 {
+            let got =
+                sqs.receive_message().queue_url(&work).max_number_of_messages(10).send().await.expect("ReceiveMessage");
+            out.extend(got.messages().iter().map(|m| serde_json::from_str(m.body().unwrap_or("null")).unwrap()));
+            if out.len() >= 3 {
+                break;
+            }
+        }
+        for q in [&work, &reply] {
+            let _ = sqs.delete_queue().queue_url(q).send().await;
+        }
+        out
+    });
+    assert_ne!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let mut seen: Vec<(i64, String, i64)> = bodies
+        .iter()
+        .map(|b| {
+            (b["iteration"].as_i64().unwrap(), b["page"].as_str().unwrap().to_owned(), b["size"].as_i64().unwrap())
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [(0, "home".to_owned(), 1), (1, "about".to_owned(), 2), (2, "contact".to_owned(), 3)],
+        "{bodies:?}"
+    );
+    let s = summary(dir.path(), name);
+    let depth = |group: &str| {
+        s.metrics
+            .iter()
+            .find(|m| m.name == "queue_depth" && m.tag_value.as_deref() == Some(group))
+            .and_then(|m| m.max)
+            .unwrap_or_else(|| panic!("no queue_depth{{group={group}}}: {:?}", s.metrics))
+    };
+    // Both groups' sessions use the one work queue, so each group sees its whole depth.
+    assert!(depth("a") >= 3.0 && depth("b") >= 3.0, "{} {}", depth("a"), depth("b"));
+}

@@ -18,7 +18,7 @@ use herd::report::{
     parse_tolerance, read_journal, read_summary, summarize, terminal_summary, write_reports, write_summary,
 };
 use herd::runtime::{ClockKind, Outputs, RunOptions, run};
-use herd::scenario::{FileDiagnostics, scenario_schema};
+use herd::scenario::{FileDiagnostics, published_schema};
 use herd::targets::TargetOptions;
 use herd::text::printable_text;
 use herd::{EXIT_INVALID, EXIT_OUTPUT, EXIT_TARGET, HerdError};
@@ -282,7 +282,7 @@ fn cmd_check(paths: &[PathBuf], format: PlanFormat) -> Result<ExitCode> {
 }
 
 fn cmd_schema() -> Result<ExitCode> {
-    println!("{}", serde_json::to_string_pretty(scenario_schema())?);
+    println!("{}", serde_json::to_string_pretty(&published_schema())?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -215,12 +215,18 @@ impl Metric {
     }
 
     /// Whether the metric can be split by phase and session group tags. Gauges describe the
-    /// whole fleet, so they carry no phase.
+    /// fleet over time, so they carry no phase; see [`Metric::group_taggable`].
     pub fn taggable(self) -> bool {
         !matches!(self.kind(), MetricKind::Gauge)
             && !matches!(
                 self,
                 Metric::ContainerStart | Metric::RecoveryTime | Metric::ClaimsSent | Metric::UnknownReplies
             )
+    }
+
+    /// Whether the metric can be split by session group: every taggable metric, and the gauges
+    /// (the work queues of a group's project+user pairs, and the containers that own them).
+    pub fn group_taggable(self) -> bool {
+        self.taggable() || self.kind() == MetricKind::Gauge
     }
 }

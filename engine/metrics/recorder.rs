@@ -141,7 +141,8 @@ pub struct Recorder {
     histograms: BTreeMap<SeriesKey, Histogram<u64>>,
     counters: BTreeMap<SeriesKey, u64>,
     rates: BTreeMap<SeriesKey, (u64, u64)>,
-    gauges: BTreeMap<(Metric, String), Vec<GaugePoint>>,
+    /// Per (metric, group tag or none for the fleet, instance), its samples over time.
+    gauges: BTreeMap<(Metric, Option<Tag>, String), Vec<GaugePoint>>,
     /// Series watched by windowed or delayed threshold rules, and their judgements.
     pub(crate) windows: Windows,
 }
@@ -222,7 +223,14 @@ impl Recorder {
     /// Records a gauge sample of one instance (a container id, or `all`).
     pub fn gauge(&mut self, metric: Metric, instance: &str, t: u64, value: u64) {
         self.record(metric, value, &[]);
-        self.gauges.entry((metric, instance.to_owned())).or_default().push(GaugePoint { t, value });
+        self.gauges.entry((metric, None, instance.to_owned())).or_default().push(GaugePoint { t, value });
+    }
+
+    /// A gauge sample of `instance` in one tagged series only (a session group's share of the
+    /// fleet), not in the fleet's.
+    pub fn gauge_only(&mut self, metric: Metric, tag: Tag, instance: &str, t: u64, value: u64) {
+        self.record_only(metric, value, tag);
+        self.gauges.entry((metric, Some(tag), instance.to_owned())).or_default().push(GaugePoint { t, value });
     }
 
     /// A histogram, if anything was recorded.
@@ -257,12 +265,25 @@ impl Recorder {
 
     /// The gauge series of a metric, by instance.
     pub fn gauge_series(&self, metric: Metric) -> impl Iterator<Item = (&str, &[GaugePoint])> {
-        self.gauges.iter().filter(move |((m, _), _)| *m == metric).map(|((_, i), s)| (i.as_str(), s.as_slice()))
+        self.tagged_gauge_series(metric, None)
+    }
+
+    /// The series of a gauge metric in one tag (`None`: the fleet's), per instance.
+    pub fn tagged_gauge_series(&self, metric: Metric, tag: Option<Tag>) -> impl Iterator<Item = (&str, &[GaugePoint])> {
+        self.gauges
+            .iter()
+            .filter(move |((m, t, _), _)| *m == metric && *t == tag)
+            .map(|((_, _, i), s)| (i.as_str(), s.as_slice()))
     }
 
     /// The largest rise from first to last sample over the metric's series, with the instance.
     pub fn growth(&self, metric: Metric) -> Option<(i128, String)> {
-        self.gauge_series(metric)
+        self.tagged_growth(metric, None)
+    }
+
+    /// [`Recorder::growth`] within one tag (`None`: the fleet's).
+    pub fn tagged_growth(&self, metric: Metric, tag: Option<Tag>) -> Option<(i128, String)> {
+        self.tagged_gauge_series(metric, tag)
             .filter(|(_, s)| !s.is_empty())
             .map(|(i, s)| (i128::from(s[s.len() - 1].value) - i128::from(s[0].value), i.to_owned()))
             .max_by_key(|(g, _)| *g)

@@ -119,7 +119,7 @@ pub fn measure(t: &ThresholdPlan, rec: &Recorder, plan: &Plan) -> Option<f64> {
             let (ok, total) = rec.rate(&key);
             (total > 0).then(|| ok as f64 / total as f64)
         }
-        (_, Aggregate::Growth) => rec.growth(t.metric).map(|(g, _)| g as f64),
+        (_, Aggregate::Growth) => rec.tagged_growth(t.metric, key.tag).map(|(g, _)| g as f64),
         (_, Aggregate::Count) => Some(rec.histogram(&key).map_or(0, |h| h.len()) as f64),
         (_, agg) => histogram_statistic(rec.histogram(&key)?, agg),
     }

@@ -621,6 +621,15 @@ impl Compiler {
                 templates,
             );
             let executor = self.executor(phase, &path, &phase_sessions, sessions);
+            let think_time = match phase {
+                PhaseSpec::ConstantArrivalRate(s) => s.think_time.as_deref(),
+                PhaseSpec::RampingArrivalRate(s) => s.think_time.as_deref(),
+                PhaseSpec::Soak(s) => s.think_time.as_deref(),
+                PhaseSpec::BreakingPoint(s) => s.think_time.as_deref(),
+                // The closed model keeps its think time in its executor; a burst has none.
+                PhaseSpec::PerSessionIterations(_) | PhaseSpec::Burst(_) => None,
+            }
+            .map(|t| self.distribution(path.key("think_time"), Some(t), "fixed(0s)"));
             out.push(PhasePlan {
                 name,
                 start,
@@ -629,6 +638,7 @@ impl Compiler {
                 executor,
                 allow_empty: allow_empty.unwrap_or(false),
                 unmeasured: role != PhaseRoleSpec::Measured,
+                think_time,
             });
         }
         out

@@ -192,6 +192,9 @@ pub struct PhasePlan {
     pub allow_empty: bool,
     /// A setup or teardown phase: its messages are left out of the run's metrics.
     pub unmeasured: bool,
+    /// For the open-model and soak executors: each session holds one message at a time and
+    /// rests this long after its reply before it takes another.
+    pub think_time: Option<Distribution>,
 }
 
 /// How a phase generates arrivals.

@@ -148,12 +148,16 @@ proptest! {
         let key = format!("{}{{{}=\"{name}\"}}", m.name(), if group { "group" } else { "phase" });
         match parse_key(&key) {
             Ok((parsed, tags)) => {
-                prop_assert!(m.taggable());
+                let accepts = if group { m.group_taggable() } else { m.taggable() };
+                prop_assert!(accepts, "{key} was accepted");
                 prop_assert_eq!(parsed, m);
                 prop_assert_eq!(tags.len(), 1);
                 prop_assert_eq!(&tags[0].value, &name);
             }
-            Err(e) => prop_assert!(!m.taggable(), "{key}: {e}"),
+            Err(e) => {
+                let accepts = if group { m.group_taggable() } else { m.taggable() };
+                prop_assert!(!accepts, "{key}: {e}");
+            }
         }
         let both = format!("{}{{phase=\"{name}\", group=\"{name}-g\"}}", m.name());
         if let Ok((_, tags)) = parse_key(&both) {

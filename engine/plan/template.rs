@@ -223,6 +223,16 @@ pub struct TargetContext {
     pub work_queue_url: String,
 }
 
+/// A data row that has every column, for checking templates at load time.
+#[derive(Debug)]
+struct AnyColumn;
+
+impl minijinja::value::Object for AnyColumn {
+    fn get_value(self: &std::sync::Arc<Self>, _key: &Value) -> Option<Value> {
+        Some(Value::from("0"))
+    }
+}
+
 /// `session.*` for target templates.
 #[derive(Debug, Clone, Serialize)]
 pub struct OwnedSession {
@@ -260,6 +270,8 @@ pub struct TargetMessageVars {
     pub instruction: String,
     /// The rendered extra fields.
     pub fields: std::collections::BTreeMap<String, String>,
+    /// The message's row of its message table's data file, if it has one.
+    pub data: std::collections::BTreeMap<String, String>,
 }
 
 impl TargetContext {
@@ -289,6 +301,17 @@ impl TargetContext {
         }
     }
 
+    /// This context for checking a template at load time: `message.data.*` answers `"0"` for
+    /// any column, since which message tables feed the body is only known per message (a column
+    /// missing at run time stops the run, naming it).
+    pub fn sample_value(&self) -> Value {
+        let message = minijinja::context! {
+            data => Value::from_object(AnyColumn),
+            ..Value::from(minijinja::value::Serde(&self.message))
+        };
+        minijinja::context! { message => message, ..Value::from(minijinja::value::Serde(self)) }
+    }
+
     /// A context for checking templates at load time.
     pub fn sample(session: &Session, work_queue_url: &str) -> Self {
         let message = TargetMessageVars {
@@ -297,6 +320,7 @@ impl TargetContext {
             iteration: 0,
             instruction: "sample instruction".into(),
             fields: Default::default(),
+            data: Default::default(),
         };
         Self::new(session, message, "phase", std::time::UNIX_EPOCH, work_queue_url)
     }

@@ -114,8 +114,15 @@ pub(crate) fn parse_key(key: &str) -> Result<(Metric, Vec<TagFilter>), String> {
             names.map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
         ));
     };
-    if !tags.is_empty() && !metric.taggable() {
+    if !tags.is_empty() && !metric.group_taggable() {
         return Err(format!("`{}` describes the whole fleet and has no phase or group tags", metric.name()));
+    }
+    if tags.iter().any(|t| t.key == "phase") && !metric.taggable() {
+        return Err(format!(
+            "`{}` samples the fleet over time and has no `phase` tag; it splits by `group` only, e.g. '{}{{group=\"a\"}}'",
+            metric.name(),
+            metric.name()
+        ));
     }
     if tags.iter().any(|t| t.key == "outcome") && metric != Metric::MessageLatency {
         return Err(format!("`{}` has no `outcome` tag; only `message_latency` does", metric.name()));

@@ -278,8 +278,8 @@ fn metric_summaries(plan: &Plan, rec: &Recorder) -> Vec<MetricSummary> {
         let s = stats(h);
         let (tag_key, tag_value) = tag_parts(plan, key.tag);
         let f = |v: f64| format_value(key.metric, None, v);
-        let growth = if key.metric.kind() == MetricKind::Gauge && key.tag.is_none() {
-            rec.growth(key.metric).map(|(g, _)| g as f64)
+        let growth = if key.metric.kind() == MetricKind::Gauge {
+            rec.tagged_growth(key.metric, key.tag).map(|(g, _)| g as f64)
         } else {
             None
         };
@@ -384,6 +384,15 @@ impl RunSummary {
                 "{} message{} could not be sent (counted in send_errors, not lost); the first: {e}",
                 self.accounting.send_errors,
                 if self.accounting.send_errors == 1 { "" } else { "s" }
+            ));
+        }
+        for p in self.phases.iter().filter(|p| p.busy_drops > 0) {
+            out.push(format!(
+                "phase `{}`: {} arrival{} found every session waiting for a reply or resting (think_time) and {} dropped; a rate needs about rate x (latency + think time) sessions",
+                p.name,
+                p.busy_drops,
+                if p.busy_drops == 1 { "" } else { "s" },
+                if p.busy_drops == 1 { "was" } else { "were" },
             ));
         }
         for left in &self.cleanup_failures {

@@ -450,6 +450,10 @@ impl Dispatcher<'_> {
         for (at, token) in cx.wakes {
             self.push(at, Ev::ExecWake(p, token));
         }
+        for session in cx.dropped {
+            // Every session was busy: the generator kept its schedule, so this is not lag.
+            self.ledger.dropped_busy(p, session);
+        }
         for (session, intended, capped) in cx.sends {
             self.send(p, session, intended, capped);
         }
@@ -465,6 +469,9 @@ impl Dispatcher<'_> {
             if self.ledger.in_flight(p) >= cap {
                 self.ledger.dropped(p, session);
                 self.pace.dropped(self.clock.wall());
+                if let Some(r) = self.running[p].as_mut() {
+                    r.executor.refused(session);
+                }
                 return;
             }
         }
@@ -535,7 +542,17 @@ impl Dispatcher<'_> {
                 return id;
             }
         };
-        let msg = Outbound { id, session, phase: p, correlation, instruction, fields, interrupt_first };
+        let msg = Outbound {
+            id,
+            session,
+            phase: p,
+            correlation,
+            instruction,
+            fields,
+            iteration,
+            data: ctx.message.data,
+            interrupt_first,
+        };
         let timeout = us(self.plan.phases[p].reply_timeout);
         self.push(intended + timeout, Ev::Timeout(id));
         let mut io = TargetIo::default();

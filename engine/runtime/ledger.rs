@@ -3,10 +3,12 @@
 //! one path for a message being resolved. The dispatcher decides when things happen; the
 //! ledger decides what they count as.
 
+use std::collections::HashMap;
+
 use hdrhistogram::Histogram;
 
 use super::records::{Accounting, FaultRecord, OwnershipChange, PhaseRecord, SessionRecord, TimelinePoint};
-use crate::metrics::{Metric, Outcome, Recorder, SeriesKey, Tag, new_histogram, stats};
+use crate::metrics::{Metric, MetricKind, Outcome, Recorder, SeriesKey, Tag, new_histogram, stats};
 use crate::plan::Plan;
 use crate::targets::{FaultOutcome, GaugeSample, Micros};
 
@@ -94,6 +96,9 @@ pub(crate) struct Ledger<'a> {
     interval: Interval,
     pub timeline: Vec<TimelinePoint>,
     gauges: GaugeSample,
+    /// The session groups of each project+user pair, when the gauges are split by group: the
+    /// plan has more than one group, or a threshold names a group's gauge.
+    pair_groups: HashMap<String, Vec<usize>>,
     pub ownership_changes: Vec<OwnershipChange>,
 }
 
@@ -134,6 +139,20 @@ impl<'a> Ledger<'a> {
             interval: Interval::default(),
             timeline: Vec::new(),
             gauges: GaugeSample::default(),
+            pair_groups: if plan.groups.len() > 1
+                || plan.thresholds.iter().any(|t| t.metric.kind() == MetricKind::Gauge && !t.tags.is_empty())
+            {
+                let mut map: HashMap<String, Vec<usize>> = HashMap::new();
+                for session in &plan.sessions {
+                    let groups = map.entry(session.pair_key()).or_default();
+                    if !groups.contains(&session.group) {
+                        groups.push(session.group);
+                    }
+                }
+                map
+            } else {
+                HashMap::new()
+            },
             ownership_changes: Vec::new(),
         }
     }
@@ -174,6 +193,12 @@ impl<'a> Ledger<'a> {
         self.acct.dropped_arrivals += 1;
         self.interval.dropped += 1;
         self.recorder.add(Metric::DroppedArrivals, 1, &tags);
+    }
+
+    /// An arrival that found every session of phase `phase` busy (think time).
+    pub(crate) fn dropped_busy(&mut self, phase: usize, session: usize) {
+        self.dropped(phase, session);
+        self.phases[phase].busy_drops += 1;
     }
 
     /// A message handed to the target, `lag` after its intended time; returns its id. The
@@ -435,7 +460,52 @@ impl<'a> Ledger<'a> {
         }
         self.recorder.gauge(Metric::QueueDepth, "all", at, g.queue_depth);
         self.recorder.gauge(Metric::ContainersRunning, "all", at, g.running);
+        self.group_gauges(at, &g);
         self.gauges = g;
+    }
+
+    /// Each session group's share of the fleet: the depth of the work queues its pairs use (a
+    /// queue shared by groups counts for each), and the running containers that own its pairs,
+    /// when the target says which ones do.
+    fn group_gauges(&mut self, at: Micros, g: &GaugeSample) {
+        if self.pair_groups.is_empty() {
+            return;
+        }
+        let groups = self.plan.groups.len();
+        let mut depth: Vec<Option<u64>> = vec![None; groups];
+        for q in &g.queues {
+            let mut of: Vec<usize> = q.pairs.iter().flat_map(|p| self.pair_groups.get(p)).flatten().copied().collect();
+            of.sort_unstable();
+            of.dedup();
+            for group in of {
+                *depth[group].get_or_insert(0) += q.depth;
+            }
+        }
+        for (group, d) in depth.into_iter().enumerate() {
+            if let Some(d) = d {
+                self.recorder.gauge_only(Metric::QueueDepth, Tag::Group(group), "all", at, d);
+            }
+        }
+        if !g.owners_known {
+            return;
+        }
+        let mut owned: Vec<Vec<u64>> = vec![Vec::new(); groups];
+        for (pair, container) in &g.owners {
+            for group in self.pair_groups.get(pair).into_iter().flatten() {
+                if !owned[*group].contains(container) {
+                    owned[*group].push(*container);
+                }
+            }
+        }
+        for (group, containers) in owned.iter().enumerate() {
+            let tag = Tag::Group(group);
+            self.recorder.gauge_only(Metric::ContainersRunning, tag, "all", at, containers.len() as u64);
+            for (c, mem, cpu) in g.containers.iter().filter(|(c, _, _)| containers.contains(c)) {
+                let instance = format!("container-{c}");
+                self.recorder.gauge_only(Metric::ContainerMemory, tag, &instance, at, *mem);
+                self.recorder.gauge_only(Metric::ContainerCpu, tag, &instance, at, *cpu);
+            }
+        }
     }
 
     /// Closes the interval with a timeline point at `now`.

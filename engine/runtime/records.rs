@@ -130,6 +130,10 @@ pub struct PhaseRecord {
     /// Messages herd could not send.
     #[serde(default)]
     pub send_errors: u64,
+    /// Arrivals dropped because every session was waiting for a reply or resting
+    /// (`think_time`); they are also in the run's `dropped_arrivals`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub busy_drops: u64,
     /// Sending nothing does not fail the run (`allow_empty`).
     #[serde(default)]
     pub allow_empty: bool,
@@ -180,6 +184,7 @@ impl PhaseRecord {
             failed: 0,
             lost: 0,
             send_errors: 0,
+            busy_drops: 0,
             allow_empty,
             unmeasured: false,
             steps: Vec::new(),

@@ -66,6 +66,50 @@ pub fn scenario_schema() -> &'static Json {
     })
 }
 
+/// The schema as published for editors (`herd schema`): [`scenario_schema`], except that every
+/// number or boolean key also accepts a string holding a template (`count = "{{ vars.n }}"`),
+/// since herd renders such strings, and a variable alone keeps its type, before it checks the
+/// file.
+pub fn published_schema() -> Json {
+    let mut schema = scenario_schema().clone();
+    accept_templates(&mut schema);
+    schema
+}
+
+/// A string that holds a template, as the published schema accepts in place of a number.
+const TEMPLATE_PATTERN: &str = r"\{\{.*\}\}";
+
+fn accept_templates(node: &mut Json) {
+    match node {
+        Json::Object(map) => {
+            let scalar = |t: &Json| matches!(t.as_str(), Some("integer" | "number" | "boolean"));
+            let wrap = match map.get("type") {
+                Some(Json::String(_)) => map.get("type").is_some_and(scalar),
+                Some(Json::Array(types)) => types.iter().any(scalar),
+                _ => false,
+            };
+            if wrap {
+                // The typed form moves into `anyOf`, beside the template form; the words that
+                // describe the key stay at the top, where editors show them.
+                let mut typed = serde_json::Map::new();
+                for key in ["type", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"] {
+                    if let Some(v) = map.remove(key) {
+                        typed.insert(key.to_owned(), v);
+                    }
+                }
+                let template = serde_json::json!({ "type": "string", "pattern": TEMPLATE_PATTERN });
+                map.insert("anyOf".to_owned(), Json::Array(vec![Json::Object(typed), template]));
+            } else {
+                for v in map.values_mut() {
+                    accept_templates(v);
+                }
+            }
+        }
+        Json::Array(items) => items.iter_mut().for_each(accept_templates),
+        _ => {}
+    }
+}
+
 /// A file that failed to load, with what could still be recovered from it.
 #[derive(Debug, Clone)]
 pub struct LoadFailure {

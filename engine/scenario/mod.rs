@@ -12,7 +12,7 @@ pub use diagnostic::{Diagnostic, FileDiagnostics, KeyPath, PathSeg, SourceFile};
 pub(crate) use load::sort_items;
 pub use load::{
     LoadFailure, LoadedScenario, load_bytes, load_bytes_recovering, load_bytes_with, load_file, load_file_recovering,
-    load_file_with, scenario_schema,
+    load_file_with, published_schema, scenario_schema,
 };
 pub use params::{Overrides, ParamOrigins, Params, VarValue};
 pub(crate) use schema_check::nearest;

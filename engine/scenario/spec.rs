@@ -246,6 +246,14 @@ pub struct BreakingPointSpec {
     /// in `dropped_arrivals`. Default 10000.
     #[serde(default)]
     pub max_in_flight: Option<i64>,
+    /// Pause each session takes after its reply before it takes another message, as a
+    /// distribution (`"uniform(1s, 3s)"`). With it, a session holds one message at a time and
+    /// rests after each answer, like a person who reads the reply before typing again; an arrival
+    /// that finds every session busy or resting is dropped and counted in `dropped_arrivals`, so
+    /// the phase needs enough sessions for its rate (about rate x (latency + think time)).
+    /// Default: none (arrivals go to the sessions in turn, however many are in flight).
+    #[serde(default)]
+    pub think_time: Option<String>,
 }
 
 /// A constant arrival rate phase.
@@ -291,6 +299,14 @@ pub struct ConstantRateSpec {
     /// in `dropped_arrivals`. Default 10000.
     #[serde(default)]
     pub max_in_flight: Option<i64>,
+    /// Pause each session takes after its reply before it takes another message, as a
+    /// distribution (`"uniform(1s, 3s)"`). With it, a session holds one message at a time and
+    /// rests after each answer, like a person who reads the reply before typing again; an arrival
+    /// that finds every session busy or resting is dropped and counted in `dropped_arrivals`, so
+    /// the phase needs enough sessions for its rate (about rate x (latency + think time)).
+    /// Default: none (arrivals go to the sessions in turn, however many are in flight).
+    #[serde(default)]
+    pub think_time: Option<String>,
 }
 
 /// A ramping arrival rate phase.
@@ -336,6 +352,14 @@ pub struct RampingRateSpec {
     /// in `dropped_arrivals`. Default 10000.
     #[serde(default)]
     pub max_in_flight: Option<i64>,
+    /// Pause each session takes after its reply before it takes another message, as a
+    /// distribution (`"uniform(1s, 3s)"`). With it, a session holds one message at a time and
+    /// rests after each answer, like a person who reads the reply before typing again; an arrival
+    /// that finds every session busy or resting is dropped and counted in `dropped_arrivals`, so
+    /// the phase needs enough sessions for its rate (about rate x (latency + think time)).
+    /// Default: none (arrivals go to the sessions in turn, however many are in flight).
+    #[serde(default)]
+    pub think_time: Option<String>,
 }
 
 /// One stage of a ramping phase.
@@ -501,6 +525,12 @@ pub struct SoakSpec {
     pub interval: String,
     /// How long the phase lasts, e.g. `"30m"`.
     pub duration: String,
+    /// Pause each session takes after its reply before its next send may go, as a distribution
+    /// (`"uniform(1s, 3s)"`). With it, a session holds one message at a time: a send due while
+    /// the session still waits for its reply or rests is skipped and counted in
+    /// `dropped_arrivals`. Default: none (every send goes on time).
+    #[serde(default)]
+    pub think_time: Option<String>,
 }
 
 /// A scheduled fault. `action` chooses what happens.

@@ -32,6 +32,10 @@ pub struct Outbound {
     pub instruction: String,
     /// Extra rendered body fields.
     pub fields: Vec<(String, String)>,
+    /// The session's count of messages before this one (`message.iteration`).
+    pub iteration: u64,
+    /// The message's row of its message table's data file (`message.data.*`), empty without one.
+    pub data: std::collections::BTreeMap<String, String>,
     /// Send an INTERRUPT for the session's container before the message, as the router does
     /// for new work that must preempt the current job (an interrupt fault with a message).
     pub interrupt_first: bool,
@@ -217,6 +221,24 @@ pub struct GaugeSample {
     pub running: u64,
     /// Containers started but not yet ready (cold-starting).
     pub starting: u64,
+    /// Per work queue, its depth and the project+user pairs it serves (`project/user`), so
+    /// `queue_depth{group="a"}` can be told apart. Empty when the target cannot say.
+    pub queues: Vec<QueueGauge>,
+    /// (pair, container id) for each pair owned by a running container, so the container
+    /// gauges can be split by group.
+    pub owners: Vec<(String, u64)>,
+    /// Whether `owners` is complete (the target knows which container owns which pair); when
+    /// false the container gauges are not split by group.
+    pub owners_known: bool,
+}
+
+/// One work queue's depth at a sample.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueGauge {
+    /// The project+user pairs whose work goes through this queue.
+    pub pairs: Vec<String>,
+    /// Messages visible in it.
+    pub depth: u64,
 }
 
 /// A system under test, driven by one dispatcher in time order. No method may block: work that

@@ -11,5 +11,6 @@ mod ramping_arrival_rate;
 mod rate_schedule;
 mod registry;
 mod soak;
+mod think_time;
 
 pub(crate) use registry::{ExecCx, Executor, new_executor, phase_rng, seeded_uuid};

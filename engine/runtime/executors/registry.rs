@@ -10,6 +10,7 @@ use super::constant_arrival_rate::constant_arrival_rate;
 use super::per_session_iterations::PerSessionIterations;
 use super::ramping_arrival_rate::ramping_arrival_rate;
 use super::soak::Soak;
+use super::think_time::{Taker, ThinkTime};
 use crate::plan::{ExecutorPlan, IterationOrder, Plan};
 use crate::runtime::StepRecord;
 use crate::targets::Micros;
@@ -21,6 +22,8 @@ pub(crate) struct ExecCx {
     pub sends: Vec<(usize, Micros, bool)>,
     /// (time, token) wake-ups.
     pub wakes: Vec<(Micros, u64)>,
+    /// Sessions whose arrival found no session free to take it: counted in `dropped_arrivals`.
+    pub dropped: Vec<usize>,
 }
 
 /// A running phase's arrival generator.
@@ -31,6 +34,8 @@ pub(crate) trait Executor: Send {
     fn wake(&mut self, now: Micros, token: u64, rng: &mut ChaCha8Rng, cx: &mut ExecCx);
     /// One of this phase's messages for `session` was answered or lost.
     fn resolved(&mut self, _now: Micros, _session: usize, _rng: &mut ChaCha8Rng, _cx: &mut ExecCx) {}
+    /// A send the executor asked for for `session` never left (the phase's in-flight cap).
+    fn refused(&mut self, _session: usize) {}
     /// How that message was resolved: the answer's latency (`None` when lost or never sent)
     /// and whether it was a success. Called just before `resolved`.
     fn answered(&mut self, _latency: Option<Micros>, _success: bool) {}
@@ -58,6 +63,22 @@ pub(crate) trait Executor: Send {
 
 /// The executor of phase `p` of `plan`, starting at `start`.
 pub(crate) fn new_executor(plan: &Plan, p: usize, start: Micros) -> Box<dyn Executor> {
+    let phase = &plan.phases[p];
+    let inner = schedule(plan, p, start);
+    match &phase.think_time {
+        Some(think) => {
+            let taker = match phase.executor {
+                ExecutorPlan::Soak { .. } => Taker::Named,
+                _ => Taker::AnyRested,
+            };
+            Box::new(ThinkTime::new(inner, &phase.sessions, *think, taker))
+        }
+        None => inner,
+    }
+}
+
+/// The executor that makes phase `p`'s schedule, before any think time.
+fn schedule(plan: &Plan, p: usize, start: Micros) -> Box<dyn Executor> {
     let phase = &plan.phases[p];
     let sessions = phase.sessions.clone();
     match &phase.executor {

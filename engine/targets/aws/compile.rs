@@ -637,7 +637,7 @@ pub(crate) fn compile_aws(
             }
         }
         if let Some(s) = sessions.first() {
-            let ctx = TargetContext::sample(s, "https://sqs.invalid/000000000000/queue");
+            let ctx = TargetContext::sample(s, "https://sqs.invalid/000000000000/queue").sample_value();
             let mut json_check = |name: &str, at: KeyPath| match templates.render(name, &ctx) {
                 Ok(text) => {
                     if let Err(e) = serde_json::from_str::<serde_json::Value>(&text) {

@@ -479,6 +479,14 @@ impl Local {
         self.procs.iter().filter(|p| p.alive && p.ready.load(std::sync::atomic::Ordering::SeqCst)).count() as u64
     }
 
+    /// The index of the live, ready worker whose container id is `id`.
+    pub(crate) fn ready_index(&self, id: &str) -> Option<u64> {
+        self.procs
+            .iter()
+            .find(|p| p.alive && p.ready.load(std::sync::atomic::Ordering::SeqCst) && p.id() == id)
+            .map(|p| p.index)
+    }
+
     /// Workers alive but not ready yet.
     pub(crate) fn starting(&self) -> u64 {
         self.procs.iter().filter(|p| p.alive && !p.ready.load(std::sync::atomic::Ordering::SeqCst)).count() as u64

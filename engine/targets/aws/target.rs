@@ -3,7 +3,7 @@
 //! runtime, and what they learn comes back as stamped observations through the inbox. Setup
 //! (`connect`) is the only place that waits for the services, before the run's clock starts.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,8 +27,8 @@ use super::router::{Router, RouterMsg, lookup_owner};
 use super::sqs::{ClaimJob, InterruptJob, OutMsg, ReplyPointers, reply_reader, sender};
 use crate::plan::{ContainerSelector, Plan, Session, TargetContext, TargetMessageVars, Templates};
 use crate::targets::{
-    FaultOutcome, GaugeSample, Inbox, Micros, Observation, ObservationSender, Outbound, Target, TargetError, TargetIo,
-    TargetOptions, observation_channel,
+    FaultOutcome, GaugeSample, Inbox, Micros, Observation, ObservationSender, Outbound, QueueGauge, Target,
+    TargetError, TargetIo, TargetOptions, observation_channel,
 };
 
 /// How often ECS is asked for tasks that started, for `container_start`.
@@ -480,9 +480,10 @@ impl Target for AwsTarget {
         let vars = TargetMessageVars {
             id: msg.correlation.clone(),
             seq: msg.id,
-            iteration: 0,
+            iteration: msg.iteration,
             instruction: msg.instruction.clone(),
             fields: msg.fields.iter().cloned().collect(),
+            data: msg.data.clone(),
         };
         let phase = self.phases.get(msg.phase).map_or("", String::as_str);
         let ctx = TargetContext::new(s, vars, phase, SystemTime::now(), &url);
@@ -729,9 +730,16 @@ impl Target for AwsTarget {
             tracing::debug!(target: "herd::aws", "the previous sample is still running; skipping this one");
             return;
         }
-        let mut urls: Vec<String> = self.work_url.clone();
-        urls.sort();
-        urls.dedup();
+        // Each work queue with the project+user pairs it serves, so its depth can be split by
+        // session group.
+        let mut queues: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (url, session) in self.work_url.iter().zip(self.sessions.iter()) {
+            let pairs = queues.entry(url.clone()).or_default();
+            let pair = session.pair_key();
+            if !pairs.contains(&pair) {
+                pairs.push(pair);
+            }
+        }
         let (clients, control, out, sampling) =
             (self.clients.clone(), self.control.clone(), self.observations.clone(), self.sampling.clone());
         let dead = self.dead_owners.clone();
@@ -740,18 +748,27 @@ impl Target for AwsTarget {
             .claims
             .as_ref()
             .map(|c| (c.ownership_table.clone(), self.owners_seen.clone(), self.pairs.clone()));
+        let owners_seen = self.owners_seen.clone();
+        // Owners are only known from the ownership table, which herd reads when it claims.
+        let claims = ownership.is_some();
         self.spawn(async move {
             if let Some((table, seen, pairs)) = ownership {
                 watch_owners(&clients, &table, &seen, &pairs, &out).await;
             }
+            let owners: Vec<(String, String)> =
+                owners_seen.lock().await.iter().map(|(p, o)| (p.clone(), o.clone())).collect();
             let mut depths = JoinSet::new();
-            for url in urls {
-                depths.spawn(queue_depth(clients.clone(), url));
+            for (url, pairs) in queues {
+                let clients = clients.clone();
+                depths.spawn(async move { queue_depth(clients, url).await.map(|n| (n, pairs)) });
             }
             let mut gauges = GaugeSample::default();
             while let Some(joined) = depths.join_next().await {
                 match joined {
-                    Ok(Ok(n)) => gauges.queue_depth += n,
+                    Ok(Ok((n, pairs))) => {
+                        gauges.queue_depth += n;
+                        gauges.queues.push(QueueGauge { pairs, depth: n });
+                    }
                     Ok(Err(e)) => tracing::debug!(target: "herd::aws", "{e}"),
                     Err(_) => {}
                 }
@@ -761,6 +778,11 @@ impl Target for AwsTarget {
                     gauges.containers = l.sample();
                     gauges.running = l.running();
                     gauges.starting = l.starting();
+                    // The ownership table names owners by container id; a ready local worker
+                    // with that id owns the pair.
+                    gauges.owners =
+                        owners.iter().filter_map(|(pair, owner)| Some((pair.clone(), l.ready_index(owner)?))).collect();
+                    gauges.owners_known = claims;
                     // A worker that exited on its own is as dead as a killed one.
                     if let Ok(mut d) = dead.lock() {
                         d.extend(l.dead_ids());

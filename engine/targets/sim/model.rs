@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::compile::{InterruptPolicy, SimParams};
 use crate::plan::{ContainerSelector, Session};
-use crate::targets::{FaultOutcome, GaugeSample, Micros, Observation, Outbound, Target, TargetIo};
+use crate::targets::{FaultOutcome, GaugeSample, Micros, Observation, Outbound, QueueGauge, Target, TargetIo};
 
 fn us(d: std::time::Duration) -> Micros {
     d.as_micros() as Micros
@@ -637,8 +637,15 @@ impl SimTarget {
             let memory = self.memory(&self.containers[c]);
             out.containers.push((c as u64, memory, (cpu * 100.0).round() as u64));
         }
-        out.queue_depth =
-            self.pairs.values().map(|p| p.queue.iter().filter(|m| m.visible_at <= now).count() as u64).sum();
+        out.owners_known = true;
+        for (key, pair) in &self.pairs {
+            let depth = pair.queue.iter().filter(|m| m.visible_at <= now).count() as u64;
+            out.queue_depth += depth;
+            out.queues.push(QueueGauge { pairs: vec![key.clone()], depth });
+            if let Some(c) = pair.owner.filter(|c| self.containers.get(*c as usize).is_some_and(Container::ready)) {
+                out.owners.push((key.clone(), c));
+            }
+        }
         self.last_sample = now;
         out
     }
