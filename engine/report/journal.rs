@@ -158,10 +158,7 @@ pub fn read_journal(path: &Path) -> Result<RunSummary, String> {
         first_send_error: None,
         duration_seconds: timeline.last().map_or(0.0, |p| p.t),
         // Messages in flight at the last sample never got an answer the journal saw.
-        accounting: Accounting {
-            lost: totals.sent.saturating_sub(totals.replied + totals.failed + totals.send_errors),
-            ..totals
-        },
+        accounting: Accounting { lost: totals.sent.saturating_sub(totals.replied + totals.failed), ..totals },
         unrecovered_kills: 0,
         behind: None,
         cleanup_failures: Vec::new(),

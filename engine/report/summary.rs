@@ -406,14 +406,14 @@ impl RunSummary {
 /// faults that struck nothing, unless they say `allow_empty`.
 pub fn nothing_proven(phases: &[PhaseRecord], faults: &[FaultRecord], acct: &Accounting) -> Vec<String> {
     let mut out = Vec::new();
-    for p in phases.iter().filter(|p| !p.allow_empty && p.sent <= p.send_errors) {
-        out.push(match (p.started, p.sent) {
+    for p in phases.iter().filter(|p| !p.allow_empty && p.sent == 0) {
+        out.push(match (p.started, p.send_errors) {
             (None, _) => format!("phase `{}` never started, so it sent nothing", p.name),
             (Some(_), 0) => format!("phase `{}` sent no message", p.name),
             (Some(_), n) => format!("phase `{}` sent nothing: all {n} of its sends failed", p.name),
         });
     }
-    if !out.is_empty() && acct.sent <= acct.send_errors {
+    if !out.is_empty() && acct.sent == 0 {
         out.insert(0, "the run sent no message to the system".to_owned());
     }
     for f in faults.iter().filter(|f| !f.allow_empty && !f.struck()) {

@@ -510,7 +510,7 @@ impl Dispatcher<'_> {
         let lag = self.clock.wall().saturating_sub(intended);
         let iteration = self.iterations[session];
         self.iterations[session] += 1;
-        let id = self.ledger.sent(p, session, intended, lag, self.clock.is_real());
+        let id = self.ledger.handed(p, session, intended, lag, self.clock.is_real());
         // On the virtual clock every send leaves on time by construction; only the real clock
         // can fall behind.
         if self.clock.is_real() {
@@ -558,6 +558,10 @@ impl Dispatcher<'_> {
         let mut io = TargetIo::default();
         self.target.send(now, &msg, &mut io);
         self.absorb(io);
+        if !self.target.acknowledges_sends() {
+            // Handed over is sent (a failure seen on the spot has already said otherwise).
+            self.ledger.acknowledged(id);
+        }
         self.fire_message_faults();
         id
     }
@@ -657,6 +661,12 @@ impl Dispatcher<'_> {
             Observation::TargetError { detail } => {
                 tracing::debug!(target: "herd::runtime", "target error: {detail}");
                 self.ledger.target_error();
+            }
+            Observation::Acknowledged { ids } => {
+                for id in ids {
+                    self.ledger.acknowledged(id);
+                }
+                self.fire_message_faults();
             }
             Observation::SendFailed { id, detail } => {
                 tracing::warn!(target: "herd::runtime", "message {id} was not sent: {detail}");
@@ -771,7 +781,13 @@ impl Dispatcher<'_> {
     fn finish(mut self, end: EndReason) -> RunResult {
         // Replies that are already in let the last messages count as answered.
         self.drain_inbox();
-        self.ledger.lose_in_flight();
+        let unconfirmed = self.ledger.lose_in_flight();
+        if unconfirmed > 0 {
+            self.first_send_error.get_or_insert(format!(
+                "{unconfirmed} message{} never acknowledged by the system before the run ended (still in herd's sender, or the call unfinished)",
+                if unconfirmed == 1 { " was" } else { "s were" }
+            ));
+        }
         // A final sample so the timeline and gauges cover the end of the run.
         let last_t = self.ledger.timeline.last().map(|p| p.t);
         if last_t.is_none_or(|t| t < secs(self.clock.now())) {

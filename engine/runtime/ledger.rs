@@ -14,12 +14,20 @@ use crate::targets::{FaultOutcome, GaugeSample, Micros};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MsgState {
+    /// Handed to a target that acknowledges sends, and not acknowledged yet: in flight, but not
+    /// counted as sent.
+    Handed,
+    /// Sent (acknowledged, or handed to a target that does not acknowledge), waiting for its
+    /// answer.
     InFlight,
     Replied,
     Failed,
     Lost,
     /// Never reached the system (the send failed, or its template did).
     NotSent,
+    /// Never acknowledged by the system before its reply timeout or the end of the run: counted
+    /// with the send errors, and an answer for it later is a late reply.
+    Unconfirmed,
 }
 
 struct MsgInfo {
@@ -201,18 +209,14 @@ impl<'a> Ledger<'a> {
         self.phases[phase].busy_drops += 1;
     }
 
-    /// A message handed to the target, `lag` after its intended time; returns its id. The
-    /// interval's lag percentiles are kept for the timeline when `timed` (the real clock).
-    pub(crate) fn sent(&mut self, phase: usize, session: usize, intended: Micros, lag: Micros, timed: bool) -> u64 {
+    /// A message handed to the target, `lag` after its intended time; returns its id. It counts
+    /// as sent once [`Ledger::acknowledged`] says the system took it. The interval's lag
+    /// percentiles are kept for the timeline when `timed` (the real clock).
+    pub(crate) fn handed(&mut self, phase: usize, session: usize, intended: Micros, lag: Micros, timed: bool) -> u64 {
         let id = self.next_id();
         let tags = self.tags(phase, session);
-        self.messages.push(MsgInfo { session, phase, intended, state: MsgState::InFlight, switch: None });
+        self.messages.push(MsgInfo { session, phase, intended, state: MsgState::Handed, switch: None });
         self.phase_in_flight[phase] += 1;
-        self.phases[phase].sent += 1;
-        self.sessions[session].sent += 1;
-        self.acct.sent += 1;
-        self.interval.sent += 1;
-        self.recorder.add(Metric::MessagesSent, 1, &tags);
         self.recorder.record(Metric::ScheduleLag, lag, &tags);
         if timed {
             self.interval.lag.get_or_insert_with(new_histogram).record(lag).ok();
@@ -220,8 +224,27 @@ impl<'a> Ledger<'a> {
         id
     }
 
+    /// The system acknowledged message `id` (or the target hands messages over without
+    /// acknowledging): from now it counts as sent. Later acknowledgements change nothing.
+    pub(crate) fn acknowledged(&mut self, id: u64) {
+        let Some(info) = self.messages.get_mut(id as usize) else { return };
+        if info.state != MsgState::Handed {
+            return;
+        }
+        info.state = MsgState::InFlight;
+        let (phase, session) = (info.phase, info.session);
+        let tags = self.tags(phase, session);
+        self.phases[phase].sent += 1;
+        self.sessions[session].sent += 1;
+        self.acct.sent += 1;
+        self.interval.sent += 1;
+        self.recorder.add(Metric::MessagesSent, 1, &tags);
+    }
+
     /// A reply for message `id`, seen at `at`. Returns the message when this reply resolved it.
     pub(crate) fn reply(&mut self, at: Micros, id: u64, success: bool, interrupted: bool) -> Option<Resolved> {
+        // An answer proves the message was sent, even if its acknowledgement is still on the way.
+        self.acknowledged(id);
         let info = self.messages.get(id as usize)?;
         let (session, phase, intended, state) = (info.session, info.phase, info.intended, info.state);
         // herd never sent it, so the system cannot have answered it.
@@ -249,12 +272,12 @@ impl<'a> Ledger<'a> {
                 }
                 return None;
             }
-            MsgState::Lost => {
+            MsgState::Lost | MsgState::Unconfirmed => {
                 self.acct.late_replies += 1;
                 self.recorder.add(Metric::LateReplies, 1, &tags);
                 return None;
             }
-            MsgState::NotSent | MsgState::InFlight => {}
+            MsgState::NotSent | MsgState::InFlight | MsgState::Handed => {}
         }
         // Out of order: an earlier message of the session is answered after a later one. A lost
         // message is never answered, so it cannot make the replies after it out of order.
@@ -313,12 +336,27 @@ impl<'a> Ledger<'a> {
     /// Message `id` timed out. Returns the message when it was still in flight.
     pub(crate) fn timeout(&mut self, id: u64) -> Option<Resolved> {
         let info = self.messages.get(id as usize)?;
-        if info.state != MsgState::InFlight {
-            return None;
+        let (session, phase, state) = (info.session, info.phase, info.state);
+        match state {
+            MsgState::InFlight => self.mark_lost(id),
+            // Never acknowledged: herd cannot say the system ever had it.
+            MsgState::Handed => self.mark_unconfirmed(id),
+            _ => return None,
         }
-        let (session, phase) = (info.session, info.phase);
-        self.mark_lost(id);
         Some(self.resolve(id, phase, session))
+    }
+
+    fn mark_unconfirmed(&mut self, id: u64) {
+        let m = &mut self.messages[id as usize];
+        m.state = MsgState::Unconfirmed;
+        m.switch = None;
+        let (phase, session) = (m.phase, m.session);
+        let tags = self.tags(phase, session);
+        self.acct.send_errors += 1;
+        self.acct.unconfirmed += 1;
+        self.phases[phase].send_errors += 1;
+        self.recorder.add(Metric::SendErrors, 1, &tags);
+        self.recorder.outcome(Metric::MessageSuccess, false, &tags);
     }
 
     /// Where message `id` belongs, for error messages: its thread and phase.
@@ -335,7 +373,8 @@ impl<'a> Ledger<'a> {
     /// a reply for it later (which would be a bug of the target) counts as unknown.
     pub(crate) fn send_failed(&mut self, id: u64) -> Option<Resolved> {
         let info = self.messages.get_mut(id as usize)?;
-        if info.state != MsgState::InFlight {
+        // Only a message not yet counted as sent can fail to be sent.
+        if info.state != MsgState::Handed {
             return None;
         }
         info.state = MsgState::NotSent;
@@ -369,14 +408,23 @@ impl<'a> Ledger<'a> {
     }
 
     /// Every message still in flight when the run stops never got its reply in time.
-    pub(crate) fn lose_in_flight(&mut self) {
+    /// Messages never acknowledged (still in herd's sender, or their send call unfinished) are
+    /// not proven sent: they count with the send errors. Returns how many there were.
+    pub(crate) fn lose_in_flight(&mut self) -> u64 {
+        let mut unconfirmed = 0;
         for id in 0..self.messages.len() {
-            if self.messages[id].state == MsgState::InFlight {
-                let (phase, session) = (self.messages[id].phase, self.messages[id].session);
-                self.mark_lost(id as u64);
-                self.resolve(id as u64, phase, session);
+            let (phase, session, state) = (self.messages[id].phase, self.messages[id].session, self.messages[id].state);
+            match state {
+                MsgState::InFlight => self.mark_lost(id as u64),
+                MsgState::Handed => {
+                    self.mark_unconfirmed(id as u64);
+                    unconfirmed += 1;
+                }
+                _ => continue,
             }
+            self.resolve(id as u64, phase, session);
         }
+        unconfirmed
     }
 
     /// A session switch for message `id`. It counts only for a message resolved by a reply:
@@ -386,9 +434,9 @@ impl<'a> Ledger<'a> {
         let Some(tags) = self.message_tags(id) else { return };
         let m = &mut self.messages[id as usize];
         match m.state {
-            MsgState::InFlight => m.switch = Some(took),
+            MsgState::InFlight | MsgState::Handed => m.switch = Some(took),
             MsgState::Replied | MsgState::Failed => self.recorder.record(Metric::SessionSwitch, took, &tags),
-            MsgState::Lost | MsgState::NotSent => {}
+            MsgState::Lost | MsgState::NotSent | MsgState::Unconfirmed => {}
         }
     }
 
@@ -568,6 +616,13 @@ mod tests {
         crate::plan::compile(&loaded).expect("compiles")
     }
 
+    /// A message handed over and acknowledged at once, as on a target that does not acknowledge.
+    fn sent(l: &mut Ledger<'_>, session: usize) -> u64 {
+        let id = l.handed(0, session, 0, 0, false);
+        l.acknowledged(id);
+        id
+    }
+
     fn switches(l: &Ledger<'_>) -> u64 {
         l.recorder.histogram(&SeriesKey { metric: Metric::SessionSwitch, tag: None }).map_or(0, |h| h.len())
     }
@@ -577,19 +632,19 @@ mod tests {
         let plan = plan();
         let mut l = Ledger::new(&plan);
         // Seen before the reply: kept, and recorded when the reply resolves the message.
-        let a = l.sent(0, 0, 0, 0, false);
+        let a = sent(&mut l, 0);
         l.switch(a, 400);
         assert_eq!(switches(&l), 0);
         assert!(l.reply(1_000, a, true, false).is_some());
         assert_eq!(switches(&l), 1);
         // Seen after the reply (a target that reports it later): recorded at once.
-        let b = l.sent(0, 1, 0, 0, false);
+        let b = sent(&mut l, 1);
         assert!(l.reply(2_000, b, true, false).is_some());
         l.switch(b, 300);
         assert_eq!(switches(&l), 2);
         // The message was lost: neither the switch seen before nor one seen with its late reply
         // counts.
-        let c = l.sent(0, 0, 0, 0, false);
+        let c = sent(&mut l, 0);
         l.switch(c, 500);
         assert!(l.timeout(c).is_some());
         assert!(l.reply(90_000_000, c, true, false).is_none());
@@ -603,5 +658,34 @@ mod tests {
         assert!(l.reply(3_000, a, false, true).is_none());
         assert_eq!((l.acct.duplicated, l.acct.contradictory, l.acct.interrupts), (1, 1, 1));
         assert_eq!(l.acct.sent, l.acct.replied + l.acct.failed + l.acct.lost);
+    }
+
+    #[test]
+    fn a_message_counts_as_sent_once_acknowledged_and_never_acknowledged_is_a_send_error() {
+        let plan = plan();
+        let mut l = Ledger::new(&plan);
+        let a = l.handed(0, 0, 0, 0, false);
+        let b = l.handed(0, 1, 0, 0, false);
+        let c = l.handed(0, 0, 0, 0, false);
+        let d = l.handed(0, 1, 0, 0, false);
+        assert_eq!((l.acct.sent, l.in_flight(0)), (0, 4), "handed is in flight, not sent");
+        l.acknowledged(a);
+        l.acknowledged(a);
+        assert_eq!(l.acct.sent, 1, "a second acknowledgement changes nothing");
+        // An answer proves the message left, even before its acknowledgement.
+        assert!(l.reply(1_000, b, true, false).is_some());
+        l.acknowledged(b);
+        assert_eq!((l.acct.sent, l.acct.replied), (2, 1));
+        // Not acknowledged before its timeout: a send error, and its answer later is late.
+        assert!(l.timeout(c).is_some());
+        assert_eq!((l.acct.lost, l.acct.send_errors, l.acct.unconfirmed), (0, 1, 1));
+        assert!(l.reply(2_000, c, true, false).is_none());
+        assert_eq!(l.acct.late_replies, 1);
+        // At the end: the acknowledged message is lost, the unacknowledged one a send error.
+        assert_eq!(l.lose_in_flight(), 1);
+        assert_eq!((l.acct.lost, l.acct.send_errors, l.acct.unconfirmed), (1, 2, 2));
+        assert!(l.send_failed(d).is_none(), "already resolved");
+        assert_eq!(l.acct.sent, l.acct.replied + l.acct.failed + l.acct.lost);
+        assert_eq!(l.in_flight(0), 0);
     }
 }

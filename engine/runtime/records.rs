@@ -211,10 +211,11 @@ pub struct SessionRecord {
     pub total_latency_us: u64,
 }
 
-/// Message accounting: sent = replied + failed + lost + send_errors.
+/// Message accounting: sent = replied + failed + lost; the messages herd tried to send but the
+/// system never had (`send_errors`) are counted apart.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Accounting {
-    /// Messages sent.
+    /// Messages sent: acknowledged by the system (on targets that say so), or handed to it.
     pub sent: u64,
     /// Successful replies.
     pub replied: u64,
@@ -254,10 +255,14 @@ pub struct Accounting {
     /// Replies with a correlation id herd never sent (another run's, or a worker's bug).
     #[serde(default)]
     pub unknown_replies: u64,
-    /// Messages herd could not send (the call failed after its retries, or a template failed):
-    /// the system never had them, so they are not lost.
+    /// Messages herd could not send (the call failed after its retries, a template failed, or
+    /// the system never acknowledged them): they are not counted as sent, so they are not lost.
     #[serde(default)]
     pub send_errors: u64,
+    /// Of `send_errors`, the messages the system never acknowledged before their reply timeout
+    /// or the end of the run (still waiting in herd's sender, or their call unfinished).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unconfirmed: u64,
 }
 
 /// Everything a finished run hands to the summary.

@@ -73,6 +73,13 @@ pub enum Observation {
         /// What failed.
         detail: String,
     },
+    /// The system acknowledged messages `ids` (a `SendMessage` or `SendMessageBatch` entry that
+    /// succeeded): they count in `messages_sent` from now. Only targets whose
+    /// [`Target::acknowledges_sends`] is true report it.
+    Acknowledged {
+        /// The message ids.
+        ids: Vec<u64>,
+    },
     /// Message `id` never reached the system: its send call failed after the retries. It is
     /// counted in `send_errors`, never as lost.
     SendFailed {
@@ -282,6 +289,14 @@ pub trait Target: Send {
     /// what could not be released, one line each, naming it.
     fn finish(&mut self) -> Vec<String> {
         Vec::new()
+    }
+    /// Whether the target says when the system acknowledged a message
+    /// ([`Observation::Acknowledged`]). When it does, a message counts as sent only then, and a
+    /// message never acknowledged (still waiting in herd's sender when the run ended) counts in
+    /// `send_errors`; when it does not, a message counts as sent when it is handed to the
+    /// target.
+    fn acknowledges_sends(&self) -> bool {
+        false
     }
     /// How long the run keeps listening after its last message is resolved, for second answers
     /// that come right after the first (the runtime counts them as duplicates or late replies).

@@ -41,6 +41,8 @@ pub(crate) enum Inbound {
     Malformed(String),
     /// A call that failed after its retries.
     Error(String),
+    /// The server acknowledged messages `ids`.
+    Acknowledged(Vec<u64>),
     /// Message `id` could not be sent.
     SendFailed {
         /// The engine's message id.
@@ -194,6 +196,7 @@ impl Router {
                     Inbound::SendFailed { id, detail } => {
                         self.out.send_stamped(at, Observation::SendFailed { id, detail });
                     }
+                    Inbound::Acknowledged(ids) => self.out.send_stamped(at, Observation::Acknowledged { ids }),
                     Inbound::ClaimSent => self.out.send_stamped(at, Observation::ClaimSent),
                     Inbound::InterruptSent(session) => {
                         self.out.send_stamped(at, Observation::InterruptSent { session: Some(session) });

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageAttributeValue, SendMessageBatchRequestEntry};
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::sync::mpsc::{Receiver, UnboundedSender};
 
 use super::clients::timeout_config;
 use super::clients::{Clients, explain};
@@ -140,7 +140,7 @@ async fn send_claims(clients: &Clients, batch: &[OutMsg], inbox: &UnboundedSende
 pub(crate) async fn sender(
     clients: Clients,
     queue_url: String,
-    mut rx: UnboundedReceiver<OutMsg>,
+    mut rx: Receiver<OutMsg>,
     inbox: UnboundedSender<RouterMsg>,
 ) {
     while let Some(first) = rx.recv().await {
@@ -167,9 +167,12 @@ pub(crate) async fn sender(
                     req = req.message_attributes(k, attr);
                 }
             }
-            if let Err(e) = req.send().await {
-                let detail = format!("SendMessage to {queue_url}: {}", explain(&e));
-                seen(&inbox, Inbound::SendFailed { id: m.id, detail });
+            match req.send().await {
+                Ok(_) => seen(&inbox, Inbound::Acknowledged(vec![m.id])),
+                Err(e) => {
+                    let detail = format!("SendMessage to {queue_url}: {}", explain(&e));
+                    seen(&inbox, Inbound::SendFailed { id: m.id, detail });
+                }
             }
             continue;
         }
@@ -205,6 +208,14 @@ pub(crate) async fn sender(
         }
         match req.send().await {
             Ok(out) => {
+                // Entry ids are `m{index in the batch}`.
+                let entry =
+                    |id: &str| id.strip_prefix('m').and_then(|i| i.parse::<usize>().ok()).and_then(|i| batch.get(i));
+                let acknowledged: Vec<u64> =
+                    out.successful().iter().filter_map(|s| entry(s.id())).map(|m| m.id).collect();
+                if !acknowledged.is_empty() {
+                    seen(&inbox, Inbound::Acknowledged(acknowledged));
+                }
                 for f in out.failed() {
                     // Entry ids are `m{index in the batch}`.
                     let Some(id) =

@@ -13,7 +13,8 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::Mutex;
-use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::{Sender, UnboundedSender, channel, unbounded_channel};
 use tokio::task::JoinSet;
 
 use super::callback;
@@ -30,6 +31,10 @@ use crate::targets::{
     FaultOutcome, GaugeSample, Inbox, Micros, Observation, ObservationSender, Outbound, QueueGauge, Target,
     TargetError, TargetIo, TargetOptions, observation_channel,
 };
+
+/// Most messages waiting in one work queue's sender; beyond it a message is not sent (counted
+/// in `send_errors`).
+const SENDER_BACKLOG: usize = 10_000;
 
 /// How often ECS is asked for tasks that started, for `container_start`.
 const ECS_POLL: Duration = Duration::from_secs(5);
@@ -53,7 +58,7 @@ pub struct AwsTarget {
     work_url: Vec<String>,
     interrupt_url: Vec<Option<String>>,
     claim_url: Option<String>,
-    senders: HashMap<String, UnboundedSender<OutMsg>>,
+    senders: HashMap<String, Sender<OutMsg>>,
     router: Option<UnboundedSender<RouterMsg>>,
     observations: ObservationSender,
     inbox: Option<Inbox>,
@@ -196,7 +201,9 @@ impl AwsTarget {
         let mut senders = HashMap::new();
         for url in &work_url {
             if !senders.contains_key(url) {
-                let (stx, srx) = unbounded_channel();
+                // Bounded: a system (or network) slower than the rate shows as messages that
+                // could not be sent, never as herd's memory growing.
+                let (stx, srx) = channel(SENDER_BACKLOG);
                 rt.spawn(sender(clients.clone(), url.clone(), srx, router_tx.clone()));
                 senders.insert(url.clone(), stx);
             }
@@ -544,12 +551,18 @@ impl Target for AwsTarget {
                         at: std::time::Instant::now(),
                     });
                 }
-                match self.senders.get(&url) {
-                    Some(tx) if tx.send(out).is_ok() => {}
-                    _ => io.observe(Observation::SendFailed {
-                        id: msg.id,
-                        detail: format!("the sender for {url} has stopped"),
-                    }),
+                let refused = match self.senders.get(&url) {
+                    Some(tx) => match tx.try_send(out) {
+                        Ok(()) => None,
+                        Err(TrySendError::Full(_)) => Some(format!(
+                            "herd's sender for {url} already has {SENDER_BACKLOG} messages waiting (the queue takes them slower than the rate)"
+                        )),
+                        Err(TrySendError::Closed(_)) => Some(format!("the sender for {url} has stopped")),
+                    },
+                    None => Some(format!("the sender for {url} has stopped")),
+                };
+                if let Some(detail) = refused {
+                    io.observe(Observation::SendFailed { id: msg.id, detail });
                 }
             }
             Err(e) => io.observe(Observation::TemplateFailed { id: msg.id, detail: e }),
@@ -850,6 +863,10 @@ impl Target for AwsTarget {
 
     fn settle(&self) -> Micros {
         self.params.timeouts.settle.as_micros() as Micros
+    }
+
+    fn acknowledges_sends(&self) -> bool {
+        true
     }
 
     fn announcements(&self) -> Vec<String> {
