@@ -1,0 +1,331 @@
+//! herd against a fake SQS server on 127.0.0.1: the real SDK path, with the server pinned to one
+//! core and herd to the other, so the figures are herd's own. Each case runs three times; the
+//! report gives the median and the spread (min to max), as a Markdown table and as JSON in
+//! `target/herd-bench/`.
+//!
+//! Run with `cargo bench --bench aws` (or `-- --quick` for one run per case and shorter phases).
+
+#[path = "support/fake_sqs.rs"]
+mod fake_sqs;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fake_sqs::FakeSqs;
+use herd::report::{RunSummary, read_summary};
+
+/// What one run of a case measured.
+#[derive(Debug, Clone, Default)]
+struct Measured {
+    /// (name, value, unit) in the order they are reported.
+    values: Vec<(&'static str, f64, &'static str)>,
+}
+
+impl Measured {
+    fn push(&mut self, name: &'static str, value: f64, unit: &'static str) {
+        self.values.push((name, value, unit));
+    }
+}
+
+/// How herd's process did: wall time, CPU time and peak RSS.
+struct Usage {
+    wall: Duration,
+    cpu: Duration,
+    max_rss_kib: u64,
+    status: i32,
+}
+
+/// Pins the calling thread to `cpu` when the machine has it.
+fn pin_to(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET and sched_setaffinity only read
+    // and write that set, and pid 0 means the calling thread.
+    #[expect(unsafe_code, reason = "pinning needs sched_setaffinity(2)")]
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Runs herd on `scenario` pinned to CPU 0 against `endpoint`; waits for it with wait4(2) to
+/// learn its CPU time and peak RSS.
+#[expect(clippy::zombie_processes, reason = "wait4(2) reaps the child, for its CPU time and peak RSS")]
+fn run_herd(dir: &Path, scenario: &str, endpoint: &str) -> Usage {
+    let file = dir.join("bench.toml");
+    std::fs::write(&file, scenario).expect("write the scenario");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_herd"));
+    cmd.args(["run", file.to_str().expect("a UTF-8 path"), "--out", "out", "--quiet"])
+        .current_dir(dir)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit());
+    if cpus() > 1 {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure runs in the child between fork and exec and only calls
+        // sched_setaffinity(2), which is async-signal-safe; it allocates nothing.
+        #[expect(unsafe_code, reason = "pinning the child needs sched_setaffinity(2) before exec")]
+        unsafe {
+            cmd.pre_exec(|| {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(0, &mut set);
+                libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+                Ok(())
+            });
+        }
+    }
+    let start = Instant::now();
+    let child = cmd.spawn().expect("herd starts");
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is valid for wait4 to fill; the pid is our own child's.
+    #[expect(unsafe_code, reason = "the child's CPU time and peak RSS come from wait4(2)")]
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::wait4(child.id() as i32, &mut status, 0, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Usage {
+        wall: start.elapsed(),
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        max_rss_kib: usage.ru_maxrss as u64,
+        status: libc::WEXITSTATUS(status),
+    }
+}
+
+/// A fake server on a thread of its own, pinned to CPU 1.
+fn start_server(echo: Option<Duration>) -> (Arc<FakeSqs>, String) {
+    let server = FakeSqs::new(echo);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s = server.clone();
+    std::thread::spawn(move || {
+        if cpus() > 1 {
+            pin_to(1);
+        }
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        rt.block_on(async move {
+            let addr = s.serve().await;
+            tx.send(addr).expect("the bench waits");
+            std::future::pending::<()>().await;
+        });
+    });
+    let addr = rx.recv().expect("the server starts");
+    (server, format!("http://{addr}"))
+}
+
+fn scenario(endpoint: &str, rate: &str, duration: &str, sessions: u32, extra: &str) -> String {
+    format!(
+        r#"
+name = "bench"
+max_duration = "2m"
+reply_timeout = "5s"
+sample_interval = "1s"
+
+[target]
+kind = "aws"
+allowed_accounts = ["123456789012"]
+provision = false
+timeouts = {{ settle = "0s" }}
+work = {{ queue = "{endpoint}/000000000000/bench-work", body = '{{"commandId": "{{{{ message.id }}}}", "instruction": "{{{{ message.instruction }}}}"}}' }}
+reply = {{ kind = "sqs", queue = "{endpoint}/000000000000/bench-reply", match_pointer = "/commandId", success_pointer = "/success", wait_time = "1s" }}
+
+[[sessions]]
+count = {sessions}
+thread = "thread-{{{{ i }}}}"
+
+[[phases]]
+executor = "constant-arrival-rate"
+rate = "{rate}"
+duration = "{duration}"
+{extra}
+"#
+    )
+}
+
+fn summary(dir: &Path) -> RunSummary {
+    read_summary(&dir.join("out").join("bench").join("summary.json")).expect("herd wrote its summary")
+}
+
+fn metric_ms(s: &RunSummary, name: &str, pick: fn(&herd::report::MetricSummary) -> Option<f64>) -> f64 {
+    s.metrics.iter().find(|m| m.name == name && m.tag_key.is_none()).and_then(pick).map_or(f64::NAN, |us| us / 1e3)
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Reported latency against the server's truth (from the work message's arrival to its
+/// reply's delivery), echo after `delay`.
+fn latency_case(delay: Duration, quick: bool) -> Measured {
+    let (server, endpoint) = start_server(Some(delay));
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let duration = if quick { "4s" } else { "10s" };
+    let usage = run_herd(dir.path(), &scenario(&endpoint, "200/s", duration, 20, ""), &endpoint);
+    let s = summary(dir.path());
+    let mut truth: Vec<f64> = server
+        .truths()
+        .iter()
+        .filter_map(|t| t.delivered.map(|d| d.duration_since(t.arrived).as_secs_f64() * 1e3))
+        .collect();
+    truth.sort_by(f64::total_cmp);
+    let (p50, p99) = (metric_ms(&s, "message_latency", |m| m.p50), metric_ms(&s, "message_latency", |m| m.p99));
+    let mut m = Measured::default();
+    m.push("herd p50", p50, "ms");
+    m.push("truth p50", quantile(&truth, 0.5), "ms");
+    m.push("p50 error", p50 - quantile(&truth, 0.5), "ms");
+    m.push("herd p99", p99, "ms");
+    m.push("truth p99", quantile(&truth, 0.99), "ms");
+    m.push("p99 error", p99 - quantile(&truth, 0.99), "ms");
+    m.push("replied", s.accounting.replied as f64, "msgs");
+    check_accounting(&s, server.counts.work_in.load(std::sync::atomic::Ordering::Relaxed), usage.status);
+    m
+}
+
+/// The most messages herd gets acknowledged in a second: no echo, a rate above the ceiling.
+fn send_ceiling_case(quick: bool) -> Measured {
+    let (server, endpoint) = start_server(None);
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let secs = if quick { 3.0 } else { 5.0 };
+    let text = scenario(&endpoint, "200000/s", &format!("{secs}s"), 100, "max_in_flight = 10000000");
+    let usage = run_herd(dir.path(), &text, &endpoint);
+    let s = summary(dir.path());
+    let arrivals = server.arrivals();
+    let span = match (arrivals.first(), arrivals.last()) {
+        (Some(a), Some(b)) if b > a => b.duration_since(*a).as_secs_f64(),
+        _ => f64::NAN,
+    };
+    let mut m = Measured::default();
+    m.push("acknowledged/s", arrivals.len() as f64 / span, "msgs/s");
+    m.push("requests/s", server.counts.requests.load(std::sync::atomic::Ordering::Relaxed) as f64 / span, "req/s");
+    m.push("herd CPU", usage.cpu.as_secs_f64() / usage.wall.as_secs_f64() * 100.0, "%");
+    m.push("herd peak RSS", usage.max_rss_kib as f64 / 1024.0, "MiB");
+    m.push("not sent", s.accounting.send_errors as f64, "msgs");
+    check_accounting(&s, server.counts.work_in.load(std::sync::atomic::Ordering::Relaxed), usage.status);
+    m
+}
+
+/// Round trips a second against the instant echo server, at a rate above what herd can do.
+fn round_trip_case(quick: bool) -> Measured {
+    let (server, endpoint) = start_server(Some(Duration::ZERO));
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let secs = if quick { 3.0 } else { 5.0 };
+    let text = scenario(&endpoint, "50000/s", &format!("{secs}s"), 100, "max_in_flight = 10000000");
+    let usage = run_herd(dir.path(), &text, &endpoint);
+    let s = summary(dir.path());
+    // Replies a second over the span in which the server handed them out.
+    let truths = server.truths();
+    let first = truths.iter().map(|t| t.arrived).min();
+    let last = truths.iter().filter_map(|t| t.delivered).max();
+    let span = match (first, last) {
+        (Some(a), Some(b)) if b > a => b.duration_since(a).as_secs_f64(),
+        _ => f64::NAN,
+    };
+    let mut m = Measured::default();
+    m.push("replied/s", s.accounting.replied as f64 / span, "msgs/s");
+    m.push("latency p50", metric_ms(&s, "message_latency", |m| m.p50), "ms");
+    m.push("latency p99", metric_ms(&s, "message_latency", |m| m.p99), "ms");
+    m.push("herd CPU", usage.cpu.as_secs_f64() / usage.wall.as_secs_f64() * 100.0, "%");
+    m.push("herd peak RSS", usage.max_rss_kib as f64 / 1024.0, "MiB");
+    check_accounting(&s, server.counts.work_in.load(std::sync::atomic::Ordering::Relaxed), usage.status);
+    m
+}
+
+/// 20 messages a second: how evenly they arrive at the server, and what it costs herd.
+fn pacing_case(quick: bool) -> Measured {
+    let (server, endpoint) = start_server(Some(Duration::ZERO));
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let duration = if quick { "10s" } else { "60s" };
+    let usage = run_herd(dir.path(), &scenario(&endpoint, "20/s", duration, 1, ""), &endpoint);
+    let s = summary(dir.path());
+    let arrivals = server.arrivals();
+    let mut off: Vec<f64> =
+        arrivals.windows(2).map(|w| (w[1].duration_since(w[0]).as_secs_f64() * 1e3 - 50.0).abs()).collect();
+    off.sort_by(f64::total_cmp);
+    let mut m = Measured::default();
+    m.push("gap error p50", quantile(&off, 0.5), "ms");
+    m.push("gap error p99", quantile(&off, 0.99), "ms");
+    m.push("herd CPU", usage.cpu.as_secs_f64() / usage.wall.as_secs_f64() * 100.0, "%");
+    m.push("herd peak RSS", usage.max_rss_kib as f64 / 1024.0, "MiB");
+    check_accounting(&s, server.counts.work_in.load(std::sync::atomic::Ordering::Relaxed), usage.status);
+    m
+}
+
+/// A benchmark whose accounting does not add up measured nothing: herd's own identity, and
+/// the server holding at least what herd says it sent.
+fn check_accounting(s: &RunSummary, server_work: u64, status: i32) {
+    let a = &s.accounting;
+    assert!(status == 0 || status == 1, "herd exited with {status}");
+    assert_eq!(a.sent, a.replied + a.failed + a.lost, "herd's accounting does not add up: {a:?}");
+    assert!(
+        server_work >= a.sent && server_work <= a.sent + a.unconfirmed,
+        "the server took {server_work} work messages; herd says {a:?}"
+    );
+}
+
+/// Median and spread of one value over the runs.
+fn stats(values: &[f64]) -> (f64, f64, f64) {
+    let mut v: Vec<f64> = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    (quantile(&v, 0.5), v.first().copied().unwrap_or(f64::NAN), v.last().copied().unwrap_or(f64::NAN))
+}
+
+fn main() {
+    // `cargo test` builds benches and runs them without --bench; do nothing then.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let quick = std::env::args().any(|a| a == "--quick");
+    let runs = if quick { 1 } else { 3 };
+    let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    type Case = (&'static str, Box<dyn Fn(bool) -> Measured>);
+    let cases: Vec<Case> = vec![
+        ("latency, echo after 5 ms, 200/s", Box::new(|q| latency_case(Duration::from_millis(5), q))),
+        ("latency, instant echo, 200/s", Box::new(|q| latency_case(Duration::ZERO, q))),
+        ("send ceiling, batched, no echo", Box::new(send_ceiling_case)),
+        ("round trip, instant echo", Box::new(round_trip_case)),
+        ("pacing 20/s", Box::new(pacing_case)),
+    ];
+    let mut md = String::from("| case | measure | median | min | max |\n| --- | --- | ---: | ---: | ---: |\n");
+    let mut json = Vec::new();
+    for (name, case) in &cases {
+        if only.as_deref().is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
+        let measured: Vec<Measured> = (0..runs).map(|_| case(quick)).collect();
+        for (i, (measure, _, unit)) in measured[0].values.iter().enumerate() {
+            let values: Vec<f64> = measured.iter().map(|m| m.values[i].1).collect();
+            let (median, min, max) = stats(&values);
+            let line = format!("| {name} | {measure} ({unit}) | {median:.2} | {min:.2} | {max:.2} |\n");
+            print!("{line}");
+            md.push_str(&line);
+            json.push(serde_json::json!({
+                "case": name, "measure": measure, "unit": unit,
+                "median": median, "min": min, "max": max, "runs": values,
+            }));
+        }
+    }
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("herd-bench");
+    std::fs::create_dir_all(&out).expect("create target/herd-bench");
+    let header = format!(
+        "herd {} on {} CPUs ({} run{} per case; herd pinned to CPU 0, the fake server to CPU 1)\n\n",
+        env!("CARGO_PKG_VERSION"),
+        cpus(),
+        runs,
+        if runs == 1 { "" } else { "s" }
+    );
+    std::fs::write(out.join("aws.md"), format!("{header}{md}")).expect("write aws.md");
+    std::fs::write(out.join("aws.json"), serde_json::to_string_pretty(&json).expect("JSON")).expect("write aws.json");
+    println!("\nwritten: {}", out.join("aws.md").display());
+}
