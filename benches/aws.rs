@@ -3,7 +3,9 @@
 //! report gives the median and the spread (min to max), as a Markdown table and as JSON in
 //! `target/herd-bench/`.
 //!
-//! Run with `cargo bench --bench aws` (or `-- --quick` for one run per case and shorter phases).
+//! Run with `cargo bench --bench aws` (or `-- --quick` for one run per case and shorter phases;
+//! a word after `--` runs only the cases whose name holds it; `HERD_BENCH_PERF=perf.data`
+//! records herd's profile with `perf record`).
 
 #[path = "support/fake_sqs.rs"]
 mod fake_sqs;
@@ -59,7 +61,16 @@ fn cpus() -> usize {
 fn run_herd(dir: &Path, scenario: &str, endpoint: &str) -> Usage {
     let file = dir.join("bench.toml");
     std::fs::write(&file, scenario).expect("write the scenario");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_herd"));
+    // HERD_BENCH_PERF=<file> records herd's profile with perf (`perf report -i <file>`).
+    let mut cmd = match std::env::var("HERD_BENCH_PERF") {
+        Ok(data) => {
+            let mut c = Command::new("perf");
+            c.args(["record", "-F", "1999", "-o", &data, "--"]);
+            c.arg(env!("CARGO_BIN_EXE_herd"));
+            c
+        }
+        Err(_) => Command::new(env!("CARGO_BIN_EXE_herd")),
+    };
     cmd.args(["run", file.to_str().expect("a UTF-8 path"), "--out", "out", "--quiet"])
         .current_dir(dir)
         .env("AWS_ENDPOINT_URL", endpoint)

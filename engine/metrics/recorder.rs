@@ -141,8 +141,10 @@ pub struct Recorder {
     histograms: BTreeMap<SeriesKey, Histogram<u64>>,
     counters: BTreeMap<SeriesKey, u64>,
     rates: BTreeMap<SeriesKey, (u64, u64)>,
-    /// Per (metric, group tag or none for the fleet, instance), its samples over time.
-    gauges: BTreeMap<(Metric, Option<Tag>, String), Vec<GaugePoint>>,
+    /// Per (metric, group tag or none for the fleet, instance), its first and latest sample:
+    /// all `growth` needs, and the same size after a day as after a minute (the samples
+    /// themselves are in the histograms and the timeline).
+    gauges: BTreeMap<(Metric, Option<Tag>, String), [GaugePoint; 2]>,
     /// Series watched by windowed or delayed threshold rules, and their judgements.
     pub(crate) windows: Windows,
 }
@@ -223,14 +225,23 @@ impl Recorder {
     /// Records a gauge sample of one instance (a container id, or `all`).
     pub fn gauge(&mut self, metric: Metric, instance: &str, t: u64, value: u64) {
         self.record(metric, value, &[]);
-        self.gauges.entry((metric, None, instance.to_owned())).or_default().push(GaugePoint { t, value });
+        self.gauge_ends(metric, None, instance, GaugePoint { t, value });
     }
 
     /// A gauge sample of `instance` in one tagged series only (a session group's share of the
     /// fleet), not in the fleet's.
     pub fn gauge_only(&mut self, metric: Metric, tag: Tag, instance: &str, t: u64, value: u64) {
         self.record_only(metric, value, tag);
-        self.gauges.entry((metric, Some(tag), instance.to_owned())).or_default().push(GaugePoint { t, value });
+        self.gauge_ends(metric, Some(tag), instance, GaugePoint { t, value });
+    }
+
+    fn gauge_ends(&mut self, metric: Metric, tag: Option<Tag>, instance: &str, p: GaugePoint) {
+        match self.gauges.get_mut(&(metric, tag, instance.to_owned())) {
+            Some(ends) => ends[1] = p,
+            None => {
+                self.gauges.insert((metric, tag, instance.to_owned()), [p, p]);
+            }
+        }
     }
 
     /// A histogram, if anything was recorded.
@@ -263,12 +274,13 @@ impl Recorder {
         self.rates.iter()
     }
 
-    /// The gauge series of a metric, by instance.
+    /// The gauge series of a metric, by instance: its first and latest sample.
     pub fn gauge_series(&self, metric: Metric) -> impl Iterator<Item = (&str, &[GaugePoint])> {
         self.tagged_gauge_series(metric, None)
     }
 
-    /// The series of a gauge metric in one tag (`None`: the fleet's), per instance.
+    /// The series of a gauge metric in one tag (`None`: the fleet's), per instance: its first and
+    /// latest sample.
     pub fn tagged_gauge_series(&self, metric: Metric, tag: Option<Tag>) -> impl Iterator<Item = (&str, &[GaugePoint])> {
         self.gauges
             .iter()

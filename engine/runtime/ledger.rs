@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use hdrhistogram::Histogram;
 
 use super::records::{Accounting, FaultRecord, OwnershipChange, PhaseRecord, SessionRecord, TimelinePoint};
+use super::window::Window;
 use crate::metrics::{Metric, MetricKind, Outcome, Recorder, SeriesKey, Tag, new_histogram, stats};
 use crate::plan::Plan;
 use crate::targets::{FaultOutcome, GaugeSample, Micros};
@@ -95,7 +96,10 @@ pub(crate) struct Ledger<'a> {
     combined: std::collections::HashSet<(usize, usize)>,
     pub recorder: Recorder,
     pub acct: Accounting,
-    messages: Vec<MsgInfo>,
+    messages: Window<MsgInfo>,
+    /// How long after it was due a resolved message is kept, µs: a minute past the longest
+    /// reply timeout, so its late and second answers are still counted against it.
+    horizon: Micros,
     last_answered: Vec<Option<u64>>,
     phase_in_flight: Vec<u64>,
     pub phases: Vec<PhaseRecord>,
@@ -127,7 +131,9 @@ impl<'a> Ledger<'a> {
             combined,
             recorder,
             acct: Accounting::default(),
-            messages: Vec::new(),
+            messages: Window::new(),
+            horizon: plan.phases.iter().map(|p| p.reply_timeout).max().unwrap_or_default().as_micros() as Micros
+                + 60_000_000,
             last_answered: vec![None; plan.sessions.len()],
             phase_in_flight: vec![0; plan.phases.len()],
             phases: plan
@@ -179,7 +185,7 @@ impl<'a> Ledger<'a> {
     }
 
     fn message_tags(&self, id: u64) -> Option<Tags> {
-        self.messages.get(id as usize).map(|m| self.tags(m.phase, m.session))
+        self.messages.get(id).map(|m| self.tags(m.phase, m.session))
     }
 
     pub(crate) fn in_flight(&self, phase: usize) -> u64 {
@@ -192,7 +198,7 @@ impl<'a> Ledger<'a> {
 
     /// The id the next message will get.
     pub(crate) fn next_id(&self) -> u64 {
-        self.messages.len() as u64
+        self.messages.next_id()
     }
 
     /// An arrival dropped by the in-flight cap.
@@ -216,6 +222,11 @@ impl<'a> Ledger<'a> {
         let id = self.next_id();
         let tags = self.tags(phase, session);
         self.messages.push(MsgInfo { session, phase, intended, state: MsgState::Handed, switch: None });
+        // Messages resolved and due longer ago than the horizon are forgotten.
+        let horizon = self.horizon;
+        self.messages.forget_while(|m| {
+            !matches!(m.state, MsgState::Handed | MsgState::InFlight) && m.intended.saturating_add(horizon) < intended
+        });
         self.phase_in_flight[phase] += 1;
         self.recorder.record(Metric::ScheduleLag, lag, &tags);
         if timed {
@@ -227,7 +238,7 @@ impl<'a> Ledger<'a> {
     /// The system acknowledged message `id` (or the target hands messages over without
     /// acknowledging): from now it counts as sent. Later acknowledgements change nothing.
     pub(crate) fn acknowledged(&mut self, id: u64) {
-        let Some(info) = self.messages.get_mut(id as usize) else { return };
+        let Some(info) = self.messages.get_mut(id) else { return };
         if info.state != MsgState::Handed {
             return;
         }
@@ -245,7 +256,13 @@ impl<'a> Ledger<'a> {
     pub(crate) fn reply(&mut self, at: Micros, id: u64, success: bool, interrupted: bool) -> Option<Resolved> {
         // An answer proves the message was sent, even if its acknowledgement is still on the way.
         self.acknowledged(id);
-        let info = self.messages.get(id as usize)?;
+        if self.messages.forgotten(id) {
+            // Answered long after its message was resolved (past the horizon): late.
+            self.acct.late_replies += 1;
+            self.recorder.add(Metric::LateReplies, 1, &[]);
+            return None;
+        }
+        let info = self.messages.get(id)?;
         let (session, phase, intended, state) = (info.session, info.phase, info.intended, info.state);
         // herd never sent it, so the system cannot have answered it.
         if state == MsgState::NotSent {
@@ -305,7 +322,7 @@ impl<'a> Ledger<'a> {
         rec.max_latency_us = rec.max_latency_us.max(latency);
         rec.total_latency_us += latency;
         if success {
-            self.messages[id as usize].state = MsgState::Replied;
+            self.messages[id].state = MsgState::Replied;
             self.acct.replied += 1;
             self.interval.replied += 1;
             self.phases[phase].replied += 1;
@@ -318,13 +335,13 @@ impl<'a> Ledger<'a> {
                 self.recorder.record(Metric::RecoveryTime, at.saturating_sub(r.since), &[]);
             }
         } else {
-            self.messages[id as usize].state = MsgState::Failed;
+            self.messages[id].state = MsgState::Failed;
             self.acct.failed += 1;
             self.interval.failed += 1;
             self.phases[phase].failed += 1;
             self.recorder.add(Metric::MessagesFailed, 1, &tags);
         }
-        if let Some(took) = self.messages[id as usize].switch.take() {
+        if let Some(took) = self.messages[id].switch.take() {
             self.recorder.record(Metric::SessionSwitch, took, &tags);
         }
         let mut resolved = self.resolve(id, phase, session);
@@ -335,7 +352,7 @@ impl<'a> Ledger<'a> {
 
     /// Message `id` timed out. Returns the message when it was still in flight.
     pub(crate) fn timeout(&mut self, id: u64) -> Option<Resolved> {
-        let info = self.messages.get(id as usize)?;
+        let info = self.messages.get(id)?;
         let (session, phase, state) = (info.session, info.phase, info.state);
         match state {
             MsgState::InFlight => self.mark_lost(id),
@@ -347,7 +364,7 @@ impl<'a> Ledger<'a> {
     }
 
     fn mark_unconfirmed(&mut self, id: u64) {
-        let m = &mut self.messages[id as usize];
+        let m = &mut self.messages[id];
         m.state = MsgState::Unconfirmed;
         m.switch = None;
         let (phase, session) = (m.phase, m.session);
@@ -361,7 +378,7 @@ impl<'a> Ledger<'a> {
 
     /// Where message `id` belongs, for error messages: its thread and phase.
     pub(crate) fn describe_message(&self, id: u64) -> String {
-        match self.messages.get(id as usize) {
+        match self.messages.get(id) {
             Some(m) => {
                 format!("thread {}, phase {}", self.plan.sessions[m.session].thread, self.plan.phases[m.phase].name)
             }
@@ -372,7 +389,7 @@ impl<'a> Ledger<'a> {
     /// Message `id` never reached the system. Returns the message when it was still in flight;
     /// a reply for it later (which would be a bug of the target) counts as unknown.
     pub(crate) fn send_failed(&mut self, id: u64) -> Option<Resolved> {
-        let info = self.messages.get_mut(id as usize)?;
+        let info = self.messages.get_mut(id)?;
         // Only a message not yet counted as sent can fail to be sent.
         if info.state != MsgState::Handed {
             return None;
@@ -389,7 +406,7 @@ impl<'a> Ledger<'a> {
     }
 
     fn mark_lost(&mut self, id: u64) {
-        let m = &mut self.messages[id as usize];
+        let m = &mut self.messages[id];
         m.state = MsgState::Lost;
         m.switch = None;
         let (phase, session) = (m.phase, m.session);
@@ -412,17 +429,17 @@ impl<'a> Ledger<'a> {
     /// not proven sent: they count with the send errors. Returns how many there were.
     pub(crate) fn lose_in_flight(&mut self) -> u64 {
         let mut unconfirmed = 0;
-        for id in 0..self.messages.len() {
+        for id in self.messages.ids() {
             let (phase, session, state) = (self.messages[id].phase, self.messages[id].session, self.messages[id].state);
             match state {
-                MsgState::InFlight => self.mark_lost(id as u64),
+                MsgState::InFlight => self.mark_lost(id),
                 MsgState::Handed => {
-                    self.mark_unconfirmed(id as u64);
+                    self.mark_unconfirmed(id);
                     unconfirmed += 1;
                 }
                 _ => continue,
             }
-            self.resolve(id as u64, phase, session);
+            self.resolve(id, phase, session);
         }
         unconfirmed
     }
@@ -432,7 +449,7 @@ impl<'a> Ledger<'a> {
     /// lost (a reply after the message was counted lost proves no switch time).
     pub(crate) fn switch(&mut self, id: u64, took: Micros) {
         let Some(tags) = self.message_tags(id) else { return };
-        let m = &mut self.messages[id as usize];
+        let m = &mut self.messages[id];
         match m.state {
             MsgState::InFlight | MsgState::Handed => m.switch = Some(took),
             MsgState::Replied | MsgState::Failed => self.recorder.record(Metric::SessionSwitch, took, &tags),
@@ -687,5 +704,35 @@ mod tests {
         assert!(l.send_failed(d).is_none(), "already resolved");
         assert_eq!(l.acct.sent, l.acct.replied + l.acct.failed + l.acct.lost);
         assert_eq!(l.in_flight(0), 0);
+    }
+
+    #[test]
+    fn resolved_messages_are_forgotten_after_the_horizon_and_their_answers_count_late() {
+        let plan = plan();
+        let mut l = Ledger::new(&plan);
+        // One message a second for an hour, each answered at once.
+        for t in 0..3_600u64 {
+            let id = l.handed(0, (t % 2) as usize, t * 1_000_000, 0, false);
+            l.acknowledged(id);
+            assert!(l.reply(t * 1_000_000 + 1_000, id, true, false).is_some());
+        }
+        // The window holds the horizon (the reply timeout and a minute) and not the hour.
+        let kept = l.messages.ids().count() as u64;
+        let horizon_s = l.horizon / 1_000_000;
+        assert!(kept <= horizon_s + 2, "kept {kept} of 3600 (horizon {horizon_s} s)");
+        // A message in flight holds the window open behind it until it is resolved.
+        let stuck = l.handed(0, 0, 3_600_000_000, 0, false);
+        l.acknowledged(stuck);
+        for t in 3_601..3_900u64 {
+            let id = l.handed(0, 1, t * 1_000_000, 0, false);
+            l.acknowledged(id);
+            l.reply(t * 1_000_000 + 1_000, id, true, false);
+        }
+        assert!(l.messages.get(stuck).is_some());
+        assert!(l.reply(3_950_000_000, stuck, true, false).is_some(), "still counted against its message");
+        // An answer for a forgotten message is a late reply, not an unknown one.
+        assert!(l.reply(3_950_000_000, 0, true, false).is_none());
+        assert_eq!((l.acct.late_replies, l.acct.unknown_replies, l.acct.duplicated), (1, 0, 0));
+        assert_eq!(l.acct.sent, l.acct.replied + l.acct.failed + l.acct.lost);
     }
 }

@@ -8,6 +8,7 @@ mod ledger;
 mod observer;
 mod pace;
 mod records;
+mod window;
 
 pub use clock::ClockKind;
 pub use dispatcher::{RunOptions, run};

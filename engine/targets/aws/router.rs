@@ -139,12 +139,17 @@ pub(crate) struct Router {
     /// The ownership table, when the system records owners (generation B).
     pub ownership_table: Option<String>,
     pub out: ObservationSender,
+    /// How long a correlation is kept after its message was sent; a reply after that counts as
+    /// unknown.
+    pub forget_after: Duration,
 }
 
 impl Router {
     /// Runs until every sender of `rx` is gone.
     pub(crate) async fn run(self, mut rx: UnboundedReceiver<RouterMsg>) {
         let mut table: HashMap<String, Entry> = HashMap::new();
+        // Correlations in the order they were sent, to forget the old ones.
+        let mut order: std::collections::VecDeque<(Instant, String)> = std::collections::VecDeque::new();
         // Per project+user: the session and owner of its last answered message.
         let mut last_answer: HashMap<String, (usize, Option<String>)> = HashMap::new();
         // Per project+user: the owner read from the ownership table, and when it was read.
@@ -152,6 +157,13 @@ impl Router {
         while let Some(msg) = rx.recv().await {
             match msg {
                 RouterMsg::Sent { correlation, id, session, at } => {
+                    while order.front().is_some_and(|(sent, _)| at.saturating_duration_since(*sent) > self.forget_after)
+                    {
+                        if let Some((_, old)) = order.pop_front() {
+                            table.remove(&old);
+                        }
+                    }
+                    order.push_back((at, correlation.clone()));
                     table.insert(correlation, Entry { id, session, sent: at, answered: false });
                 }
                 RouterMsg::Seen { at, event } => match event {

@@ -135,14 +135,22 @@ async fn send_claims(clients: &Clients, batch: &[OutMsg], inbox: &UnboundedSende
     }
 }
 
-/// Sends a queue's messages in order, several at once with `SendMessageBatch` when several are
-/// due together.
+/// Most `SendMessageBatch` calls one standard queue's sender has in flight at once.
+const CONCURRENT_SENDS: usize = 8;
+
+/// Sends a queue's messages, several at once with `SendMessageBatch` when several are due
+/// together. A standard queue's batches go out concurrently (up to [`CONCURRENT_SENDS`]), since
+/// SQS keeps no order there anyway and one call at a time caps a queue at one round trip per
+/// ten messages; a FIFO queue's (messages with a group id) and batches that need a claim or an
+/// INTERRUPT first go one at a time, in order.
 pub(crate) async fn sender(
     clients: Clients,
     queue_url: String,
     mut rx: Receiver<OutMsg>,
     inbox: UnboundedSender<RouterMsg>,
 ) {
+    let queue_url = Arc::new(queue_url);
+    let mut running = tokio::task::JoinSet::new();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < 10 {
@@ -151,87 +159,102 @@ pub(crate) async fn sender(
                 Err(_) => break,
             }
         }
-        send_claims(&clients, &batch, &inbox).await;
-        send_interrupts(&clients, &batch, &inbox).await;
-        if batch.len() == 1 {
-            let m = &batch[0];
-            let mut req = clients.sqs.send_message().queue_url(&queue_url).message_body(&m.body);
-            if let Some(g) = &m.group_id {
-                req = req.message_group_id(g);
-            }
-            if let Some(d) = &m.dedup_id {
-                req = req.message_deduplication_id(d);
-            }
-            for (k, v) in &m.attributes {
-                if let Ok(attr) = MessageAttributeValue::builder().data_type("String").string_value(v).build() {
-                    req = req.message_attributes(k, attr);
-                }
-            }
-            match req.send().await {
-                Ok(_) => seen(&inbox, Inbound::Acknowledged(vec![m.id])),
-                Err(e) => {
-                    let detail = format!("SendMessage to {queue_url}: {}", explain(&e));
-                    seen(&inbox, Inbound::SendFailed { id: m.id, detail });
-                }
-            }
+        let in_order = batch.iter().any(|m| m.group_id.is_some() || m.claim.is_some() || m.interrupt.is_some());
+        if in_order {
+            // Everything sent before goes first.
+            while running.join_next().await.is_some() {}
+            send_batch(&clients, &queue_url, batch, &inbox).await;
             continue;
         }
-        let mut req = clients.sqs.send_message_batch().queue_url(&queue_url);
-        // The ids of the entries the request carries; an entry that cannot be built is failed
-        // on the spot.
-        let mut carried = Vec::with_capacity(batch.len());
-        for (i, m) in batch.iter().enumerate() {
-            let mut entry = SendMessageBatchRequestEntry::builder().id(format!("m{i}")).message_body(&m.body);
-            if let Some(g) = &m.group_id {
-                entry = entry.message_group_id(g);
-            }
-            if let Some(d) = &m.dedup_id {
-                entry = entry.message_deduplication_id(d);
-            }
-            for (k, v) in &m.attributes {
-                if let Ok(attr) = MessageAttributeValue::builder().data_type("String").string_value(v).build() {
-                    entry = entry.message_attributes(k, attr);
-                }
-            }
-            match entry.build() {
-                Ok(e) => {
-                    req = req.entries(e);
-                    carried.push(m.id);
-                }
-                Err(e) => {
-                    seen(&inbox, Inbound::SendFailed { id: m.id, detail: format!("SendMessageBatch entry: {e}") });
-                }
-            }
+        while running.len() >= CONCURRENT_SENDS {
+            running.join_next().await;
         }
-        if carried.is_empty() {
-            continue;
+        // Finished calls are reaped as they go, so the set holds only the running ones.
+        while running.try_join_next().is_some() {}
+        let (clients, queue_url, inbox) = (clients.clone(), queue_url.clone(), inbox.clone());
+        running.spawn(async move { send_batch(&clients, &queue_url, batch, &inbox).await });
+    }
+    // The run is over or the channel closed: what is in flight finishes (or the runtime drops it).
+    while running.join_next().await.is_some() {}
+}
+
+/// Sends one batch: its claims and INTERRUPTs first, then the work, one `SendMessage` for a
+/// single message and a `SendMessageBatch` for more; says which were acknowledged and which
+/// failed.
+async fn send_batch(clients: &Clients, queue_url: &str, batch: Vec<OutMsg>, inbox: &UnboundedSender<RouterMsg>) {
+    send_claims(clients, &batch, inbox).await;
+    send_interrupts(clients, &batch, inbox).await;
+    if let [m] = batch.as_slice() {
+        let mut req = clients.sqs.send_message().queue_url(queue_url).message_body(&m.body);
+        if let Some(g) = &m.group_id {
+            req = req.message_group_id(g);
+        }
+        if let Some(d) = &m.dedup_id {
+            req = req.message_deduplication_id(d);
+        }
+        for (k, v) in &m.attributes {
+            if let Ok(attr) = MessageAttributeValue::builder().data_type("String").string_value(v).build() {
+                req = req.message_attributes(k, attr);
+            }
         }
         match req.send().await {
-            Ok(out) => {
-                // Entry ids are `m{index in the batch}`.
-                let entry =
-                    |id: &str| id.strip_prefix('m').and_then(|i| i.parse::<usize>().ok()).and_then(|i| batch.get(i));
-                let acknowledged: Vec<u64> =
-                    out.successful().iter().filter_map(|s| entry(s.id())).map(|m| m.id).collect();
-                if !acknowledged.is_empty() {
-                    seen(&inbox, Inbound::Acknowledged(acknowledged));
-                }
-                for f in out.failed() {
-                    // Entry ids are `m{index in the batch}`.
-                    let Some(id) =
-                        f.id().strip_prefix('m').and_then(|i| i.parse::<usize>().ok()).and_then(|i| batch.get(i))
-                    else {
-                        continue;
-                    };
-                    let detail = format!("SendMessageBatch to {queue_url}: {} {}", f.code(), f.message().unwrap_or(""));
-                    seen(&inbox, Inbound::SendFailed { id: id.id, detail });
-                }
+            Ok(_) => seen(inbox, Inbound::Acknowledged(vec![m.id])),
+            Err(e) => {
+                let detail = format!("SendMessage to {queue_url}: {}", explain(&e));
+                seen(inbox, Inbound::SendFailed { id: m.id, detail });
+            }
+        }
+        return;
+    }
+    let mut req = clients.sqs.send_message_batch().queue_url(queue_url);
+    // The ids of the entries the request carries; an entry that cannot be built is failed on
+    // the spot.
+    let mut carried = Vec::with_capacity(batch.len());
+    for (i, m) in batch.iter().enumerate() {
+        let mut entry = SendMessageBatchRequestEntry::builder().id(format!("m{i}")).message_body(&m.body);
+        if let Some(g) = &m.group_id {
+            entry = entry.message_group_id(g);
+        }
+        if let Some(d) = &m.dedup_id {
+            entry = entry.message_deduplication_id(d);
+        }
+        for (k, v) in &m.attributes {
+            if let Ok(attr) = MessageAttributeValue::builder().data_type("String").string_value(v).build() {
+                entry = entry.message_attributes(k, attr);
+            }
+        }
+        match entry.build() {
+            Ok(e) => {
+                req = req.entries(e);
+                carried.push(m.id);
             }
             Err(e) => {
-                let detail = format!("SendMessageBatch to {queue_url}: {}", explain(&e));
-                for id in carried {
-                    seen(&inbox, Inbound::SendFailed { id, detail: detail.clone() });
-                }
+                seen(inbox, Inbound::SendFailed { id: m.id, detail: format!("SendMessageBatch entry: {e}") });
+            }
+        }
+    }
+    if carried.is_empty() {
+        return;
+    }
+    match req.send().await {
+        Ok(out) => {
+            // Entry ids are `m{index in the batch}`.
+            let entry =
+                |id: &str| id.strip_prefix('m').and_then(|i| i.parse::<usize>().ok()).and_then(|i| batch.get(i));
+            let acknowledged: Vec<u64> = out.successful().iter().filter_map(|s| entry(s.id())).map(|m| m.id).collect();
+            if !acknowledged.is_empty() {
+                seen(inbox, Inbound::Acknowledged(acknowledged));
+            }
+            for f in out.failed() {
+                let Some(m) = entry(f.id()) else { continue };
+                let detail = format!("SendMessageBatch to {queue_url}: {} {}", f.code(), f.message().unwrap_or(""));
+                seen(inbox, Inbound::SendFailed { id: m.id, detail });
+            }
+        }
+        Err(e) => {
+            let detail = format!("SendMessageBatch to {queue_url}: {}", explain(&e));
+            for id in carried {
+                seen(inbox, Inbound::SendFailed { id, detail: detail.clone() });
             }
         }
     }
@@ -259,7 +282,17 @@ pub(crate) fn parse_reply(body: &str, p: &ReplyPointers) -> Result<Inbound, Stri
     Ok(Inbound::Reply { correlation, success, interrupted })
 }
 
-/// Long-polls a reply queue until `stop`, reporting every reply and deleting what it read.
+/// Most extra readers a busy reply queue gets besides its own.
+const EXTRA_READERS: usize = 7;
+
+/// Most `DeleteMessageBatch` calls one reader has in flight.
+const CONCURRENT_DELETES: usize = 8;
+
+/// Reads one reply queue with long polls until `stop`. Every reply of a batch is stamped when the
+/// call returned. Deleting a batch does not hold up the next read (the deletes run beside it),
+/// and while batches come back full, extra readers join (up to [`EXTRA_READERS`]), each leaving
+/// when it reads less than a full batch, so a busy queue is drained by several calls at once and
+/// an idle one costs one long poll.
 pub(crate) async fn reply_reader(
     clients: Clients,
     queue_url: String,
@@ -269,54 +302,116 @@ pub(crate) async fn reply_reader(
     inbox: UnboundedSender<RouterMsg>,
     stop: Arc<AtomicBool>,
 ) {
-    let wait = wait.min(Duration::from_secs(20));
-    // A long poll waits up to `wait` by design; its time limits get that on top.
-    let long_poll = aws_sdk_sqs::config::Builder::default().timeout_config(timeout_config(timeouts, wait));
-    while !stop.load(Ordering::Relaxed) {
-        let out = clients
-            .sqs
-            .receive_message()
-            .queue_url(&queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(wait.as_secs() as i32)
-            .customize()
-            .config_override(long_poll.clone())
-            .send()
-            .await;
-        // Every reply of the batch was seen when the call returned: that is its time, however
-        // long the router or the dispatcher take to handle it.
-        let at = std::time::Instant::now();
-        let messages = match out {
-            Ok(o) => o.messages.unwrap_or_default(),
-            Err(e) => {
-                if stop.load(Ordering::Relaxed) {
-                    return;
+    let reader = Arc::new(Reader {
+        clients,
+        queue_url,
+        pointers,
+        wait: wait.min(Duration::from_secs(20)),
+        timeouts,
+        inbox,
+        stop,
+        extra: std::sync::atomic::AtomicUsize::new(0),
+    });
+    reader.run(false).await;
+}
+
+/// What the readers of one reply queue share.
+struct Reader {
+    clients: Clients,
+    queue_url: String,
+    pointers: ReplyPointers,
+    wait: Duration,
+    timeouts: Timeouts,
+    inbox: UnboundedSender<RouterMsg>,
+    stop: Arc<AtomicBool>,
+    /// Extra readers running now.
+    extra: std::sync::atomic::AtomicUsize,
+}
+
+impl Reader {
+    /// Boxed, and said to be `Send`, because a reader spawns readers like itself.
+    fn run(self: Arc<Self>, extra: bool) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(async move { self.read(extra).await })
+    }
+
+    async fn read(self: Arc<Self>, extra: bool) {
+        // A long poll waits up to `wait` by design; its time limits get that on top.
+        let long_poll =
+            aws_sdk_sqs::config::Builder::default().timeout_config(timeout_config(self.timeouts, self.wait));
+        let mut deletes = tokio::task::JoinSet::new();
+        while !self.stop.load(Ordering::Relaxed) {
+            let out = self
+                .clients
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                // An extra reader does not wait: it is there only while replies are waiting.
+                .wait_time_seconds(if extra { 0 } else { self.wait.as_secs() as i32 })
+                .customize()
+                .config_override(long_poll.clone())
+                .send()
+                .await;
+            // Every reply of the batch was seen when the call returned: that is its time,
+            // however long the router or the dispatcher take to handle it.
+            let at = std::time::Instant::now();
+            let messages = match out {
+                Ok(o) => o.messages.unwrap_or_default(),
+                Err(e) => {
+                    if self.stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let detail = format!("ReceiveMessage from {}: {}", self.queue_url, explain(&e));
+                    seen(&self.inbox, Inbound::Error(detail));
+                    if extra {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
                 }
-                seen(&inbox, Inbound::Error(format!("ReceiveMessage from {queue_url}: {}", explain(&e))));
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
-        };
-        let mut delete = Vec::new();
-        for (i, m) in messages.iter().enumerate() {
-            let event = match parse_reply(m.body().unwrap_or(""), &pointers) {
-                Ok(e) => e,
-                Err(why) => Inbound::Malformed(why),
             };
-            seen_at(&inbox, at, event);
-            if let Some(handle) = m.receipt_handle()
-                && let Ok(entry) =
-                    DeleteMessageBatchRequestEntry::builder().id(format!("d{i}")).receipt_handle(handle).build()
-            {
-                delete.push(entry);
+            let full = messages.len() == 10;
+            let mut delete = Vec::new();
+            for (i, m) in messages.iter().enumerate() {
+                let event = match parse_reply(m.body().unwrap_or(""), &self.pointers) {
+                    Ok(e) => e,
+                    Err(why) => Inbound::Malformed(why),
+                };
+                seen_at(&self.inbox, at, event);
+                if let Some(handle) = m.receipt_handle()
+                    && let Ok(entry) =
+                        DeleteMessageBatchRequestEntry::builder().id(format!("d{i}")).receipt_handle(handle).build()
+                {
+                    delete.push(entry);
+                }
+            }
+            if !delete.is_empty() {
+                while deletes.len() >= CONCURRENT_DELETES {
+                    deletes.join_next().await;
+                }
+                while deletes.try_join_next().is_some() {}
+                let me = self.clone();
+                deletes.spawn(async move {
+                    let sent = me.clients.sqs.delete_message_batch().queue_url(&me.queue_url).set_entries(Some(delete));
+                    if let Err(e) = sent.send().await {
+                        let detail = format!("DeleteMessageBatch on {}: {}", me.queue_url, explain(&e));
+                        seen(&me.inbox, Inbound::Error(detail));
+                    }
+                });
+            }
+            if full && self.extra.fetch_add(1, Ordering::SeqCst) < EXTRA_READERS {
+                tokio::spawn(self.clone().run(true));
+            } else if full {
+                self.extra.fetch_sub(1, Ordering::SeqCst);
+            }
+            if extra && !full {
+                break;
             }
         }
-        if !delete.is_empty()
-            && let Err(e) =
-                clients.sqs.delete_message_batch().queue_url(&queue_url).set_entries(Some(delete)).send().await
-        {
-            seen(&inbox, Inbound::Error(format!("DeleteMessageBatch on {queue_url}: {}", explain(&e))));
+        if extra {
+            self.extra.fetch_sub(1, Ordering::SeqCst);
         }
+        while deletes.join_next().await.is_some() {}
     }
 }
 

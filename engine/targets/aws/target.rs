@@ -195,6 +195,11 @@ impl AwsTarget {
             sessions: sessions.clone(),
             ownership_table: params.claims.as_ref().map(|c| c.ownership_table.clone()),
             out: observations.clone(),
+            // A correlation is kept a minute past the longest reply timeout, so a late reply is
+            // still told apart from a stranger's; after that it is forgotten, so a soak runs in
+            // flat memory.
+            forget_after: plan.phases.iter().map(|p| p.reply_timeout).max().unwrap_or_default()
+                + Duration::from_secs(60),
         };
         rt.spawn(router.run(router_rx));
         let stop = Arc::new(AtomicBool::new(false));
@@ -484,6 +489,14 @@ impl Target for AwsTarget {
     fn send(&mut self, _now: Micros, msg: &Outbound, io: &mut TargetIo) {
         let s = &self.sessions[msg.session];
         let url = self.work_url[msg.session].clone();
+        // A full sender refuses the message before it costs a render.
+        if self.senders.get(&url).is_some_and(|tx| tx.capacity() == 0) {
+            let detail = format!(
+                "herd's sender for {url} already has {SENDER_BACKLOG} messages waiting (the queue takes them slower than the rate)"
+            );
+            io.observe(Observation::SendFailed { id: msg.id, detail });
+            return;
+        }
         let vars = TargetMessageVars {
             id: msg.correlation.clone(),
             seq: msg.id,
@@ -570,10 +583,19 @@ impl Target for AwsTarget {
     }
 
     fn resolved(&mut self, id: u64) {
+        // Resolved messages leave the pair's queue lazily: only its front matters (the oldest
+        // unanswered message), so the front is cleared of resolved ones, and each message is
+        // popped once. Retaining over the whole queue on every resolve was quadratic: 85 % of
+        // the CPU at 25,000 messages a second in flight on one pair.
         if let Some(pair) = self.pending_pair.remove(&id)
             && let Some(q) = self.pending.get_mut(&pair)
         {
-            q.retain(|(m, _)| *m != id);
+            while q.front().is_some_and(|(m, _)| !self.pending_pair.contains_key(m)) {
+                q.pop_front();
+            }
+            if q.is_empty() {
+                self.pending.remove(&pair);
+            }
         }
     }
 
