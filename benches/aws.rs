@@ -96,6 +96,19 @@ fn run_herd(dir: &Path, scenario: &str, endpoint: &str) -> Usage {
     }
     let start = Instant::now();
     let child = cmd.spawn().expect("herd starts");
+    // HERD_BENCH_RSS=1 prints herd's resident memory every second, to see growth over time.
+    if std::env::var_os("HERD_BENCH_RSS").is_some() {
+        let pid = child.id();
+        std::thread::spawn(move || {
+            let status = format!("/proc/{pid}/status");
+            while let Ok(text) = std::fs::read_to_string(&status) {
+                if let Some(line) = text.lines().find(|l| l.starts_with("VmRSS:")) {
+                    eprintln!("herd {line}");
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+    }
     let mut status = 0;
     // SAFETY: a zeroed rusage is valid for wait4 to fill; the pid is our own child's.
     #[expect(unsafe_code, reason = "the child's CPU time and peak RSS come from wait4(2)")]
@@ -227,12 +240,13 @@ fn send_ceiling_case(quick: bool) -> Measured {
     m
 }
 
-/// Round trips a second against the instant echo server, at a rate above what herd can do.
-fn round_trip_case(quick: bool) -> Measured {
+/// Round trips a second against the instant echo server at `rate` (above what herd can do: the
+/// ceiling; below it: the latency herd adds).
+fn round_trip_case(rate: &str, quick: bool) -> Measured {
     let (server, endpoint) = start_server(Some(Duration::ZERO));
     let dir = tempfile::tempdir().expect("a temporary folder");
     let secs = if quick { 3.0 } else { 5.0 };
-    let text = scenario(&endpoint, "50000/s", &format!("{secs}s"), 100, "max_in_flight = 10000000");
+    let text = scenario(&endpoint, rate, &format!("{secs}s"), 100, "max_in_flight = 10000000");
     let usage = run_herd(dir.path(), &text, &endpoint);
     let s = summary(dir.path());
     // Replies a second over the span in which the server handed them out.
@@ -305,7 +319,8 @@ fn main() {
         ("latency, echo after 5 ms, 200/s", Box::new(|q| latency_case(Duration::from_millis(5), q))),
         ("latency, instant echo, 200/s", Box::new(|q| latency_case(Duration::ZERO, q))),
         ("send ceiling, batched, no echo", Box::new(send_ceiling_case)),
-        ("round trip, instant echo", Box::new(round_trip_case)),
+        ("round trip ceiling, instant echo, offered 50000/s", Box::new(|q| round_trip_case("50000/s", q))),
+        ("round trip, instant echo, 5000/s", Box::new(|q| round_trip_case("5000/s", q))),
         ("pacing 20/s", Box::new(pacing_case)),
     ];
     let mut md = String::from("| case | measure | median | min | max |\n| --- | --- | ---: | ---: | ---: |\n");
