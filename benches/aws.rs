@@ -217,12 +217,14 @@ fn latency_case(delay: Duration, quick: bool) -> Measured {
     m
 }
 
-/// The most messages herd gets acknowledged in a second: no echo, a rate above the ceiling.
-fn send_ceiling_case(quick: bool) -> Measured {
+/// The most messages herd gets acknowledged in a second: no echo, a rate above the ceiling;
+/// `batch` messages at most per call.
+fn send_ceiling_case(batch: u32, quick: bool) -> Measured {
     let (server, endpoint) = start_server(None);
     let dir = tempfile::tempdir().expect("a temporary folder");
     let secs = if quick { 3.0 } else { 5.0 };
-    let text = scenario(&endpoint, "200000/s", &format!("{secs}s"), 100, "max_in_flight = 10000000");
+    let text = scenario(&endpoint, "200000/s", &format!("{secs}s"), 100, "max_in_flight = 10000000")
+        .replace("body = '", &format!("batch = {batch}, body = '"));
     let usage = run_herd(dir.path(), &text, &endpoint);
     let s = summary(dir.path());
     let arrivals = server.arrivals();
@@ -318,7 +320,8 @@ fn main() {
     let cases: Vec<Case> = vec![
         ("latency, echo after 5 ms, 200/s", Box::new(|q| latency_case(Duration::from_millis(5), q))),
         ("latency, instant echo, 200/s", Box::new(|q| latency_case(Duration::ZERO, q))),
-        ("send ceiling, batched, no echo", Box::new(send_ceiling_case)),
+        ("send ceiling, batched, no echo", Box::new(|q| send_ceiling_case(10, q))),
+        ("send ceiling, one message per request (batch = 1), no echo", Box::new(|q| send_ceiling_case(1, q))),
         ("round trip ceiling, instant echo, offered 50000/s", Box::new(|q| round_trip_case("50000/s", q))),
         ("round trip, instant echo, 5000/s", Box::new(|q| round_trip_case("5000/s", q))),
         ("pacing 20/s", Box::new(pacing_case)),

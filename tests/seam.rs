@@ -797,3 +797,56 @@ max_in_flight = 100000
     assert_eq!(a.send_errors, a.unconfirmed, "nothing was refused: {a:?}");
     assert!(held >= a.sent && held <= a.sent + a.unconfirmed, "the server holds {held}; herd says {a:?}");
 }
+
+#[path = "../benches/support/fake_sqs.rs"]
+#[expect(dead_code, reason = "the benchmarks use more of the fake server than this test")]
+mod fake_sqs;
+
+/// `work.batch` caps the messages in one send call: with 1 every message is its own
+/// `SendMessage`; by default messages due together share a `SendMessageBatch`. Counted by a fake
+/// SQS server that says which calls it served (the local AWS-compatible server does not).
+#[test]
+fn work_batch_sets_the_most_messages_per_send_call() {
+    let rt = rt();
+    let calls = |batch: &str| {
+        let server = fake_sqs::FakeSqs::new(Some(Duration::ZERO));
+        let addr = rt.block_on(server.clone().serve());
+        let endpoint = format!("http://{addr}");
+        let dir = tempfile::tempdir().unwrap();
+        let toml = format!(
+            r#"
+name = "seam-batch"
+max_duration = "1m"
+reply_timeout = "10s"
+
+[target]
+kind = "aws"
+allowed_accounts = ["123456789012"]
+provision = false
+work = {{ queue = "{endpoint}/000000000000/b-work", body = '{{"commandId": "{{{{ message.id }}}}"}}'{batch} }}
+reply = {{ kind = "sqs", queue = "{endpoint}/000000000000/b-reply", match_pointer = "/commandId", success_pointer = "/success", wait_time = "1s" }}
+
+[[sessions]]
+count = 1
+
+[[phases]]
+executor = "burst"
+count = 200
+"#
+        );
+        let file = write_scenario(dir.path(), "seam-batch", &toml);
+        let o = herd_command(dir.path(), &["run", &file, "--out", "out", "--quiet"], &endpoint)
+            .output()
+            .expect("herd runs");
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        let s = summary(dir.path(), "seam-batch");
+        assert_eq!((s.accounting.sent, s.accounting.replied), (200, 200), "{:?}", s.accounting);
+        let c = &server.counts;
+        (c.send_calls.load(Ordering::Relaxed), c.batch_calls.load(Ordering::Relaxed))
+    };
+    // By default no call carries more than 10 (how many go together depends on how fast the
+    // calls come back, so only the bound is certain).
+    let (single, batches) = calls("");
+    assert!(single + batches >= 20, "{single} SendMessage, {batches} SendMessageBatch");
+    assert_eq!(calls(", batch = 1"), (200, 0), "with batch = 1 every message is its own SendMessage");
+}

@@ -34,6 +34,10 @@ pub struct Counts {
     pub messages_in: AtomicU64,
     /// Work messages (to `-work` queues) accepted.
     pub work_in: AtomicU64,
+    /// `SendMessage` calls.
+    pub send_calls: AtomicU64,
+    /// `SendMessageBatch` calls.
+    pub batch_calls: AtomicU64,
 }
 
 #[derive(Default)]
@@ -139,6 +143,7 @@ impl FakeSqs {
         let op = target.rsplit('.').next().unwrap_or_default();
         match op {
             "SendMessage" => {
+                self.counts.send_calls.fetch_add(1, Ordering::Relaxed);
                 let url = input["QueueUrl"].as_str().unwrap_or_default();
                 let text = input["MessageBody"].as_str().unwrap_or_default();
                 let id = self.put(url, text.to_owned());
@@ -146,6 +151,7 @@ impl FakeSqs {
                 json_response(&json!({ "MessageId": id.to_string(), "MD5OfMessageBody": md5_hex(text) }))
             }
             "SendMessageBatch" => {
+                self.counts.batch_calls.fetch_add(1, Ordering::Relaxed);
                 let url = input["QueueUrl"].as_str().unwrap_or_default();
                 let mut ok = Vec::new();
                 for e in input["Entries"].as_array().into_iter().flatten() {

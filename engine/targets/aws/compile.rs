@@ -98,6 +98,8 @@ pub struct WorkParams {
     pub dedup_id: Option<String>,
     /// (attribute name, template name).
     pub attributes: Vec<(String, String)>,
+    /// Most messages in one send call (1: `SendMessage` each).
+    pub batch: usize,
 }
 
 /// How replies are observed.
@@ -272,6 +274,7 @@ fn merged(spec: &AwsTargetSpec) -> AwsTargetSpec {
             group_id: or(&w.group_id, &b.group_id),
             dedup_id: or(&w.dedup_id, &b.dedup_id),
             attributes: if w.attributes.is_empty() { b.attributes.clone() } else { w.attributes.clone() },
+            batch: or(&w.batch, &b.batch),
         }),
         (w, b) => or(w, b),
     };
@@ -379,6 +382,18 @@ pub(crate) fn compile_aws(
         err(wpath.key("body"), "the aws target needs a message body template".into(), Some(need));
     }
     let fifo = work.fifo.unwrap_or(false);
+    let batch = match work.batch {
+        None => 10,
+        Some(n @ 1..=10) => n as usize,
+        Some(n) => {
+            err(
+                wpath.key("batch"),
+                format!("`batch = {n}`: SQS takes 1 to 10 messages in one call"),
+                Some("write a whole number from 1 (one SendMessage per message) to 10 (the default)"),
+            );
+            10
+        }
+    };
     let mut add = |name: &str, source: &str, at: KeyPath, errors: &mut Vec<(KeyPath, String)>| {
         if let Err(e) = templates.add(name, source) {
             errors.push((at, format!("template has a syntax error: {e}")));
@@ -680,6 +695,7 @@ pub(crate) fn compile_aws(
             group_id: work.group_id.map(|_| "target.work.group_id".into()),
             dedup_id: work.dedup_id.map(|_| "target.work.dedup_id".into()),
             attributes,
+            batch,
         },
         reply,
         claims,

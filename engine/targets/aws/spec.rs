@@ -128,6 +128,11 @@ pub struct WorkSpec {
     /// Message attributes: name to template (sent as String attributes).
     #[serde(default)]
     pub attributes: IndexMap<String, String>,
+    /// Most messages in one send call, 1 to 10: with 1 every message goes in its own
+    /// `SendMessage` (as a client without batching sends); above 1, messages due together go in
+    /// one `SendMessageBatch`. Default 10.
+    #[serde(default)]
+    pub batch: Option<i64>,
 }
 
 /// How replies come back.

@@ -148,12 +148,13 @@ pub(crate) async fn sender(
     queue_url: String,
     mut rx: Receiver<OutMsg>,
     inbox: UnboundedSender<RouterMsg>,
+    max_batch: usize,
 ) {
     let queue_url = Arc::new(queue_url);
     let mut running = tokio::task::JoinSet::new();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        while batch.len() < 10 {
+        while batch.len() < max_batch.clamp(1, 10) {
             match rx.try_recv() {
                 Ok(m) => batch.push(m),
                 Err(_) => break,

@@ -209,7 +209,7 @@ impl AwsTarget {
                 // Bounded: a system (or network) slower than the rate shows as messages that
                 // could not be sent, never as herd's memory growing.
                 let (stx, srx) = channel(SENDER_BACKLOG);
-                rt.spawn(sender(clients.clone(), url.clone(), srx, router_tx.clone()));
+                rt.spawn(sender(clients.clone(), url.clone(), srx, router_tx.clone(), params.work.batch));
                 senders.insert(url.clone(), stx);
             }
         }
