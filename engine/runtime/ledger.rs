@@ -357,20 +357,24 @@ impl<'a> Ledger<'a> {
         match state {
             MsgState::InFlight => self.mark_lost(id),
             // Never acknowledged: herd cannot say the system ever had it.
-            MsgState::Handed => self.mark_unconfirmed(id),
+            MsgState::Handed => self.mark_not_sent(id, MsgState::Unconfirmed),
             _ => return None,
         }
         Some(self.resolve(id, phase, session))
     }
 
-    fn mark_unconfirmed(&mut self, id: u64) {
+    /// Message `id` never reached the system as far as herd knows: `state` says why (refused,
+    /// or never acknowledged). Either way it is a send error, not a sent message.
+    fn mark_not_sent(&mut self, id: u64, state: MsgState) {
         let m = &mut self.messages[id];
-        m.state = MsgState::Unconfirmed;
+        m.state = state;
         m.switch = None;
         let (phase, session) = (m.phase, m.session);
         let tags = self.tags(phase, session);
         self.acct.send_errors += 1;
-        self.acct.unconfirmed += 1;
+        if state == MsgState::Unconfirmed {
+            self.acct.unconfirmed += 1;
+        }
         self.phases[phase].send_errors += 1;
         self.recorder.add(Metric::SendErrors, 1, &tags);
         self.recorder.outcome(Metric::MessageSuccess, false, &tags);
@@ -389,19 +393,13 @@ impl<'a> Ledger<'a> {
     /// Message `id` never reached the system. Returns the message when it was still in flight;
     /// a reply for it later (which would be a bug of the target) counts as unknown.
     pub(crate) fn send_failed(&mut self, id: u64) -> Option<Resolved> {
-        let info = self.messages.get_mut(id)?;
+        let info = self.messages.get(id)?;
         // Only a message not yet counted as sent can fail to be sent.
         if info.state != MsgState::Handed {
             return None;
         }
-        info.state = MsgState::NotSent;
-        info.switch = None;
         let (phase, session) = (info.phase, info.session);
-        let tags = self.tags(phase, session);
-        self.acct.send_errors += 1;
-        self.phases[phase].send_errors += 1;
-        self.recorder.add(Metric::SendErrors, 1, &tags);
-        self.recorder.outcome(Metric::MessageSuccess, false, &tags);
+        self.mark_not_sent(id, MsgState::NotSent);
         Some(self.resolve(id, phase, session))
     }
 
@@ -434,7 +432,7 @@ impl<'a> Ledger<'a> {
             match state {
                 MsgState::InFlight => self.mark_lost(id),
                 MsgState::Handed => {
-                    self.mark_unconfirmed(id);
+                    self.mark_not_sent(id, MsgState::Unconfirmed);
                     unconfirmed += 1;
                 }
                 _ => continue,
