@@ -1,6 +1,7 @@
 //! What a run of a plan needs on the aws target (queues and tables) and every call that would
 //! change something, for `herd run --dry-run`.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::compile::{AwsParams, ContainersParams, ReplyParams};
@@ -18,8 +19,11 @@ pub(crate) type Needs = (Vec<QueueNeed>, Vec<(String, String)>);
 pub(crate) fn needs(plan: &Plan, params: &AwsParams) -> Result<Needs, String> {
     let t = &plan.templates;
     let mut queues: Vec<QueueNeed> = Vec::new();
+    // Indexed by name so that 16,000 project+user pairs cost one lookup each, not a scan of every
+    // queue seen so far; the list keeps first-seen order for the dry run and for provisioning.
+    let mut seen: HashSet<String> = HashSet::new();
     let mut push = |q: QueueNeed| {
-        if !queues.iter().any(|x| x.name == q.name) {
+        if seen.insert(q.name.clone()) {
             queues.push(q);
         }
     };
@@ -66,11 +70,15 @@ pub(crate) fn dry_run(plan: &Plan, params: &AwsParams) -> Result<Vec<String>, St
     }
     let t = &plan.templates;
     let mut per_queue: Vec<(String, usize)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
     for s in &plan.sessions {
         let name = render(t, &params.work.queue, &TargetContext::sample(s, ""))?;
-        match per_queue.iter_mut().find(|(q, _)| *q == name) {
-            Some(e) => e.1 += 1,
-            None => per_queue.push((name, 1)),
+        match index.get(&name) {
+            Some(&i) => per_queue[i].1 += 1,
+            None => {
+                index.insert(name.clone(), per_queue.len());
+                per_queue.push((name, 1));
+            }
         }
     }
     for (q, sessions) in per_queue {
