@@ -14,6 +14,10 @@ use herd::scenario::load_bytes;
 use herd::targets::build_target;
 
 fn scenario(sessions: u32, pairs: u32, rate: &str, duration: &str) -> String {
+    scenario_with(sessions, pairs, rate, duration, "lognormal(p50 = 1s, p99 = 3s)")
+}
+
+fn scenario_with(sessions: u32, pairs: u32, rate: &str, duration: &str, processing: &str) -> String {
     format!(
         r#"
 name = "bench"
@@ -21,7 +25,7 @@ max_duration = "3h"
 [target]
 kind = "sim"
 containers = {{ max = {pairs}, warm = {pairs} }}
-processing = "lognormal(p50 = 1s, p99 = 3s)"
+processing = "{processing}"
 [[sessions]]
 count = {sessions}
 project = "project-{{{{ i % {pairs} }}}}"
@@ -106,21 +110,32 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 fn case(label: &str, text: &str) {
+    let start = Instant::now();
     let loaded = load_bytes("bench.toml", text.as_bytes()).unwrap_or_else(|d| panic!("{}", d.render()));
     let plan = compile(&loaded).unwrap_or_else(|d| panic!("{}", d.render()));
-    let mut best = f64::INFINITY;
+    let compiled = start.elapsed().as_secs_f64();
+    let mut times = Vec::new();
     let mut sent = 0;
-    // Best of three: the least disturbed run is the best estimate of the engine's own cost.
+    let mut peak = 0;
     for _ in 0..3 {
-        let mut target = build_target(&plan).expect("sim builds");
-        let start = Instant::now();
-        let result = run(&plan, target.as_mut(), &RunOptions::default(), &mut NoObserver);
-        best = best.min(start.elapsed().as_secs_f64());
-        sent = result.accounting.sent;
+        let (took, held) = peak_during(|| {
+            let start = Instant::now();
+            let mut target = build_target(&plan).expect("sim builds");
+            let result = run(&plan, target.as_mut(), &RunOptions::default(), &mut NoObserver);
+            sent = result.accounting.sent;
+            start.elapsed().as_secs_f64()
+        });
+        times.push(took);
+        peak = peak.max(held);
     }
+    times.sort_by(f64::total_cmp);
+    let median = times[1];
     println!(
-        "{label:<44} {sent:>8} messages  {best:>7.3} s  {:>10.0} messages/s  peak RSS {:.0} MiB",
-        sent as f64 / best,
+        "{label:<56} {sent:>8} messages  compile {compiled:.3} s  run {median:>7.3} s (min {:.3}, max {:.3})  {:>10.0} messages/s  peak live {:.0} MiB, peak RSS {:.0} MiB",
+        times[0],
+        times[2],
+        sent as f64 / median,
+        peak as f64 / 1048576.0,
         peak_rss_mib().unwrap_or(f64::NAN)
     );
 }
@@ -133,6 +148,12 @@ fn main() {
     case("soak: 1 session, every 5 s, 30 min", &scenario(1, 1, "12/m", "30m"));
     case("throughput: 100 sessions, 1000/h, 1 h", &scenario(100, 10, "1000/h", "1h"));
     case("heavy: 1000 sessions, 100 pairs, 20/s, 1 h", &scenario(1000, 100, "20/s", "1h"));
+    // The issue's goal: 1,000,000 messages over 100,000 sessions and 1,000 containers in under
+    // 5 s and 256 MiB. The containers answer in 200 ms (p50) so that 1,000 keep up with 1,000/s.
+    case(
+        "large: 100,000 sessions, 1,000 containers, 1,000/s, 1,000 s",
+        &scenario_with(100_000, 1000, "1000/s", "1000s", "lognormal(p50 = 200ms, p99 = 1s)"),
+    );
     // A soak must run in flat memory: the most held at once over 24 hours against 1 hour. With
     // hourly samples only the per-message state shows; at the default 10 s the timeline (one
     // point per sample, kept for the reports) grows with the run.

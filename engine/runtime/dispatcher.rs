@@ -12,6 +12,7 @@ use std::time::Duration;
 use rand_chacha::ChaCha8Rng;
 
 use super::clock::{Clock, ClockKind, Woke};
+use super::deadlines::{Added, Deadlines};
 use super::executors::{ExecCx, Executor, new_executor, phase_rng, seeded_uuid};
 use super::ledger::{Ledger, Resolved};
 use super::observer::{Progress, RunObserver, Stopping};
@@ -80,7 +81,10 @@ enum Ev {
     Target(u64),
     Fault(usize),
     Sample,
+    /// The reply deadline of one message sent out of order (see `Deadlines`).
     Timeout(u64),
+    /// The earliest reply deadline of a phase is due.
+    Deadlines(usize),
 }
 
 /// A phase that has started: its executor and its own random streams.
@@ -102,6 +106,9 @@ struct Dispatcher<'a> {
     hurry: Arc<AtomicBool>,
     queue: BinaryHeap<Reverse<(Micros, u64, Ev)>>,
     seq: u64,
+    /// Reply deadlines, kept per phase in the order they fall due instead of one heap entry per
+    /// message.
+    deadlines: Deadlines,
     ledger: Ledger<'a>,
     pace: Pace,
     behind_now: Option<String>,
@@ -140,6 +147,7 @@ pub fn run(plan: &Plan, target: &mut dyn Target, options: &RunOptions, observer:
         hurry: options.hurry.clone(),
         queue: BinaryHeap::new(),
         seq: 0,
+        deadlines: Deadlines::new(plan.phases.len()),
         ledger: Ledger::new(plan),
         pace: Pace::default(),
         behind_now: None,
@@ -285,6 +293,12 @@ impl Dispatcher<'_> {
         self.finish(end)
     }
 
+    fn timeout(&mut self, id: u64) {
+        if let Some(r) = self.ledger.timeout(id) {
+            self.resolved(r);
+        }
+    }
+
     fn after_event(&mut self) {
         self.start_chained_phases();
         self.maybe_tick();
@@ -390,9 +404,15 @@ impl Dispatcher<'_> {
                 let interval = us(self.plan.sample_interval).max(1);
                 self.push(now + interval, Ev::Sample);
             }
-            Ev::Timeout(id) => {
-                if let Some(r) = self.ledger.timeout(id) {
-                    self.resolved(r);
+            Ev::Timeout(id) => self.timeout(id),
+            Ev::Deadlines(p) => {
+                let mut due = Vec::new();
+                let next = self.deadlines.due(p, now, |id| due.push(id));
+                for id in due {
+                    self.timeout(id);
+                }
+                if let Some(at) = next {
+                    self.push(at, Ev::Deadlines(p));
                 }
             }
         }
@@ -553,8 +573,12 @@ impl Dispatcher<'_> {
             data: ctx.message.data,
             interrupt_first,
         };
-        let timeout = us(self.plan.phases[p].reply_timeout);
-        self.push(intended + timeout, Ev::Timeout(id));
+        let deadline = intended + us(self.plan.phases[p].reply_timeout);
+        match self.deadlines.add(p, deadline, id) {
+            Added::Queued => {}
+            Added::Wake(at) => self.push(at, Ev::Deadlines(p)),
+            Added::OutOfOrder => self.push(deadline, Ev::Timeout(id)),
+        }
         let mut io = TargetIo::default();
         self.target.send(now, &msg, &mut io);
         self.absorb(io);

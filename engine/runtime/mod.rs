@@ -2,6 +2,7 @@
 //! generate each phase's arrivals, the pace judge, and the observer seam the outputs plug into.
 
 mod clock;
+mod deadlines;
 mod dispatcher;
 mod executors;
 mod ledger;

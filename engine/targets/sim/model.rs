@@ -57,6 +57,12 @@ struct Container {
     /// Told to stop gracefully: it finishes its current message, then releases its claim and
     /// exits.
     stopping: bool,
+    /// When the container last went idle with nothing queued: the epoch it was idle in and when
+    /// it releases its claim if that epoch lasts. One timer per container is pending at most (a
+    /// timer per idle moment left hundreds of thousands of stale timers in the event queue);
+    /// a timer that finds the container idle again since it was armed re-arms for the new time.
+    idle: Option<(u64, Micros)>,
+    idle_timer: bool,
 }
 
 impl Container {
@@ -77,7 +83,8 @@ enum Timer {
     Ready(u64),
     Done(u64, u64),
     Redeliver,
-    IdleRelease(u64, u64),
+    /// A container's idle release may be due; see `Container::idle`.
+    IdleRelease(u64),
     Unpause(u64, u64),
     LateReply(u64),
 }
@@ -192,9 +199,13 @@ impl SimTarget {
         let Some(pos) = p.queue.iter().position(|m| m.visible_at <= now) else {
             // Nothing visible: a hidden message comes back by its own timer; otherwise idle.
             if p.queue.is_empty() {
-                let epoch = self.containers[ci].epoch;
                 let at = now + us(self.params.idle_release);
-                self.arm(io, at, Timer::IdleRelease(c, epoch));
+                let container = &mut self.containers[ci];
+                container.idle = Some((container.epoch, at));
+                if !container.idle_timer {
+                    container.idle_timer = true;
+                    self.arm(io, at, Timer::IdleRelease(c));
+                }
             }
             return;
         };
@@ -369,6 +380,8 @@ impl Container {
             busy_since: None,
             busy_accum: 0,
             stopping: false,
+            idle: None,
+            idle_timer: false,
         }
     }
 }
@@ -428,12 +441,21 @@ impl Target for SimTarget {
                     }
                 }
             }
-            Timer::IdleRelease(c, epoch) => {
+            Timer::IdleRelease(c) => {
                 let ci = c as usize;
-                let container = &self.containers[ci];
+                let container = &mut self.containers[ci];
+                container.idle_timer = false;
+                let Some((epoch, at)) = container.idle else { return };
                 if container.epoch != epoch || !container.alive || container.current.is_some() {
                     return;
                 }
+                if at > now {
+                    // Idle again since the timer was armed: its release is due later.
+                    container.idle_timer = true;
+                    self.arm(io, at, Timer::IdleRelease(c));
+                    return;
+                }
+                container.idle = None;
                 if let Some(pair) = self.containers[ci].claim.take() {
                     self.containers[ci].epoch += 1;
                     if let Some(p) = self.pairs.get_mut(&pair) {
