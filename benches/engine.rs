@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use herd::plan::compile;
+use herd::report::{Format, Renderer, RunInfo, summarize, write_reports, write_summary};
 use herd::runtime::{NoObserver, RunOptions, run};
 use herd::scenario::load_bytes;
 use herd::targets::build_target;
@@ -140,11 +141,98 @@ fn case(label: &str, text: &str) {
     );
 }
 
+/// Every report of a run of 1,000,000 messages over 3,600 one-second intervals: how long
+/// writing summary.json, report.html, report.md and junit.xml takes, the most memory it holds,
+/// and the sizes (the goal: under 1 s, report.html under 3 MiB).
+fn reports_case() {
+    let text = scenario_with(100_000, 1000, "278/s", "1h", "lognormal(p50 = 200ms, p99 = 1s)")
+        .replace("max_duration = \"3h\"", "max_duration = \"3h\"\nsample_interval = \"1s\"");
+    let loaded = load_bytes("bench.toml", text.as_bytes()).unwrap_or_else(|d| panic!("{}", d.render()));
+    let plan = compile(&loaded).unwrap_or_else(|d| panic!("{}", d.render()));
+    let mut target = build_target(&plan).expect("sim builds");
+    let result = run(&plan, target.as_mut(), &RunOptions::default(), &mut NoObserver);
+    let info = RunInfo {
+        engine_version: "bench".into(),
+        started_at: "2026-01-01T00:00:00Z".into(),
+        wall_seconds: 0.0,
+        command_line: String::new(),
+    };
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let renderer = Renderer::new(None).expect("the built-in templates load");
+    let mut times = Vec::new();
+    let mut peak = 0;
+    for _ in 0..3 {
+        let (took, held) = peak_during(|| {
+            let start = Instant::now();
+            let summary = summarize(&plan, &result, herd::runtime::ClockKind::Virtual, info.clone());
+            write_summary(dir.path(), &summary).expect("summary written");
+            write_reports(dir.path(), &summary, &renderer, &[Format::Html, Format::Md, Format::Junit])
+                .expect("reports written");
+            start.elapsed().as_secs_f64()
+        });
+        times.push(took);
+        peak = peak.max(held);
+    }
+    times.sort_by(f64::total_cmp);
+    let size = |name: &str| std::fs::metadata(dir.path().join(name)).map_or(0.0, |m| m.len() as f64 / 1048576.0);
+    println!(
+        "reports: {} messages, {} intervals ({} points of {}): summary + html + md + junit {:.3} s (min {:.3}, max {:.3}), peak live {:.0} MiB; summary.json {:.2} MiB, report.html {:.2} MiB",
+        result.accounting.sent,
+        result.timeline.len() as u64 * result.samples_per_point,
+        result.timeline.len(),
+        result.samples_per_point,
+        times[1],
+        times[0],
+        times[2],
+        peak as f64 / 1048576.0,
+        size("summary.json"),
+        size("report.html"),
+    );
+}
+
+/// Peak resident memory of the herd binary running `text` to the end (reports included), from
+/// wait4(2), in MiB.
+#[expect(clippy::zombie_processes, reason = "wait4(2) reaps the child, for its peak RSS")]
+fn herd_peak_rss(text: &str) -> f64 {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let file = dir.path().join("soak.toml");
+    std::fs::write(&file, text).expect("write the scenario");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_herd"))
+        .args(["run", file.to_str().expect("a UTF-8 path"), "--quiet", "--out"])
+        .arg(dir.path().join("out"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("herd starts");
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is valid for wait4 to fill; the pid is our own child's.
+    #[expect(unsafe_code, reason = "the child's peak RSS comes from wait4(2)")]
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::wait4(child.id() as i32, &mut status, 0, &mut usage);
+        usage
+    };
+    assert_eq!(libc::WEXITSTATUS(status), 0, "herd run failed");
+    usage.ru_maxrss as f64 / 1024.0
+}
+
 fn main() {
     // `cargo test` runs benches with --bench absent; do nothing then so the test run stays fast.
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    // First, while this process is small: a child's peak RSS from wait4(2) includes what its
+    // parent held when it forked (Linux carries the high-water mark across fork and exec).
+    // The measure: the whole process's peak RSS (the run, the summary and every report)
+    // for a 24-hour soak against a 1-hour one, at the default 10 s sampling.
+    let soak = |hours: u32| {
+        scenario(100, 10, "10/s", &format!("{hours}h")).replace("max_duration = \"3h\"", "max_duration = \"25h\"")
+    };
+    let (one, day) = (herd_peak_rss(&soak(1)), herd_peak_rss(&soak(24)));
+    println!(
+        "soak at 10/s, herd run to the end with its reports: peak RSS {one:.1} MiB for 1 h, {day:.1} MiB for 24 h: {:+.1} %",
+        (day / one - 1.0) * 100.0
+    );
     case("soak: 1 session, every 5 s, 30 min", &scenario(1, 1, "12/m", "30m"));
     case("throughput: 100 sessions, 1000/h, 1 h", &scenario(100, 10, "1000/h", "1h"));
     case("heavy: 1000 sessions, 100 pairs, 20/s, 1 h", &scenario(1000, 100, "20/s", "1h"));
@@ -154,6 +242,7 @@ fn main() {
         "large: 100,000 sessions, 1,000 containers, 1,000/s, 1,000 s",
         &scenario_with(100_000, 1000, "1000/s", "1000s", "lognormal(p50 = 200ms, p99 = 1s)"),
     );
+    reports_case();
     // A soak must run in flat memory: the most held at once over 24 hours against 1 hour. With
     // hourly samples only the per-message state shows; at the default 10 s the timeline (one
     // point per sample, kept for the reports) grows with the run.

@@ -574,3 +574,36 @@ fn gauges_split_by_group_follow_each_groups_queues_and_containers() {
     let one = common::run_plan(&plan);
     assert_eq!(one.verdict, Verdict::Passed, "{:?}", one.thresholds);
 }
+
+/// A long run keeps its timeline in bounded memory: 10,800 one-second samples become at most
+/// 2,048 points of 8 samples each, which still add up to the run's totals and keep its peaks.
+#[test]
+fn a_long_timeline_is_compacted_and_still_adds_up() {
+    let s = run("long-timeline");
+    assert_eq!(s.samples_per_point, 8, "10,800 samples over a 2,048-point cap halve three times");
+    assert!(s.timeline.len() <= 2048, "{} points", s.timeline.len());
+    assert!(s.timeline.len() >= 10_800 / 8, "{} points", s.timeline.len());
+    let sum = |f: fn(&herd::runtime::TimelinePoint) -> u64| s.timeline.iter().map(f).sum::<u64>();
+    assert_eq!(sum(|p| p.sent), s.accounting.sent);
+    assert_eq!(sum(|p| p.replied), s.accounting.replied);
+    assert_eq!(sum(|p| p.failed), s.accounting.failed);
+    assert_eq!(sum(|p| p.lost), s.accounting.lost);
+    assert_eq!(sum(|p| p.latency_count), s.accounting.replied);
+    // The kill's spike survives compaction: the largest latency of any point is the run's.
+    let peak = s.timeline.iter().filter_map(|p| p.latency_max_ms).fold(0.0, f64::max);
+    let run_max = metric(&s, "message_latency").max.unwrap() / 1e3;
+    assert!((peak - run_max).abs() <= run_max * 1e-3, "timeline peak {peak} ms, run max {run_max} ms");
+    assert!(run_max > 1_000.0, "the kill made a spike: {run_max} ms");
+    // Complete points are 8 s apart and end on multiples of 8 s.
+    for (i, p) in s.timeline.iter().enumerate().take(s.timeline.len() - 1) {
+        assert_eq!(p.t, (i as f64 + 1.0) * 8.0, "point {i}");
+    }
+    assert_eq!(s.timeline.last().map(|p| p.t), Some(s.duration_seconds));
+    // The report says what a point is, and its charts stay small: lines are thinned to about a
+    // point per pixel and long bar series drawn in runs.
+    let data = herd::report::ReportData::from_summary(&s);
+    let html = herd::report::Renderer::new(None).unwrap().html(&data).unwrap();
+    assert!(html.contains("each point covers 8 of them"), "the report explains the compaction");
+    assert!(html.len() < 1 << 20, "report.html is {} bytes", html.len());
+    assert!(html.matches("<title>").count() > 100, "hover titles stay on the thinned points");
+}

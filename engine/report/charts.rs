@@ -93,9 +93,103 @@ fn with_hover(svg: String, hovers: &[(i32, i32, String)]) -> String {
         ));
     }
     overlay.push_str("</g>");
+    with_elements(svg, &overlay)
+}
+
+/// Line series with more points than twice this are drawn from the smallest and the largest
+/// point of each of this many runs of neighbouring points: about one point per pixel of the
+/// plot, so a day-long timeline draws as fast and as small as an hour's, and no peak or dip is
+/// lost.
+const LINE_BUCKETS: usize = 320;
+
+/// Bar series with more intervals than this draw one bar per run of neighbouring intervals, as
+/// tall as the largest of them.
+const MAX_BARS: usize = 160;
+
+/// `points` thinned to the smallest and largest of each of `buckets` runs of neighbours, in
+/// order; unchanged when short enough.
+fn decimate(points: &[(f64, f64)], buckets: usize) -> Vec<(f64, f64)> {
+    if points.len() <= 2 * buckets {
+        return points.to_vec();
+    }
+    let run = points.len().div_ceil(buckets);
+    let mut out = Vec::with_capacity(2 * buckets);
+    for chunk in points.chunks(run) {
+        let lo = chunk.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1));
+        let hi = chunk.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1));
+        match (lo, hi) {
+            (Some(lo), Some(hi)) if lo.0 < hi.0 => out.extend([lo, hi]),
+            (Some(lo), Some(hi)) if lo.0 > hi.0 => out.extend([hi, lo]),
+            (Some(p), _) => out.push(p),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A bar: its left and right edge and its height.
+type Bar = (f64, f64, f64);
+
+/// Bars as (left, right, height): each point closes an interval that began at the previous one;
+/// more than `MAX_BARS` intervals are drawn in runs, each as tall as its largest interval.
+fn bars(points: &[(f64, f64)]) -> Vec<Bar> {
+    let run = points.len().div_ceil(MAX_BARS).max(1);
+    let mut left = 0.0;
+    points
+        .chunks(run)
+        .filter_map(|chunk| {
+            let right = chunk.last()?.0;
+            let y = chunk.iter().map(|p| p.1).fold(0.0, f64::max);
+            let bar = (left, right, y);
+            left = right;
+            Some(bar)
+        })
+        .collect()
+}
+
+/// A dashed or dotted line as one SVG polyline with a dash pattern, in pixels of the chart.
+/// (plotters draws every dash as an element of its own: thousands for a jagged line.)
+fn dashed_polyline(pixels: &[(i32, i32)], color: RGBColor, dash: (u32, u32)) -> String {
+    let mut points = String::new();
+    let mut last = None;
+    for &(x, y) in pixels {
+        // Neighbours that land on the same pixel draw nothing more.
+        if last != Some((x, y)) {
+            points.push_str(&format!("{x},{y} "));
+            last = Some((x, y));
+        }
+    }
+    format!(
+        "<polyline fill=\"none\" stroke=\"#{:02X}{:02X}{:02X}\" stroke-width=\"2\" stroke-dasharray=\"{} {}\" points=\"{}\"/>",
+        color.0,
+        color.1,
+        color.2,
+        dash.0,
+        dash.1,
+        points.trim_end()
+    )
+}
+
+/// Adds SVG elements just before the end of a document plotters wrote.
+fn with_elements(svg: String, elements: &str) -> String {
+    if elements.is_empty() {
+        return svg;
+    }
     match svg.rfind("</svg>") {
-        Some(end) => format!("{}{overlay}{}", &svg[..end], &svg[end..]),
+        Some(end) => format!("{}{elements}{}", &svg[..end], &svg[end..]),
         None => svg,
+    }
+}
+
+/// Hover titles, at most one per pixel a series occupies.
+fn push_hover(
+    hovers: &mut Vec<(i32, i32, String)>,
+    seen: &mut std::collections::HashSet<(i32, i32)>,
+    at: (i32, i32),
+    text: impl FnOnce() -> String,
+) {
+    if seen.insert(at) {
+        hovers.push((at.0, at.1, text()));
     }
 }
 
@@ -159,20 +253,20 @@ pub(crate) fn timeline_chart(
     if series.iter().all(|s| s.points.is_empty()) {
         return None;
     }
-    // Stacked bars reach the sum of their series at each x.
-    let mut stacks: Vec<(f64, f64)> = Vec::new();
-    for s in series.iter().filter(|s| s.style == Style::Bars) {
-        for (x, y) in &s.points {
-            match stacks.iter_mut().find(|(sx, _)| (sx - x).abs() < 1e-9) {
-                Some((_, total)) => *total += y,
-                None => stacks.push((*x, *y)),
-            }
+    // Bars of every bar series come from the same intervals, so they stack by their right edge.
+    let bar_series: Vec<(&Series, Vec<Bar>)> =
+        series.iter().filter(|s| s.style == Style::Bars).map(|s| (s, bars(&s.points))).collect();
+    let mut stacks: std::collections::HashMap<u64, f64> = std::collections::HashMap::new();
+    for (_, bs) in &bar_series {
+        for (_, right, y) in bs {
+            *stacks.entry(right.to_bits()).or_default() += y;
         }
     }
     let line_max = series.iter().filter(|s| s.style != Style::Bars).flat_map(|s| s.points.iter().map(|p| p.1));
-    let y_max = nice_max(line_max.chain(stacks.iter().map(|s| s.1)).fold(0.0, f64::max));
+    let y_max = nice_max(line_max.chain(stacks.values().copied()).fold(0.0, f64::max));
     let x_max = backdrop.x_max.max(1.0);
     let mut hovers = Vec::new();
+    let mut extra = String::new();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT + 20)).into_drawing_area();
@@ -242,43 +336,43 @@ pub(crate) fn timeline_chart(
             let (x, y) = chart.backend_coord(&(*at, 0.0));
             hovers.push((x, y, format!("{label} at {}", time_label(at))));
         }
-        // Bars: each interval's column, stacked in series order.
-        let mut base: Vec<(f64, f64)> = Vec::new();
-        for s in series.iter().filter(|s| s.style == Style::Bars) {
+        // Bars: each interval's column (or run of intervals'), stacked in series order.
+        let mut base: std::collections::HashMap<u64, f64> = std::collections::HashMap::new();
+        for (s, bs) in &bar_series {
             let color = s.color;
-            // Each point closes an interval that began at the previous point.
-            let mut left = 0.0;
-            for (x, y) in &s.points {
-                let below = base.iter().find(|(bx, _)| (bx - x).abs() < 1e-9).map_or(0.0, |b| b.1);
+            let mut seen = std::collections::HashSet::new();
+            for &(left, x, y) in bs {
+                let below = base.get(&x.to_bits()).copied().unwrap_or(0.0);
                 chart
                     .draw_series(std::iter::once(Rectangle::new(
-                        [(left + (x - left) * 0.1, below), (*x - (x - left) * 0.1, below + y)],
+                        [(left + (x - left) * 0.1, below), (x - (x - left) * 0.1, below + y)],
                         color.mix(0.85).filled(),
                     )))
                     .ok()?;
-                let (hx, hy) = chart.backend_coord(&((left + x) / 2.0, below + y));
-                hovers.push((hx, hy, format!("{} at {}: {}", s.name, time_label(x), y_label(y_format, *y))));
-                match base.iter_mut().find(|(bx, _)| (bx - x).abs() < 1e-9) {
-                    Some(b) => b.1 += y,
-                    None => base.push((*x, *y)),
-                }
-                left = *x;
+                let at = chart.backend_coord(&((left + x) / 2.0, below + y));
+                push_hover(&mut hovers, &mut seen, at, || {
+                    format!("{} at {}: {}", s.name, time_label(&x), y_label(y_format, y))
+                });
+                *base.entry(x.to_bits()).or_default() += y;
             }
         }
         for s in series.iter().filter(|s| !s.points.is_empty() && s.style != Style::Bars) {
             let style = s.color.stroke_width(2);
+            let points = decimate(&s.points, LINE_BUCKETS);
+            let pixels = || points.iter().map(|p| chart.backend_coord(p)).collect::<Vec<_>>();
             match s.style {
-                Style::Dashed => {
-                    chart.draw_series(DashedLineSeries::new(s.points.iter().copied(), 7, 4, style)).ok()?
+                Style::Dashed => extra.push_str(&dashed_polyline(&pixels(), s.color, (7, 4))),
+                Style::Dotted => extra.push_str(&dashed_polyline(&pixels(), s.color, (2, 3))),
+                _ => {
+                    chart.draw_series(LineSeries::new(points.iter().copied(), style)).ok()?;
                 }
-                Style::Dotted => {
-                    chart.draw_series(DashedLineSeries::new(s.points.iter().copied(), 2, 3, style)).ok()?
-                }
-                _ => chart.draw_series(LineSeries::new(s.points.iter().copied(), style)).ok()?,
-            };
-            for (x, y) in &s.points {
-                let (hx, hy) = chart.backend_coord(&(*x, *y));
-                hovers.push((hx, hy, format!("{} at {}: {}", s.name, time_label(x), y_label(y_format, *y))));
+            }
+            let mut seen = std::collections::HashSet::new();
+            for (x, y) in &points {
+                let at = chart.backend_coord(&(*x, *y));
+                push_hover(&mut hovers, &mut seen, at, || {
+                    format!("{} at {}: {}", s.name, time_label(x), y_label(y_format, *y))
+                });
             }
         }
         // The legend: a swatch drawn as the series is (line, dashes, dots or a bar), then its name.
@@ -320,7 +414,7 @@ pub(crate) fn timeline_chart(
         }
         root.present().ok()?;
     }
-    Some(Chart { id: id.to_owned(), title: title.to_owned(), svg: with_hover(svg, &hovers) })
+    Some(Chart { id: id.to_owned(), title: title.to_owned(), svg: with_hover(with_elements(svg, &extra), &hovers) })
 }
 
 /// A chart of values against the arrival rate (a breaking-point phase's steps), with both axes
@@ -339,6 +433,7 @@ pub(crate) fn rate_chart(
     let x_max = nice_max(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).fold(0.0, f64::max));
     let y_max = nice_max(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(0.0, f64::max));
     let mut svg = String::new();
+    let mut extra = String::new();
     let svg_hovers;
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
@@ -370,17 +465,24 @@ pub(crate) fn rate_chart(
                 let style = color.stroke_width(2);
                 match s.style {
                     Style::Dashed => {
-                        chart.draw_series(DashedLineSeries::new(s.points.iter().copied(), 7, 4, style)).ok()?
+                        let pixels: Vec<(i32, i32)> = s.points.iter().map(|p| chart.backend_coord(p)).collect();
+                        extra.push_str(&dashed_polyline(&pixels, color, (7, 4)));
                     }
-                    _ => chart.draw_series(LineSeries::new(s.points.iter().copied(), style)).ok()?,
-                };
+                    _ => {
+                        chart.draw_series(LineSeries::new(s.points.iter().copied(), style)).ok()?;
+                    }
+                }
             }
+            // One marker per pixel: thousands of intervals on top of each other draw as one.
+            let mut seen = std::collections::HashSet::new();
+            let marked: Vec<(f64, f64)> =
+                s.points.iter().copied().filter(|p| seen.insert(chart.backend_coord(p))).collect();
             chart
-                .draw_series(s.points.iter().map(|p| Circle::new(*p, 3, color.filled())))
+                .draw_series(marked.iter().map(|p| Circle::new(*p, 3, color.filled())))
                 .ok()?
                 .label(s.name)
                 .legend(move |(x, y)| Circle::new((x + 9, y), 3, color.filled()));
-            for (x, y) in &s.points {
+            for (x, y) in &marked {
                 let (hx, hy) = chart.backend_coord(&(*x, *y));
                 hovers.push((hx, hy, format!("{} at {x:.2}/s: {}", s.name, y_label(y_format, *y))));
             }
@@ -396,7 +498,7 @@ pub(crate) fn rate_chart(
             .ok()?;
         root.present().ok()?;
     }
-    Some(Chart { id: id.to_owned(), title: title.to_owned(), svg: with_hover(svg, &svg_hovers) })
+    Some(Chart { id: id.to_owned(), title: title.to_owned(), svg: with_hover(with_elements(svg, &extra), &svg_hovers) })
 }
 
 /// The label of a spectrum position: x = log10(1 / (1 - q)).
@@ -452,4 +554,51 @@ pub(crate) fn spectrum_chart(id: &str, title: &str, hist: &hdrhistogram::Histogr
         root.present().ok()?;
     }
     Some(Chart { id: id.to_owned(), title: title.to_owned(), svg })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_line_is_thinned_to_the_extremes_of_each_run_in_order() {
+        let points: Vec<(f64, f64)> = (0..10_000).map(|i| (f64::from(i), f64::from(i % 97))).collect();
+        let thin = decimate(&points, 100);
+        assert!(thin.len() <= 200, "{} points", thin.len());
+        assert!(thin.windows(2).all(|w| w[0].0 < w[1].0), "in order of x");
+        // Every run of 100 points spans a whole cycle of 97: each keeps a 0 and a 96.
+        assert_eq!(thin.iter().map(|p| p.1).fold(f64::INFINITY, f64::min), 0.0);
+        assert_eq!(thin.iter().map(|p| p.1).fold(0.0, f64::max), 96.0);
+        // A lone spike is kept.
+        let mut spiky = vec![(0.0, 1.0); 5_000];
+        for (i, p) in spiky.iter_mut().enumerate() {
+            p.0 = i as f64;
+        }
+        spiky[3_333].1 = 500.0;
+        assert!(decimate(&spiky, 100).contains(&(3_333.0, 500.0)));
+        // Short series are drawn as they are.
+        assert_eq!(decimate(&points[..150], 100), points[..150].to_vec());
+    }
+
+    #[test]
+    fn many_bars_are_drawn_in_runs_as_tall_as_their_largest_interval() {
+        let points: Vec<(f64, f64)> = (1..=1_000).map(|i| (f64::from(i), if i == 500 { 50.0 } else { 1.0 })).collect();
+        let drawn = bars(&points);
+        assert!(drawn.len() <= MAX_BARS, "{} bars", drawn.len());
+        // The bars tile the axis: each starts where the one before ended, the first at 0.
+        assert_eq!(drawn[0].0, 0.0);
+        assert!(drawn.windows(2).all(|w| w[0].1 == w[1].0));
+        assert_eq!(drawn.last().map(|b| b.1), Some(1_000.0));
+        assert_eq!(drawn.iter().filter(|b| b.2 == 50.0).count(), 1);
+        // Few intervals: one bar each.
+        assert_eq!(bars(&points[..10]).len(), 10);
+    }
+
+    #[test]
+    fn a_dashed_line_is_one_element_without_repeated_pixels() {
+        let line = dashed_polyline(&[(1, 2), (1, 2), (3, 4)], BLUE, (7, 4));
+        assert_eq!(line.matches("<polyline").count(), 1);
+        assert!(line.contains("points=\"1,2 3,4\""), "{line}");
+        assert!(line.contains("stroke-dasharray=\"7 4\""));
+    }
 }

@@ -107,7 +107,8 @@ impl RunObserver for JournalWriter {
 pub fn read_journal(path: &Path) -> Result<RunSummary, String> {
     let file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut start = None;
-    let mut timeline = Vec::new();
+    // Compacted as the run compacts it, so a day-long journal renders in bounded memory.
+    let mut timeline = crate::runtime::Timeline::default();
     let mut totals = Accounting::default();
     let mut phases: Vec<PhaseRecord> = Vec::new();
     let mut faults = Vec::new();
@@ -156,7 +157,7 @@ pub fn read_journal(path: &Path) -> Result<RunSummary, String> {
         )),
         failures: Vec::new(),
         first_send_error: None,
-        duration_seconds: timeline.last().map_or(0.0, |p| p.t),
+        duration_seconds: timeline.last_t().unwrap_or(0.0),
         // Messages in flight at the last sample never got an answer the journal saw.
         accounting: Accounting { lost: totals.sent.saturating_sub(totals.replied + totals.failed), ..totals },
         unrecovered_kills: 0,
@@ -169,7 +170,8 @@ pub fn read_journal(path: &Path) -> Result<RunSummary, String> {
         phases,
         faults,
         slowest_sessions: Vec::new(),
-        timeline,
+        samples_per_point: timeline.stride(),
+        timeline: timeline.into_points(),
         comparison: None,
         run,
     })

@@ -80,6 +80,8 @@ pub struct ReportData {
     pub faults: Vec<FaultRow>,
     /// Timeline charts.
     pub charts: Vec<Chart>,
+    /// Said under the charts when each timeline point covers several samples.
+    pub timeline_note: Option<String>,
     /// Breaking-point phases: the sentence, the steps, and the charts against the rate.
     pub breaking_points: Vec<BreakingPointRow>,
     /// Percentile spectra of the latency metrics.
@@ -314,6 +316,13 @@ impl ReportData {
             slowest_sessions,
             faults,
             charts: timeline_charts(s),
+            timeline_note: (s.samples_per_point > 1).then(|| {
+                format!(
+                    "The run took more samples than a timeline keeps, so each point covers {} of them: counts add up, \
+                     latency percentiles and gauges show the largest of the samples (journal.jsonl keeps every one).",
+                    s.samples_per_point
+                )
+            }),
             breaking_points: breaking_point_rows(s),
             spectra: spectra(s),
             comparison: s.comparison.clone(),

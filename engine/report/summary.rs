@@ -206,8 +206,14 @@ pub struct RunSummary {
     pub faults: Vec<FaultRecord>,
     /// The ten sessions with the largest latency.
     pub slowest_sessions: Vec<SessionRecord>,
-    /// One point per sample interval.
+    /// One point per sample interval, or per `samples_per_point` intervals: a run with more
+    /// samples than 2,048 keeps its timeline in bounded memory by merging neighbouring points
+    /// (counts add up; gauges, latency and lag percentiles keep the largest; the journal keeps
+    /// every sample).
     pub timeline: Vec<TimelinePoint>,
+    /// Sample intervals per timeline point (1 unless the timeline was compacted).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub samples_per_point: u64,
     /// The comparison with a baseline run, when one was given.
     #[serde(default)]
     pub comparison: Option<Comparison>,
@@ -429,6 +435,14 @@ pub fn nothing_proven(phases: &[PhaseRecord], faults: &[FaultRecord], acct: &Acc
 }
 
 /// Builds the summary of a finished run.
+fn one() -> u64 {
+    1
+}
+
+fn is_one(n: &u64) -> bool {
+    *n == 1
+}
+
 pub fn summarize(plan: &Plan, result: &RunResult, clock: ClockKind, run: RunInfo) -> RunSummary {
     let thresholds = evaluate(plan, &result.recorder);
     let failures = match result.end {
@@ -469,6 +483,7 @@ pub fn summarize(plan: &Plan, result: &RunResult, clock: ClockKind, run: RunInfo
         faults: result.faults.clone(),
         slowest_sessions: slowest,
         timeline: result.timeline.clone(),
+        samples_per_point: result.samples_per_point,
         comparison: None,
         run,
     }
@@ -480,12 +495,13 @@ pub fn write_summary(dir: &Path, summary: &RunSummary) -> std::io::Result<PathBu
     std::fs::create_dir_all(dir)?;
     let path = dir.join("summary.json");
     let tmp = dir.join(".summary.json.tmp");
-    let text = serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?;
     let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
+        // Streamed rather than built as one string first: a day-long run's summary is written
+        // without holding a second copy of it.
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        serde_json::to_writer_pretty(&mut f, summary).map_err(std::io::Error::other)?;
         f.write_all(b"\n")?;
-        f.sync_all()?;
+        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&tmp, &path)
     })();
     if let Err(e) = written {

@@ -772,11 +772,7 @@ impl Dispatcher<'_> {
         self.judge_pace();
         let latency = self.ledger.latency_so_far();
         let intended = self.planned_rate();
-        let mut point = self.ledger.point(now).clone();
-        point.intended_rate = intended;
-        if let Some(last) = self.ledger.timeline.last_mut() {
-            last.intended_rate = intended;
-        }
+        let point = self.ledger.point(now, intended);
         let progress = Progress {
             at: point.t,
             totals: &self.ledger.acct,
@@ -813,7 +809,7 @@ impl Dispatcher<'_> {
             ));
         }
         // A final sample so the timeline and gauges cover the end of the run.
-        let last_t = self.ledger.timeline.last().map(|p| p.t);
+        let last_t = self.ledger.timeline.last_t();
         if last_t.is_none_or(|t| t < secs(self.clock.now())) {
             self.sample();
         }
@@ -831,7 +827,8 @@ impl Dispatcher<'_> {
         RunResult {
             recorder: ledger.recorder,
             accounting: ledger.acct,
-            timeline: ledger.timeline,
+            samples_per_point: ledger.timeline.stride(),
+            timeline: ledger.timeline.into_points(),
             faults: self.faults,
             phases: ledger.phases,
             sessions: ledger.sessions,

@@ -106,7 +106,7 @@ pub(crate) struct Ledger<'a> {
     pub sessions: Vec<SessionRecord>,
     recoveries: Vec<PendingRecovery>,
     interval: Interval,
-    pub timeline: Vec<TimelinePoint>,
+    pub timeline: super::timeline::Timeline,
     gauges: GaugeSample,
     /// The session groups of each project+user pair, when the gauges are split by group: the
     /// plan has more than one group, or a threshold names a group's gauge.
@@ -151,7 +151,7 @@ impl<'a> Ledger<'a> {
                 .collect(),
             recoveries: Vec::new(),
             interval: Interval::default(),
-            timeline: Vec::new(),
+            timeline: super::timeline::Timeline::default(),
             gauges: GaugeSample::default(),
             pair_groups: if plan.groups.len() > 1
                 || plan.thresholds.iter().any(|t| t.metric.kind() == MetricKind::Gauge && !t.tags.is_empty())
@@ -571,15 +571,16 @@ impl<'a> Ledger<'a> {
         }
     }
 
-    /// Closes the interval with a timeline point at `now`.
-    pub(crate) fn point(&mut self, now: Micros) -> &TimelinePoint {
+    /// Closes the interval with a timeline point at `now`, with the rate the schedule asked for
+    /// then.
+    pub(crate) fn point(&mut self, now: Micros, intended_rate: Option<f64>) -> TimelinePoint {
         let interval = std::mem::take(&mut self.interval);
         let lat = interval.latency.as_ref().map(stats);
         let lag = interval.lag.as_ref().map(stats);
         let ms = |v: u64| v as f64 / 1e3;
         let g = &self.gauges;
         let point = TimelinePoint {
-            intended_rate: None,
+            intended_rate,
             t: secs(now),
             sent: interval.sent,
             replied: interval.replied,
@@ -602,9 +603,8 @@ impl<'a> Ledger<'a> {
             schedule_lag_p99_ms: lag.map(|s| ms(s.p99)),
             dropped: interval.dropped,
         };
-        self.timeline.push(point);
-        let last = self.timeline.len() - 1;
-        &self.timeline[last]
+        self.timeline.push(point.clone());
+        point
     }
 
     /// `message_latency` p50 and p99 so far.

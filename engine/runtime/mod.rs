@@ -9,6 +9,7 @@ mod ledger;
 mod observer;
 mod pace;
 mod records;
+mod timeline;
 mod window;
 
 pub use clock::ClockKind;
@@ -18,3 +19,4 @@ pub use records::{
     Accounting, BehindRecord, EndReason, FaultRecord, OwnershipChange, PhaseRecord, RunResult, SessionRecord,
     StepRecord, TimelinePoint,
 };
+pub(crate) use timeline::Timeline;

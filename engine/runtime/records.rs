@@ -273,8 +273,11 @@ pub struct RunResult {
     pub accounting: Accounting,
     /// The first send that failed, when one did.
     pub first_send_error: Option<String>,
-    /// One point per sample interval.
+    /// One point per sample interval, or per `samples_per_point` intervals in a long run.
     pub timeline: Vec<TimelinePoint>,
+    /// Sample intervals per timeline point: 1, or a power of two once the run had more samples
+    /// than a timeline keeps (see `runtime::timeline`).
+    pub samples_per_point: u64,
     /// Faults, in plan order.
     pub faults: Vec<FaultRecord>,
     /// Phases, in plan order.
