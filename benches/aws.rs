@@ -33,6 +33,8 @@ impl Measured {
 
 /// How herd's process did: wall time, CPU time and peak RSS.
 struct Usage {
+    /// When herd was started.
+    started: Instant,
     wall: Duration,
     cpu: Duration,
     max_rss_kib: u64,
@@ -119,6 +121,7 @@ fn run_herd(dir: &Path, scenario: &str, endpoint: &str) -> Usage {
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     Usage {
+        started: start,
         wall: start.elapsed(),
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
         max_rss_kib: usage.ru_maxrss as u64,
@@ -289,6 +292,55 @@ fn pacing_case(quick: bool) -> Measured {
     m
 }
 
+/// Sessions that hold no message: what each costs in herd's memory, and how long herd takes
+/// from its start to its first message (compiling the plan, rendering queue names, building the
+/// target). 1,000,000 sessions in ten groups over 100 project+user pairs, against 10 sessions.
+fn idle_sessions_case(quick: bool) -> Measured {
+    let (server, endpoint) = start_server(Some(Duration::ZERO));
+    let groups = |groups: u32, count: u32| -> String {
+        (0..groups)
+            .map(|g| {
+                format!(
+                    "[[sessions]]\nname = \"g{g}\"\ncount = {count}\nproject = \"project-{{{{ i % 10 }}}}-{g}\"\nthread = \"thread-{{{{ n }}}}\"\n"
+                )
+            })
+            .collect()
+    };
+    let duration = if quick { "2s" } else { "3s" };
+    let text = |sessions: &str| {
+        let base = scenario(&endpoint, "1/s", duration, 1, "");
+        let start = base.find("[[sessions]]").expect("a sessions table");
+        let end = base.find("[[phases]]").expect("a phases table");
+        format!("{}{sessions}{}", &base[..start], &base[end..])
+    };
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let few = run_herd(dir.path(), &text(&groups(1, 10)), &endpoint);
+    check_accounting(
+        &summary(dir.path()),
+        server.counts.work_in.load(std::sync::atomic::Ordering::Relaxed),
+        few.status,
+    );
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let before = server.arrivals().len();
+    let work_before = server.counts.work_in.load(std::sync::atomic::Ordering::Relaxed);
+    let many = run_herd(dir.path(), &text(&groups(10, 100_000)), &endpoint);
+    let s = summary(dir.path());
+    let first = server.arrivals().get(before).copied();
+    let mut m = Measured::default();
+    let extra_kib = many.max_rss_kib.saturating_sub(few.max_rss_kib) as f64;
+    m.push("RSS per idle session", extra_kib * 1024.0 / 999_990.0, "bytes");
+    m.push("herd peak RSS, 10 sessions", few.max_rss_kib as f64 / 1024.0, "MiB");
+    m.push("herd peak RSS, 1,000,000 sessions", many.max_rss_kib as f64 / 1024.0, "MiB");
+    m.push(
+        "start to first message, 1,000,000 sessions",
+        first.map_or(f64::NAN, |f| f.duration_since(many.started).as_secs_f64()),
+        "s",
+    );
+    let work = server.counts.work_in.load(std::sync::atomic::Ordering::Relaxed) - work_before;
+    check_accounting(&s, work, many.status);
+    m
+}
+
 /// A benchmark whose accounting does not add up measured nothing: herd's own identity, and
 /// the server holding at least what herd says it sent.
 fn check_accounting(s: &RunSummary, server_work: u64, status: i32) {
@@ -325,6 +377,7 @@ fn main() {
         ("round trip ceiling, instant echo, offered 50000/s", Box::new(|q| round_trip_case("50000/s", q))),
         ("round trip, instant echo, 5000/s", Box::new(|q| round_trip_case("5000/s", q))),
         ("pacing 20/s", Box::new(pacing_case)),
+        ("idle sessions", Box::new(idle_sessions_case)),
     ];
     let mut md = String::from("| case | measure | median | min | max |\n| --- | --- | ---: | ---: | ---: |\n");
     let mut json = Vec::new();

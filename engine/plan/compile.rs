@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use super::distribution::Distribution;
 use super::model::*;
 use super::template::{MessageContext, MessageVars, OneTemplate, Templates};
@@ -35,6 +33,28 @@ const LIFT_LIMITS: &str =
 const SESSION_TEMPLATE_HELP: &str = "session templates can use `i` (index in the group), `n` (index in the scenario), `group`, `data.*` (with `from`) and `vars.*`";
 /// The longest client, project, user or thread id.
 const MAX_ID_CHARS: usize = 80;
+
+/// One shared copy of each distinct client, project and user id.
+#[derive(Default)]
+struct Interner(std::collections::HashMap<String, std::sync::Arc<str>>);
+
+impl Interner {
+    fn get(&mut self, id: String) -> std::sync::Arc<str> {
+        if let Some(shared) = self.0.get(&id) {
+            return shared.clone();
+        }
+        let shared: std::sync::Arc<str> = id.as_str().into();
+        self.0.insert(id, shared.clone());
+        shared
+    }
+}
+
+fn hash_of(text: &str) -> u64 {
+    use std::hash::BuildHasher;
+    // A fixed-key hasher: the map only needs to spread ids, never to resist an attacker (the
+    // scenario's author chooses the ids and a collision costs one string comparison).
+    std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(text)
+}
 
 /// The most sessions a plan may have without `allow_large`.
 const MAX_TOTAL_SESSIONS: usize = 1_000_000;
@@ -103,13 +123,32 @@ pub(crate) struct Compiler {
     message_data: BTreeMap<String, MessageData>,
 }
 
-#[derive(Serialize)]
-struct SessionNameCtx<'a> {
+/// What a session-name template sees: `i`, `n`, `group` and `data`. An object the template
+/// asks for what it uses, rather than a map built for every session (a million sessions render
+/// two or three million names).
+#[derive(Debug)]
+struct SessionNameCtx {
     i: usize,
     n: usize,
-    group: &'a str,
+    group: minijinja::Value,
     /// The session's row of the group's data file.
-    data: &'a super::data::Row,
+    data: minijinja::Value,
+}
+
+impl minijinja::value::Object for SessionNameCtx {
+    fn get_value(self: &std::sync::Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        match key.as_str()? {
+            "i" => Some(minijinja::Value::from(self.i)),
+            "n" => Some(minijinja::Value::from(self.n)),
+            "group" => Some(self.group.clone()),
+            "data" => Some(self.data.clone()),
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &std::sync::Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Str(&["i", "n", "group", "data"])
+    }
 }
 
 fn root() -> KeyPath {
@@ -256,7 +295,7 @@ impl Compiler {
             sample_interval,
             target,
             groups,
-            sessions,
+            sessions: std::sync::Arc::new(sessions),
             phases,
             faults,
             thresholds,
@@ -335,7 +374,17 @@ impl Compiler {
         }
         let mut groups = Vec::new();
         let mut sessions: Vec<Session> = Vec::new();
-        let mut threads: BTreeMap<String, usize> = BTreeMap::new();
+        // Room for every session at once (within the limit): growing a vector of a million
+        // sessions by doubling copies them twenty times.
+        let planned: usize = spec.sessions.iter().map(|g| g.count.unwrap_or(1).clamp(0, MAX_SESSIONS) as usize).sum();
+        if planned <= MAX_TOTAL_SESSIONS {
+            sessions.reserve(planned);
+        }
+        // Thread id hash -> session; ids whose hash another id already has, by text.
+        let mut threads: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+        threads.reserve(planned.min(MAX_TOTAL_SESSIONS));
+        let mut collided: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut interned = Interner::default();
         for (g, group) in spec.sessions.iter().enumerate() {
             let path = root().key("sessions").index(g);
             let name = group
@@ -383,7 +432,7 @@ impl Compiler {
                 ("thread", group.thread.as_deref().unwrap_or("{{ group }}-thread-{{ i }}")),
             ];
             let first = sessions.len();
-            let mut rendered: [Vec<String>; 4] = Default::default();
+            let mut rendered: [Vec<String>; 4] = std::array::from_fn(|_| Vec::with_capacity(count));
             let mut ok = true;
             // Over the limit on sessions: say so now, without naming a million sessions first.
             let total =
@@ -412,9 +461,16 @@ impl Compiler {
                         continue;
                     }
                 };
+                let group_value = minijinja::Value::from(name.as_str());
+                let no_data = minijinja::Value::from(minijinja::value::Serde(&no_row));
                 for i in 0..count {
-                    let ctx = SessionNameCtx { i, n: first + i, group: &name, data: row(i) };
-                    match template.render(&ctx) {
+                    let data = if rows.is_empty() {
+                        no_data.clone()
+                    } else {
+                        minijinja::Value::from(minijinja::value::Serde(row(i)))
+                    };
+                    let ctx = SessionNameCtx { i, n: first + i, group: group_value.clone(), data };
+                    match template.render_value(minijinja::Value::from_object(ctx)) {
                         Ok(v) if v.trim().is_empty() => {
                             self.err(
                                 path.key(key),
@@ -453,8 +509,18 @@ impl Compiler {
             }
             if ok {
                 let [clients, projects, users, thread_ids] = rendered;
+                let mut ids = clients.into_iter().zip(projects).zip(users);
                 for (i, thread) in thread_ids.into_iter().enumerate() {
-                    if let Some(other) = threads.get(&thread) {
+                    let Some(((client, project), user)) = ids.next() else { break };
+                    // Thread ids are checked by hash, with the sessions themselves holding the
+                    // text: a million sessions need no second copy of their ids.
+                    let h = hash_of(&thread);
+                    let duplicate = match threads.get(&h) {
+                        Some(&o) if sessions[o].thread == thread => Some(o),
+                        Some(_) => collided.get(&thread).copied(),
+                        None => None,
+                    };
+                    if let Some(other) = duplicate {
                         self.err_help(
                             path.key("thread"),
                             format!("thread id \"{thread}\" is used by session {other} and session {}", first + i),
@@ -462,14 +528,21 @@ impl Compiler {
                         );
                         break;
                     }
-                    threads.insert(thread.clone(), first + i);
+                    match threads.entry(h) {
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            e.insert(first + i);
+                        }
+                        std::collections::hash_map::Entry::Occupied(_) => {
+                            collided.insert(thread.clone(), first + i);
+                        }
+                    }
                     sessions.push(Session {
                         index: first + i,
                         group: g,
                         group_index: i,
-                        client: clients[i].clone(),
-                        project: projects[i].clone(),
-                        user: users[i].clone(),
+                        client: interned.get(client),
+                        project: interned.get(project),
+                        user: interned.get(user),
                         thread,
                         data: row(i).clone(),
                     });

@@ -35,7 +35,8 @@ pub struct Plan {
     /// Session groups.
     pub groups: Vec<GroupPlan>,
     /// Every session of every group, in order.
-    pub sessions: Vec<Session>,
+    /// Shared, so a target holds the sessions without a copy of a million of them.
+    pub sessions: std::sync::Arc<Vec<Session>>,
     /// Load phases.
     pub phases: Vec<PhasePlan>,
     /// Scheduled faults, one entry per strike.
@@ -81,12 +82,13 @@ pub struct Session {
     pub group: usize,
     /// Index within its group (the `i` of the templates).
     pub group_index: usize,
-    /// Client id.
-    pub client: String,
+    /// Client id. Client, project and user ids repeat across sessions, so each distinct one is
+    /// held once and shared (a million sessions over a hundred pairs).
+    pub client: std::sync::Arc<str>,
     /// Project id.
-    pub project: String,
+    pub project: std::sync::Arc<str>,
     /// User id.
-    pub user: String,
+    pub user: std::sync::Arc<str>,
     /// Thread id (unique in the scenario).
     pub thread: String,
     /// Its row of the group's data file (`from`), if any.
@@ -95,6 +97,17 @@ pub struct Session {
 }
 
 impl Session {
+    /// The identity of its client, project and user ids: sessions of one plan with the same ids
+    /// share them (the compile step interns them), so equal keys mean equal ids. Cheaper to hash
+    /// than the text when a million sessions are grouped by pair.
+    pub(crate) fn ids_key(&self) -> (usize, usize, usize) {
+        (
+            std::sync::Arc::as_ptr(&self.client) as *const u8 as usize,
+            std::sync::Arc::as_ptr(&self.project) as *const u8 as usize,
+            std::sync::Arc::as_ptr(&self.user) as *const u8 as usize,
+        )
+    }
+
     /// The project+user key that decides which container serves the session.
     pub fn pair_key(&self) -> String {
         format!("{}#{}", self.project, self.user)

@@ -94,6 +94,18 @@ impl Templates {
         self.names.iter().filter(|n| n.starts_with(prefix)).cloned().collect()
     }
 
+    /// Whether template `name` sees a session only through its client, project and user ids
+    /// (besides constants), so that it renders the same text for every session that shares
+    /// them and can be rendered once per distinct ids.
+    pub(crate) fn session_ids_only(&self, name: &str) -> bool {
+        let Ok(tmpl) = self.env.get_template(name) else { return false };
+        tmpl.undeclared_variables(true).iter().all(|v| match v.split_once('.') {
+            Some(("session", field)) => matches!(field, "client" | "project" | "user"),
+            None => v != "session",
+            Some(_) => true,
+        })
+    }
+
     /// Renders a template with a serialisable context.
     pub fn render<S: Serialize>(&self, name: &str, ctx: &S) -> Result<String, String> {
         let tmpl = self.env.get_template(name).map_err(|e| explain(&e))?;
@@ -121,13 +133,13 @@ impl OneTemplate {
         Ok(Self { env, constant: None })
     }
 
-    /// Renders it with a serialisable context.
-    pub(crate) fn render<S: Serialize>(&self, ctx: &S) -> Result<String, String> {
+    /// Renders it with a context that is already a value.
+    pub(crate) fn render_value(&self, ctx: Value) -> Result<String, String> {
         if let Some(text) = &self.constant {
             return Ok(text.clone());
         }
         let tmpl = self.env.get_template("template").map_err(|e| explain(&e))?;
-        tmpl.render(Value::from(minijinja::value::Serde(ctx))).map_err(|e| explain(&e)).and_then(bounded)
+        tmpl.render(ctx).map_err(|e| explain(&e)).and_then(bounded)
     }
 }
 
@@ -236,12 +248,12 @@ impl minijinja::value::Object for AnyColumn {
 /// `session.*` for target templates.
 #[derive(Debug, Clone, Serialize)]
 pub struct OwnedSession {
-    /// Client id.
-    pub client: String,
+    /// Client id (shared with the plan's session).
+    pub client: std::sync::Arc<str>,
     /// Project id.
-    pub project: String,
+    pub project: std::sync::Arc<str>,
     /// User id.
-    pub user: String,
+    pub user: std::sync::Arc<str>,
     /// Thread id.
     pub thread: String,
     /// Index within its group.

@@ -435,6 +435,24 @@ pub fn nothing_proven(phases: &[PhaseRecord], faults: &[FaultRecord], acct: &Acc
 }
 
 /// Builds the summary of a finished run.
+/// The `n` sessions with the largest latency, largest first (ties by thread id), found without
+/// sorting every session.
+fn slowest_sessions(plan: &Plan, counters: &[crate::runtime::SessionCounters], n: usize) -> Vec<SessionRecord> {
+    let order = |a: &usize, b: &usize| {
+        counters[*b]
+            .max_latency_us
+            .cmp(&counters[*a].max_latency_us)
+            .then_with(|| plan.sessions[*a].thread.cmp(&plan.sessions[*b].thread))
+    };
+    let mut idx: Vec<usize> = (0..counters.len().min(plan.sessions.len())).collect();
+    if idx.len() > n {
+        idx.select_nth_unstable_by(n, order);
+        idx.truncate(n);
+    }
+    idx.sort_by(order);
+    idx.into_iter().map(|i| counters[i].record(&plan.sessions[i])).collect()
+}
+
 fn one() -> u64 {
     1
 }
@@ -457,9 +475,7 @@ pub fn summarize(plan: &Plan, result: &RunResult, clock: ClockKind, run: RunInfo
         _ if thresholds.iter().any(|t| !t.passed) || !failures.is_empty() => Verdict::Failed,
         _ => Verdict::Passed,
     };
-    let mut slowest = result.sessions.clone();
-    slowest.sort_by(|a, b| b.max_latency_us.cmp(&a.max_latency_us).then(a.thread.cmp(&b.thread)));
-    slowest.truncate(10);
+    let slowest = slowest_sessions(plan, &result.sessions, 10);
     RunSummary {
         summary_version: SUMMARY_VERSION,
         scenario: ScenarioInfo::of(plan),

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use hdrhistogram::Histogram;
 
-use super::records::{Accounting, FaultRecord, OwnershipChange, PhaseRecord, SessionRecord, TimelinePoint};
+use super::records::{Accounting, FaultRecord, OwnershipChange, PhaseRecord, SessionCounters, TimelinePoint};
 use super::window::Window;
 use crate::metrics::{Metric, MetricKind, Outcome, Recorder, SeriesKey, Tag, new_histogram, stats};
 use crate::plan::Plan;
@@ -103,7 +103,7 @@ pub(crate) struct Ledger<'a> {
     last_answered: Vec<Option<u64>>,
     phase_in_flight: Vec<u64>,
     pub phases: Vec<PhaseRecord>,
-    pub sessions: Vec<SessionRecord>,
+    pub sessions: Vec<SessionCounters>,
     recoveries: Vec<PendingRecovery>,
     interval: Interval,
     pub timeline: super::timeline::Timeline,
@@ -144,11 +144,7 @@ impl<'a> Ledger<'a> {
                     ..PhaseRecord::new(p.name.clone(), p.executor.name().to_owned(), p.allow_empty)
                 })
                 .collect(),
-            sessions: plan
-                .sessions
-                .iter()
-                .map(|s| SessionRecord { thread: s.thread.clone(), pair: s.pair_key(), ..SessionRecord::default() })
-                .collect(),
+            sessions: vec![SessionCounters::default(); plan.sessions.len()],
             recoveries: Vec::new(),
             interval: Interval::default(),
             timeline: super::timeline::Timeline::default(),
@@ -157,7 +153,7 @@ impl<'a> Ledger<'a> {
                 || plan.thresholds.iter().any(|t| t.metric.kind() == MetricKind::Gauge && !t.tags.is_empty())
             {
                 let mut map: HashMap<String, Vec<usize>> = HashMap::new();
-                for session in &plan.sessions {
+                for session in plan.sessions.iter() {
                     let groups = map.entry(session.pair_key()).or_default();
                     if !groups.contains(&session.group) {
                         groups.push(session.group);

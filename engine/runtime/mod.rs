@@ -16,7 +16,7 @@ pub use clock::ClockKind;
 pub use dispatcher::{RunOptions, run};
 pub use observer::{NoObserver, Outputs, Progress, RunObserver, Stopping};
 pub use records::{
-    Accounting, BehindRecord, EndReason, FaultRecord, OwnershipChange, PhaseRecord, RunResult, SessionRecord,
-    StepRecord, TimelinePoint,
+    Accounting, BehindRecord, EndReason, FaultRecord, OwnershipChange, PhaseRecord, RunResult, SessionCounters,
+    SessionRecord, StepRecord, TimelinePoint,
 };
 pub(crate) use timeline::Timeline;

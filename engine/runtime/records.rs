@@ -192,6 +192,37 @@ impl PhaseRecord {
     }
 }
 
+/// What the run counted for one session, kept for every session during the run (no ids: the
+/// plan has them, and a million sessions must not hold a second copy).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionCounters {
+    /// Messages sent.
+    pub sent: u64,
+    /// Replies received (success or failure).
+    pub answered: u64,
+    /// Lost messages.
+    pub lost: u64,
+    /// Largest latency, microseconds.
+    pub max_latency_us: u64,
+    /// Sum of latencies, microseconds.
+    pub total_latency_us: u64,
+}
+
+impl SessionCounters {
+    /// The record of session `s` for the summary's slowest-sessions table.
+    pub fn record(&self, s: &crate::plan::Session) -> SessionRecord {
+        SessionRecord {
+            thread: s.thread.clone(),
+            pair: s.pair_key(),
+            sent: self.sent,
+            answered: self.answered,
+            lost: self.lost,
+            max_latency_us: self.max_latency_us,
+            total_latency_us: self.total_latency_us,
+        }
+    }
+}
+
 /// Per-session latency figures, for the slowest-sessions table.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SessionRecord {
@@ -283,7 +314,7 @@ pub struct RunResult {
     /// Phases, in plan order.
     pub phases: Vec<PhaseRecord>,
     /// Sessions, in plan order.
-    pub sessions: Vec<SessionRecord>,
+    pub sessions: Vec<SessionCounters>,
     /// Why the run ended.
     pub end: EndReason,
     /// The threshold that aborted the run, if any.

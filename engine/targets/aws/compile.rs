@@ -621,7 +621,18 @@ pub(crate) fn compile_aws(
     // Render every template for every session now, so a bad queue name or a body that is not
     // JSON is a load-time error that names the key.
     if template_errors.is_empty() && !queue.is_empty() && !body.is_empty() {
+        // A name that sees a session only through its ids renders alike for every session with
+        // the same ids: checked once per distinct ids (a million sessions over a hundred pairs).
+        let by_ids = templates.session_ids_only("target.work.queue")
+            && match &reply {
+                ReplyParams::Sqs { queue, .. } => templates.session_ids_only(queue),
+                ReplyParams::StepFunctionsCallback { .. } => true,
+            };
+        let mut checked = std::collections::HashSet::new();
         for s in sessions {
+            if by_ids && !checked.insert(s.ids_key()) {
+                continue;
+            }
             let ctx = TargetContext::sample(s, "https://sqs.invalid/000000000000/queue");
             match templates.render("target.work.queue", &ctx) {
                 Ok(name) => {

@@ -11,6 +11,7 @@ mod local;
 mod needs;
 mod provision;
 mod router;
+mod session_queues;
 mod spec;
 mod sqs;
 mod target;

@@ -1,11 +1,12 @@
 //! What a run of a plan needs on the aws target (queues and tables) and every call that would
 //! change something, for `herd run --dry-run`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use super::compile::{AwsParams, ContainersParams, ReplyParams};
 use super::provision::{self, QueueNeed};
+use super::session_queues::SessionQueues;
 use crate::plan::{Plan, TargetContext, Templates};
 
 pub(crate) fn render(templates: &Templates, name: &str, ctx: &TargetContext) -> Result<String, String> {
@@ -17,7 +18,6 @@ pub(crate) fn render(templates: &Templates, name: &str, ctx: &TargetContext) -> 
 pub(crate) type Needs = (Vec<QueueNeed>, Vec<(String, String)>);
 
 pub(crate) fn needs(plan: &Plan, params: &AwsParams) -> Result<Needs, String> {
-    let t = &plan.templates;
     let mut queues: Vec<QueueNeed> = Vec::new();
     // Indexed by name so that 16,000 project+user pairs cost one lookup each, not a scan of every
     // queue seen so far; the list keeps first-seen order for the dry run and for provisioning.
@@ -27,20 +27,42 @@ pub(crate) fn needs(plan: &Plan, params: &AwsParams) -> Result<Needs, String> {
             queues.push(q);
         }
     };
-    for s in &plan.sessions {
-        let ctx = TargetContext::sample(s, "");
-        push(QueueNeed {
-            name: render(t, &params.work.queue, &ctx)?,
-            fifo: params.work.fifo,
-            visibility: params.work.visibility_timeout,
-        });
-        if let ReplyParams::Sqs { queue, .. } = &params.reply {
-            let name = render(t, queue, &ctx)?;
-            let fifo = name.ends_with(".fifo");
-            push(QueueNeed { name, fifo, visibility: Duration::from_secs(30) });
+    let work = SessionQueues::render(plan, &params.work.queue, |n| n)?;
+    let reply = match &params.reply {
+        ReplyParams::Sqs { queue, .. } => Some(SessionQueues::render(plan, queue, |n| n)?),
+        ReplyParams::StepFunctionsCallback { .. } => None,
+    };
+    let interrupt = match params.claims.as_ref().and_then(|c| c.interrupt_queue.as_ref()) {
+        Some(q) => Some(SessionQueues::render(plan, q, |n| n)?),
+        None => None,
+    };
+    // In the order the sessions first name them: a session's work queue, then its reply and
+    // interrupt queues.
+    let mut done = [vec![false; work.names.len()], Vec::new(), Vec::new()];
+    done[1] = vec![false; reply.as_ref().map_or(0, |r| r.names.len())];
+    done[2] = vec![false; interrupt.as_ref().map_or(0, |r| r.names.len())];
+    for s in 0..plan.sessions.len() {
+        let w = work.index_of(s);
+        if !std::mem::replace(&mut done[0][w], true) {
+            push(QueueNeed {
+                name: work.names[w].clone(),
+                fifo: params.work.fifo,
+                visibility: params.work.visibility_timeout,
+            });
         }
-        if let Some(iq) = params.claims.as_ref().and_then(|c| c.interrupt_queue.as_ref()) {
-            push(QueueNeed { name: render(t, iq, &ctx)?, fifo: false, visibility: Duration::from_secs(60) });
+        if let Some(r) = &reply {
+            let i = r.index_of(s);
+            if !std::mem::replace(&mut done[1][i], true) {
+                let name = r.names[i].clone();
+                let fifo = name.ends_with(".fifo");
+                push(QueueNeed { name, fifo, visibility: Duration::from_secs(30) });
+            }
+        }
+        if let Some(q) = &interrupt {
+            let i = q.index_of(s);
+            if !std::mem::replace(&mut done[2][i], true) {
+                push(QueueNeed { name: q.names[i].clone(), fifo: false, visibility: Duration::from_secs(60) });
+            }
         }
     }
     let mut tables = Vec::new();
@@ -68,19 +90,8 @@ pub(crate) fn dry_run(plan: &Plan, params: &AwsParams) -> Result<Vec<String>, St
     if params.provision {
         out.extend(provision::describe(&queues, &tables));
     }
-    let t = &plan.templates;
-    let mut per_queue: Vec<(String, usize)> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for s in &plan.sessions {
-        let name = render(t, &params.work.queue, &TargetContext::sample(s, ""))?;
-        match index.get(&name) {
-            Some(&i) => per_queue[i].1 += 1,
-            None => {
-                index.insert(name.clone(), per_queue.len());
-                per_queue.push((name, 1));
-            }
-        }
-    }
+    let per_queue = SessionQueues::render(plan, &params.work.queue, |n| n)?;
+    let per_queue = per_queue.counts();
     for (q, sessions) in per_queue {
         out.push(format!("sqs:SendMessage / SendMessageBatch to {q} ({sessions} session(s))"));
     }

@@ -3,7 +3,7 @@
 //! runtime, and what they learn comes back as stamped observations through the inbox. Setup
 //! (`connect`) is the only place that waits for the services, before the run's clock starts.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +25,7 @@ use super::local::{Local, LocalSetup};
 use super::needs::{needs, render};
 use super::provision::{self, Created};
 use super::router::{Router, RouterMsg, lookup_owner};
+use super::session_queues::SessionQueues;
 use super::sqs::{ClaimJob, InterruptJob, OutMsg, ReplyPointers, reply_reader, sender};
 use crate::plan::{ContainerSelector, Plan, Session, TargetContext, TargetMessageVars, Templates};
 use crate::targets::{
@@ -55,8 +56,12 @@ pub struct AwsTarget {
     /// Phase names, for `phase.name` in the body templates.
     phases: Vec<String>,
     templates: Arc<Templates>,
-    work_url: Vec<String>,
-    interrupt_url: Vec<Option<String>>,
+    /// Each session's work queue URL.
+    work_url: SessionQueues,
+    /// Each session's interrupt queue URL, when the router sends interrupts.
+    interrupt_url: Option<SessionQueues>,
+    /// Each work queue with the project+user pairs it serves.
+    queue_pairs: Arc<Vec<(String, Vec<String>)>>,
     claim_url: Option<String>,
     senders: HashMap<String, Sender<OutMsg>>,
     router: Option<UnboundedSender<RouterMsg>>,
@@ -155,39 +160,37 @@ impl AwsTarget {
             };
         }
         let t = plan.templates.clone();
-        let mut work_url = Vec::new();
-        let mut interrupt_url = Vec::new();
-        let mut reply_urls: Vec<String> = Vec::new();
         let url_of = |name: String| urls.get(&name).cloned().unwrap_or(name);
-        for s in &plan.sessions {
-            let ctx = TargetContext::sample(s, "");
-            let rendered = (|| -> Result<_, String> {
-                let work = url_of(render(&t, &params.work.queue, &ctx)?);
-                let interrupt = match params.claims.as_ref().and_then(|c| c.interrupt_queue.as_ref()) {
-                    Some(q) => Some(url_of(render(&t, q, &ctx)?)),
-                    None => None,
-                };
-                let reply = match &params.reply {
-                    ReplyParams::Sqs { queue, .. } => Some(url_of(render(&t, queue, &ctx)?)),
-                    ReplyParams::StepFunctionsCallback { .. } => None,
-                };
-                Ok((work, interrupt, reply))
-            })();
-            match rendered {
-                Ok((work, interrupt, reply)) => {
-                    work_url.push(work);
-                    interrupt_url.push(interrupt);
-                    if let Some(r) = reply
-                        && !reply_urls.contains(&r)
-                    {
-                        reply_urls.push(r);
-                    }
-                }
-                Err(e) => bail!(TargetError::Setup(e)),
+        let work_url = SessionQueues::render(plan, &params.work.queue, url_of).map_err(TargetError::Setup)?;
+        let interrupt_url = match params.claims.as_ref().and_then(|c| c.interrupt_queue.as_ref()) {
+            Some(q) => Some(SessionQueues::render(plan, q, url_of).map_err(TargetError::Setup)?),
+            None => None,
+        };
+        let reply_urls = match &params.reply {
+            ReplyParams::Sqs { queue, .. } => {
+                SessionQueues::render(plan, queue, url_of).map_err(TargetError::Setup)?.names
             }
-        }
+            ReplyParams::StepFunctionsCallback { .. } => Vec::new(),
+        };
+        // Each work queue with the project+user pairs it serves (for queue depth by group),
+        // worked out once: a sample must not walk every session.
+        let queue_pairs: Vec<(String, Vec<String>)> = {
+            let mut seen = std::collections::HashSet::new();
+            let mut pairs: Vec<Vec<String>> = vec![Vec::new(); work_url.names.len()];
+            for (i, s) in plan.sessions.iter().enumerate() {
+                let q = work_url.index_of(i);
+                if seen.insert((q, s.ids_key())) {
+                    pairs[q].push(s.pair_key());
+                }
+            }
+            for p in &mut pairs {
+                p.sort();
+                p.dedup();
+            }
+            work_url.names.iter().cloned().zip(pairs).collect()
+        };
         let claim_url = params.claims.as_ref().map(|c| url_of(c.queue.clone()));
-        let sessions = Arc::new(plan.sessions.clone());
+        let sessions = plan.sessions.clone();
         let (observations, inbox) = observation_channel();
         let (router_tx, router_rx) = unbounded_channel();
         let router = Router {
@@ -204,7 +207,7 @@ impl AwsTarget {
         rt.spawn(router.run(router_rx));
         let stop = Arc::new(AtomicBool::new(false));
         let mut senders = HashMap::new();
-        for url in &work_url {
+        for url in &work_url.names {
             if !senders.contains_key(url) {
                 // Bounded: a system (or network) slower than the rate shows as messages that
                 // could not be sent, never as herd's memory growing.
@@ -273,8 +276,7 @@ impl AwsTarget {
                 if !callback.is_empty() {
                     base_env.push(("HERD_CALLBACK_URL".into(), callback.clone()));
                 }
-                let mut work_queue_urls = work_url.clone();
-                work_queue_urls.dedup();
+                let work_queue_urls = work_url.names.clone();
                 let setup = LocalSetup {
                     params: local.clone(),
                     base_env,
@@ -326,6 +328,7 @@ impl AwsTarget {
             templates: t,
             work_url,
             interrupt_url,
+            queue_pairs: Arc::new(queue_pairs),
             claim_url,
             senders,
             router: Some(router_tx),
@@ -345,7 +348,11 @@ impl AwsTarget {
             dead_owners,
             owners_seen: Arc::new(Mutex::new(HashMap::new())),
             pairs: Arc::new({
-                let mut p: Vec<String> = plan.sessions.iter().map(Session::pair_key).collect();
+                // Distinct pairs found by their shared ids, so a million sessions format a
+                // hundred keys rather than a million.
+                let mut seen = std::collections::HashSet::new();
+                let mut p: Vec<String> =
+                    plan.sessions.iter().filter(|s| seen.insert(s.ids_key())).map(Session::pair_key).collect();
                 p.sort();
                 p.dedup();
                 p
@@ -488,7 +495,7 @@ impl Target for AwsTarget {
 
     fn send(&mut self, _now: Micros, msg: &Outbound, io: &mut TargetIo) {
         let s = &self.sessions[msg.session];
-        let url = self.work_url[msg.session].clone();
+        let url = self.work_url.of(msg.session).to_owned();
         // A full sender refuses the message before it costs a render.
         if self.senders.get(&url).is_some_and(|tx| tx.capacity() == 0) {
             let detail = format!(
@@ -535,9 +542,9 @@ impl Target for AwsTarget {
             let pair = s.pair_key();
             let busy_with_other = self.params.router.interrupt_on_switch
                 && self.pending.get(&pair).and_then(|q| q.front()).is_some_and(|(_, other)| *other != msg.session);
-            let interrupt = match &self.interrupt_url[msg.session] {
+            let interrupt = match self.interrupt_url.as_ref().map(|q| q.of(msg.session)) {
                 Some(queue_url) if msg.interrupt_first || busy_with_other => Some(InterruptJob {
-                    queue_url: queue_url.clone(),
+                    queue_url: queue_url.to_owned(),
                     table: self.params.claims.as_ref().map(|c| c.ownership_table.clone()),
                     pair_key: pair,
                     thread: s.thread.clone(),
@@ -716,7 +723,7 @@ impl Target for AwsTarget {
     }
 
     fn interrupt(&mut self, _now: Micros, fault: usize, session: usize, io: &mut TargetIo) {
-        let Some(url) = self.interrupt_url[session].clone() else {
+        let Some(url) = self.interrupt_url.as_ref().map(|q| q.of(session).to_owned()) else {
             io.fault_done(fault, FaultOutcome { detail: "no interrupt queue".into(), ..FaultOutcome::default() });
             return;
         };
@@ -767,14 +774,7 @@ impl Target for AwsTarget {
         }
         // Each work queue with the project+user pairs it serves, so its depth can be split by
         // session group.
-        let mut queues: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (url, session) in self.work_url.iter().zip(self.sessions.iter()) {
-            let pairs = queues.entry(url.clone()).or_default();
-            let pair = session.pair_key();
-            if !pairs.contains(&pair) {
-                pairs.push(pair);
-            }
-        }
+        let queues = self.queue_pairs.clone();
         let (clients, control, out, sampling) =
             (self.clients.clone(), self.control.clone(), self.observations.clone(), self.sampling.clone());
         let dead = self.dead_owners.clone();
@@ -793,7 +793,7 @@ impl Target for AwsTarget {
             let owners: Vec<(String, String)> =
                 owners_seen.lock().await.iter().map(|(p, o)| (p.clone(), o.clone())).collect();
             let mut depths = JoinSet::new();
-            for (url, pairs) in queues {
+            for (url, pairs) in queues.iter().cloned() {
                 let clients = clients.clone();
                 depths.spawn(async move { queue_depth(clients, url).await.map(|n| (n, pairs)) });
             }
