@@ -106,6 +106,13 @@ impl Templates {
         })
     }
 
+    /// Renders a template with a context already made a value: a message whose body, group id
+    /// and attributes are all templates converts its context once, not once per template.
+    pub fn render_value(&self, name: &str, ctx: &Value) -> Result<String, String> {
+        let tmpl = self.env.get_template(name).map_err(|e| explain(&e))?;
+        tmpl.render(ctx).map_err(|e| explain(&e)).and_then(bounded)
+    }
+
     /// Renders a template with a serialisable context.
     pub fn render<S: Serialize>(&self, name: &str, ctx: &S) -> Result<String, String> {
         let tmpl = self.env.get_template(name).map_err(|e| explain(&e))?;

@@ -544,9 +544,10 @@ impl Dispatcher<'_> {
         // Templates were rendered once at compile time, but a template can still fail for one
         // message only (`{% if vars.iteration == 2 %}{{ fail() }}`). Such a message is never
         // sent with an error text as its body: it counts in `send_errors` and stops the run.
+        let value = minijinja::Value::from(minijinja::value::Serde(&ctx));
         let rendered = (|| {
             let render = |name: &str| {
-                self.plan.templates.render(name, &ctx).map_err(|e| format!("template `{name}` failed: {e}"))
+                self.plan.templates.render_value(name, &value).map_err(|e| format!("template `{name}` failed: {e}"))
             };
             let instruction = render(instruction_template)?;
             let mut fields = Vec::with_capacity(field_templates.len());

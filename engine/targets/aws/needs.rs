@@ -7,11 +7,7 @@ use std::time::Duration;
 use super::compile::{AwsParams, ContainersParams, ReplyParams};
 use super::provision::{self, QueueNeed};
 use super::session_queues::SessionQueues;
-use crate::plan::{Plan, TargetContext, Templates};
-
-pub(crate) fn render(templates: &Templates, name: &str, ctx: &TargetContext) -> Result<String, String> {
-    templates.render(name, ctx)
-}
+use crate::plan::Plan;
 
 /// The queues and tables a plan needs: (queues, tables with their key).
 /// The queues a plan needs, and its tables with their key attribute.

@@ -22,7 +22,7 @@ use super::clients::{Clients, explain, sdk_config};
 use super::compile::{AwsParams, ContainersParams, ReplyParams};
 use super::containers::Ecs;
 use super::local::{Local, LocalSetup};
-use super::needs::{needs, render};
+use super::needs::needs;
 use super::provision::{self, Created};
 use super::router::{Router, RouterMsg, lookup_owner};
 use super::session_queues::SessionQueues;
@@ -514,23 +514,25 @@ impl Target for AwsTarget {
         };
         let phase = self.phases.get(msg.phase).map_or("", String::as_str);
         let ctx = TargetContext::new(s, vars, phase, SystemTime::now(), &url);
+        // One conversion of the context for every template of the message.
+        let value = minijinja::Value::from(minijinja::value::Serde(&ctx));
         let t = &self.templates;
         let rendered = (|| -> Result<OutMsg, String> {
-            let body = render(t, &self.params.work.body, &ctx)?;
-            let group_id = self.params.work.group_id.as_ref().map(|g| render(t, g, &ctx)).transpose()?;
-            let dedup_id = self.params.work.dedup_id.as_ref().map(|d| render(t, d, &ctx)).transpose()?;
+            let body = t.render_value(&self.params.work.body, &value)?;
+            let group_id = self.params.work.group_id.as_ref().map(|g| t.render_value(g, &value)).transpose()?;
+            let dedup_id = self.params.work.dedup_id.as_ref().map(|d| t.render_value(d, &value)).transpose()?;
             let attributes = self
                 .params
                 .work
                 .attributes
                 .iter()
-                .map(|(k, n)| render(t, n, &ctx).map(|v| (k.clone(), v)))
+                .map(|(k, n)| t.render_value(n, &value).map(|v| (k.clone(), v)))
                 .collect::<Result<Vec<_>, _>>()?;
             let claim = match (&self.params.claims, &self.claim_url) {
                 (Some(c), Some(claim_url)) => Some(ClaimJob {
                     pair_key: s.pair_key(),
                     queue_url: claim_url.clone(),
-                    body: render(t, &c.body, &ctx)?,
+                    body: t.render_value(&c.body, &value)?,
                     table: c.ownership_table.clone(),
                     dead_owners: self.params.router.claim_when_owner_dead.then(|| self.dead_owners.clone()),
                 }),
