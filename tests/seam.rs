@@ -182,6 +182,9 @@ duration = "5s"
             assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
             let s = summary(dir.path(), &name);
             assert_eq!(s.accounting.replied, s.accounting.sent, "every message answered: {:?}", s.accounting);
+            // herd deletes every reply it read, those still held for a shared DeleteMessageBatch
+            // when the run ended included: none is left in the queue, visible or in flight.
+            assert_eq!(rt.block_on(messages_left(&sqs, &herd_reply)), 0, "replies left in {herd_reply}");
             let herd_p50 = p50_us(&s, "message_latency");
             assert!(plain >= delay.as_micros() as f64, "the plain client's round trip {plain} µs includes the delay");
             let diff = (herd_p50 - plain).abs();
@@ -209,6 +212,24 @@ duration = "5s"
             seen.join("; ")
         );
     }
+}
+
+/// Messages in a queue, visible or received and not yet deleted.
+async fn messages_left(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("GetQueueAttributes");
+    let attrs = out.attributes().cloned().unwrap_or_default();
+    [A::ApproximateNumberOfMessages, A::ApproximateNumberOfMessagesNotVisible]
+        .iter()
+        .map(|a| attrs.get(a).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+        .sum()
 }
 
 /// A TCP server that accepts connections and never answers.

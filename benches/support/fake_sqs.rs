@@ -73,6 +73,8 @@ pub struct FakeSqs {
     reply_of: Mutex<HashMap<u64, String>>,
     /// Arrival times of work messages, for the pacing case.
     arrivals: Mutex<Vec<Instant>>,
+    /// Calls by action.
+    calls: Mutex<std::collections::BTreeMap<String, u64>>,
     /// Counters.
     pub counts: Counts,
 }
@@ -88,6 +90,7 @@ impl FakeSqs {
             truths: Mutex::new(HashMap::new()),
             reply_of: Mutex::new(HashMap::new()),
             arrivals: Mutex::new(Vec::new()),
+            calls: Mutex::new(std::collections::BTreeMap::new()),
             counts: Counts::default(),
         })
     }
@@ -95,6 +98,11 @@ impl FakeSqs {
     /// Every echoed message's truth so far.
     pub fn truths(&self) -> Vec<Truth> {
         self.truths.lock().unwrap().values().copied().collect()
+    }
+
+    /// Calls served so far, by action (`AmazonSQS.ReceiveMessage`, ...; `sts` for STS).
+    pub fn calls(&self) -> std::collections::BTreeMap<String, u64> {
+        self.calls.lock().unwrap().clone()
     }
 
     /// Arrival times of every work message so far.
@@ -127,6 +135,12 @@ impl FakeSqs {
         self.counts.requests.fetch_add(1, Ordering::Relaxed);
         let target =
             req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned).unwrap_or_default();
+        *self
+            .calls
+            .lock()
+            .unwrap()
+            .entry(if target.is_empty() { "sts".to_owned() } else { target.clone() })
+            .or_default() += 1;
         let body = match req.into_body().collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => return error(400, "could not read the body"),
