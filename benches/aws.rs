@@ -101,22 +101,33 @@ fn run_herd(dir: &Path, scenario: &str, endpoint: &str) -> Usage {
     let start = Instant::now();
     let child = cmd.spawn().expect("herd starts");
     // herd's resident memory every second (HERD_BENCH_RSS=1 also prints it), to see growth over
-    // time; the thread ends when herd's /proc entry is gone.
-    let rss = Arc::new(std::sync::Mutex::new(Vec::new()));
+    // time, and its high-water mark every 100 ms: wait4(2)'s ru_maxrss cannot be used for the
+    // peak, since Linux carries the parent's high-water mark across fork and exec (this bench
+    // process grows as its fake server keeps every message's truth). The thread ends when herd's
+    // /proc entry is gone.
+    let rss = Arc::new(std::sync::Mutex::new((Vec::new(), 0u64)));
     let sampler = {
         let (pid, rss, print) = (child.id(), rss.clone(), std::env::var_os("HERD_BENCH_RSS").is_some());
         std::thread::spawn(move || {
             let status = format!("/proc/{pid}/status");
+            let kib = |text: &str, key: &str| {
+                text.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse::<u64>().ok()
+            };
+            let mut last_series = Instant::now() - Duration::from_secs(2);
             while let Ok(text) = std::fs::read_to_string(&status) {
-                // A reaped or zombie process has no VmRSS line: that is its end.
-                let Some(line) = text.lines().find(|l| l.starts_with("VmRSS:")) else { break };
-                if print {
-                    eprintln!("herd {line}");
+                // A reaped or zombie process has no memory lines: that is its end.
+                let (Some(now), Some(hwm)) = (kib(&text, "VmRSS:"), kib(&text, "VmHWM:")) else { break };
+                let mut held = rss.lock().expect("not poisoned");
+                held.1 = held.1.max(hwm);
+                if last_series.elapsed() >= Duration::from_secs(1) {
+                    last_series = Instant::now();
+                    held.0.push((start.elapsed().as_secs_f64(), now));
+                    if print {
+                        eprintln!("herd VmRSS: {now} kB");
+                    }
                 }
-                if let Some(kib) = line.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()) {
-                    rss.lock().expect("not poisoned").push((start.elapsed().as_secs_f64(), kib));
-                }
-                std::thread::sleep(Duration::from_secs(1));
+                drop(held);
+                std::thread::sleep(Duration::from_millis(100));
             }
         })
     };
@@ -130,13 +141,13 @@ fn run_herd(dir: &Path, scenario: &str, endpoint: &str) -> Usage {
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     let _ = sampler.join();
-    let rss = std::mem::take(&mut *rss.lock().expect("not poisoned"));
+    let (rss, hwm) = std::mem::take(&mut *rss.lock().expect("not poisoned"));
     Usage {
         rss,
+        max_rss_kib: hwm,
         started: start,
         wall: start.elapsed(),
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-        max_rss_kib: usage.ru_maxrss as u64,
         status: libc::WEXITSTATUS(status),
     }
 }
