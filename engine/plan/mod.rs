@@ -21,6 +21,7 @@ pub use template::{
     MessageContext, MessageVars, OwnedPhase, OwnedSession, PhaseVars, SessionContext, TargetContext, TargetMessageVars,
     Templates,
 };
+pub(crate) use template::{message_value, phase_value};
 pub use threshold::{Aggregate, Cmp, TagFilter};
 pub(crate) use units::parse_duration as parse_duration_text;
 pub use units::{format_bytes, format_duration};

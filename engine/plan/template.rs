@@ -186,6 +186,62 @@ impl<'a> MessageContext<'a> {
     }
 }
 
+/// A message template's context as a value that hands out only what the template reads: the
+/// session's ids are looked up in the plan when asked for, rather than every field of the
+/// session, the message and the phase being copied into a map for every message (a third of a
+/// simulated run's time went to that). Reads the same as `MessageContext` serialised.
+pub(crate) fn message_value(
+    sessions: &std::sync::Arc<Vec<Session>>,
+    session: usize,
+    group: &Value,
+    message: &MessageVars,
+    phase: &Value,
+) -> Value {
+    let data = Value::from(minijinja::value::Serde(&message.data));
+    let message = minijinja::context! {
+        seq => message.seq,
+        iteration => message.iteration,
+        id => message.id.as_str(),
+        data => data,
+    };
+    let session =
+        Value::from_object(SessionObject { sessions: sessions.clone(), index: session, group: group.clone() });
+    minijinja::context! { session => session, message => message, phase => phase.clone() }
+}
+
+/// `phase.*` of a message template, made once per phase.
+pub(crate) fn phase_value(name: &str) -> Value {
+    minijinja::context! { name => name }
+}
+
+/// `session.*` of a message template, read from the plan's session on demand.
+#[derive(Debug)]
+struct SessionObject {
+    sessions: std::sync::Arc<Vec<Session>>,
+    index: usize,
+    group: Value,
+}
+
+impl minijinja::value::Object for SessionObject {
+    fn get_value(self: &std::sync::Arc<Self>, key: &Value) -> Option<Value> {
+        let s = self.sessions.get(self.index)?;
+        Some(match key.as_str()? {
+            "client" => Value::from(&*s.client),
+            "project" => Value::from(&*s.project),
+            "user" => Value::from(&*s.user),
+            "thread" => Value::from(s.thread.as_str()),
+            "index" => Value::from(s.group_index),
+            "group" => self.group.clone(),
+            "data" => Value::from(minijinja::value::Serde(&s.data)),
+            _ => return None,
+        })
+    }
+
+    fn enumerate(self: &std::sync::Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Str(&["client", "project", "user", "thread", "index", "group", "data"])
+    }
+}
+
 /// `session.*` in a message template.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionContext<'a> {
@@ -342,5 +398,45 @@ impl TargetContext {
             data: Default::default(),
         };
         Self::new(session, message, "phase", std::time::UNIX_EPOCH, work_queue_url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// The lazy message context reads exactly as the serialised `MessageContext` it replaces,
+    /// field by field, and refuses an unknown key as strictly.
+    #[test]
+    fn the_lazy_message_context_reads_as_the_serialised_one() {
+        let mut data = std::collections::BTreeMap::new();
+        data.insert("page".to_owned(), "home".to_owned());
+        let session = Session {
+            index: 0,
+            group: 0,
+            group_index: 3,
+            client: "c".into(),
+            project: "p".into(),
+            user: "u".into(),
+            thread: "t-3".into(),
+            data: data.clone(),
+        };
+        let sessions = Arc::new(vec![session]);
+        let vars = MessageVars { seq: 7, iteration: 2, id: "abc".into(), data };
+        let mut t = Templates::new();
+        let everything = "{{ session.client }}/{{ session.project }}/{{ session.user }}/{{ session.thread }}/\
+            {{ session.index }}/{{ session.group }}/{{ session.data.page }}/{{ message.seq }}/{{ message.iteration }}/\
+            {{ message.id }}/{{ message.data.page }}/{{ phase.name }}/{{ session | length }}";
+        t.add("all", everything).unwrap();
+        t.add("typo", "{{ session.projekt }}").unwrap();
+        let serialised = MessageContext::new(&sessions[0], "g", vars.clone(), "warm-up");
+        let lazy = message_value(&sessions, 0, &Value::from("g"), &vars, &phase_value("warm-up"));
+        let expected = t.render("all", &serialised).unwrap();
+        assert_eq!(expected, "c/p/u/t-3/3/g/home/7/2/abc/home/warm-up/7");
+        assert_eq!(t.render_value("all", &lazy).unwrap(), expected);
+        assert!(t.render("typo", &serialised).is_err());
+        assert!(t.render_value("typo", &lazy).is_err(), "an unknown key is an error, not an empty string");
     }
 }

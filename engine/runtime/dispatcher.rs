@@ -20,7 +20,8 @@ use super::pace::{Behind, Pace};
 use super::records::{BehindRecord, EndReason, FaultRecord, RunResult};
 use crate::metrics::{aborting_rule, judge_windows};
 use crate::plan::{
-    DataOrder, FaultAction, FaultTrigger, MessageContext, MessageVars, PhaseStart, Plan, field_name, instruction_name,
+    DataOrder, FaultAction, FaultTrigger, MessageVars, PhaseStart, Plan, field_name, instruction_name, message_value,
+    phase_value,
 };
 use crate::targets::{FaultOutcome, Inbox, Micros, Observation, Outbound, Stamped, Target, TargetIo};
 
@@ -119,6 +120,9 @@ struct Dispatcher<'a> {
     /// once rather than for every message.
     /// Shared, so a send takes a reference-counted handle instead of copying the names.
     phase_templates: Vec<Arc<MessageTemplates>>,
+    /// `phase.*` and `group` of the message templates, made once.
+    phase_values: Vec<minijinja::Value>,
+    group_values: Vec<minijinja::Value>,
     phase_done: Vec<bool>,
     faults: Vec<FaultRecord>,
     fault_fired: Vec<bool>,
@@ -157,6 +161,8 @@ pub fn run(plan: &Plan, target: &mut dyn Target, options: &RunOptions, observer:
         phase_templates: (0..plan.phases.len())
             .map(|p| Arc::new(message_templates(plan, &format!("phases[{p}]"))))
             .collect(),
+        phase_values: plan.phases.iter().map(|p| phase_value(&p.name)).collect(),
+        group_values: plan.groups.iter().map(|g| minijinja::Value::from(g.name.as_str())).collect(),
         phase_done: vec![false; plan.phases.len()],
         faults: plan
             .faults
@@ -539,12 +545,12 @@ impl Dispatcher<'_> {
         let data = self.message_row(p, &templates.owner, iteration);
         let s = &self.plan.sessions[session];
         let vars = MessageVars { seq: id, iteration, id: correlation.clone(), data };
-        let ctx = MessageContext::new(s, &self.plan.groups[s.group].name, vars, &self.plan.phases[p].name);
+        let value =
+            message_value(&self.plan.sessions, session, &self.group_values[s.group], &vars, &self.phase_values[p]);
         let (instruction_template, field_templates) = (&templates.instruction, &templates.fields);
         // Templates were rendered once at compile time, but a template can still fail for one
         // message only (`{% if vars.iteration == 2 %}{{ fail() }}`). Such a message is never
         // sent with an error text as its body: it counts in `send_errors` and stops the run.
-        let value = minijinja::Value::from(minijinja::value::Serde(&ctx));
         let rendered = (|| {
             let render = |name: &str| {
                 self.plan.templates.render_value(name, &value).map_err(|e| format!("template `{name}` failed: {e}"))
@@ -571,7 +577,7 @@ impl Dispatcher<'_> {
             instruction,
             fields,
             iteration,
-            data: ctx.message.data,
+            data: vars.data,
             interrupt_first,
         };
         let deadline = intended + us(self.plan.phases[p].reply_timeout);

@@ -323,12 +323,15 @@ impl<'a> Ledger<'a> {
             self.interval.replied += 1;
             self.phases[phase].replied += 1;
             self.recorder.add(Metric::MessagesReplied, 1, &tags);
-            let pair = self.plan.sessions[session].pair_key();
-            let (done, keep): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut self.recoveries).into_iter().partition(|r| r.pair == pair);
-            self.recoveries = keep;
-            for r in done {
-                self.recorder.record(Metric::RecoveryTime, at.saturating_sub(r.since), &[]);
+            // Only after a fault is anything waiting to recover; the common reply costs nothing.
+            if !self.recoveries.is_empty() {
+                let pair = self.plan.sessions[session].pair_key();
+                let (done, keep): (Vec<_>, Vec<_>) =
+                    std::mem::take(&mut self.recoveries).into_iter().partition(|r| r.pair == pair);
+                self.recoveries = keep;
+                for r in done {
+                    self.recorder.record(Metric::RecoveryTime, at.saturating_sub(r.since), &[]);
+                }
             }
         } else {
             self.messages[id].state = MsgState::Failed;
