@@ -154,6 +154,9 @@ sample_interval = "1s"
 kind = "aws"
 allowed_accounts = ["123456789012"]
 provision = false
+# No listening after the last answer: the replies still held for a shared delete when the run
+# ends must be deleted by the clean-up itself.
+timeouts = {{ settle = "0s" }}
 work = {{ queue = "{herd_work}", body = '{{"commandId": "{{{{ message.id }}}}"}}' }}
 reply = {{ kind = "sqs", queue = "{herd_reply}", match_pointer = "/commandId", success_pointer = "/success", wait_time = "2s" }}
 

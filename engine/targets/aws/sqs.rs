@@ -2,7 +2,7 @@
 //! generation B), one long-polling reply reader per reply queue.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageAttributeValue, SendMessageBatchRequestEntry};
@@ -307,10 +307,12 @@ pub(crate) async fn reply_reader(
     wait: Duration,
     timeouts: Timeouts,
     inbox: UnboundedSender<RouterMsg>,
-    stop: Arc<AtomicBool>,
+    control: ReadControl,
 ) {
+    let ReadControl { stop, undeleted } = control;
     let (delete_tx, delete_rx) = tokio::sync::mpsc::unbounded_channel();
-    let deleter = tokio::spawn(deleter(clients.clone(), queue_url.clone(), inbox.clone(), delete_rx));
+    let deleter =
+        tokio::spawn(deleter(clients.clone(), queue_url.clone(), inbox.clone(), delete_rx, undeleted.clone()));
     let reader = Arc::new(Reader {
         clients,
         queue_url,
@@ -321,11 +323,21 @@ pub(crate) async fn reply_reader(
         stop,
         extra: std::sync::atomic::AtomicUsize::new(0),
         delete: delete_tx,
+        undeleted,
     });
     reader.run(false).await;
     // The deleter ends (after deleting what it holds) once every reader, extra ones included,
     // has dropped its sender.
     let _ = deleter.await;
+}
+
+/// What the target keeps to stop the reply readers and to know when their deletes are done.
+#[derive(Clone)]
+pub(crate) struct ReadControl {
+    /// Set when the run is over.
+    pub(crate) stop: Arc<AtomicBool>,
+    /// Replies read and not yet deleted (or given up on), over every reply queue.
+    pub(crate) undeleted: Arc<AtomicUsize>,
 }
 
 /// Deletes the replies the readers of one queue read: ten to a `DeleteMessageBatch`, or fewer
@@ -335,6 +347,7 @@ async fn deleter(
     queue_url: String,
     inbox: UnboundedSender<RouterMsg>,
     mut receipts: tokio::sync::mpsc::UnboundedReceiver<String>,
+    undeleted: Arc<AtomicUsize>,
 ) {
     let mut held: Vec<String> = Vec::new();
     let mut calls = tokio::task::JoinSet::new();
@@ -348,7 +361,7 @@ async fn deleter(
                     Ok(r) => r,
                     // The oldest has waited long enough: delete what is held.
                     Err(_) => {
-                        flush(&clients, &queue_url, &inbox, &mut held, &mut calls).await;
+                        flush(&clients, &queue_url, &inbox, &undeleted, &mut held, &mut calls).await;
                         continue;
                     }
                 }
@@ -367,7 +380,7 @@ async fn deleter(
                 continue;
             }
         }
-        flush(&clients, &queue_url, &inbox, &mut held, &mut calls).await;
+        flush(&clients, &queue_url, &inbox, &undeleted, &mut held, &mut calls).await;
     }
     while calls.join_next().await.is_some() {}
 }
@@ -378,6 +391,7 @@ async fn flush(
     clients: &Clients,
     queue_url: &str,
     inbox: &UnboundedSender<RouterMsg>,
+    undeleted: &Arc<AtomicUsize>,
     held: &mut Vec<String>,
     calls: &mut tokio::task::JoinSet<()>,
 ) {
@@ -389,6 +403,8 @@ async fn flush(
             DeleteMessageBatchRequestEntry::builder().id(format!("d{i}")).receipt_handle(handle).build().ok()
         })
         .collect();
+    // Receipts that could not become entries are given up on now.
+    undeleted.fetch_sub(take - entries.len(), Ordering::SeqCst);
     if entries.is_empty() {
         return;
     }
@@ -396,13 +412,16 @@ async fn flush(
         calls.join_next().await;
     }
     while calls.try_join_next().is_some() {}
-    let (clients, queue_url, inbox) = (clients.clone(), queue_url.to_owned(), inbox.clone());
+    let (clients, queue_url, inbox, undeleted) =
+        (clients.clone(), queue_url.to_owned(), inbox.clone(), undeleted.clone());
     calls.spawn(async move {
+        let n = entries.len();
         let sent = clients.sqs.delete_message_batch().queue_url(&queue_url).set_entries(Some(entries));
         if let Err(e) = sent.send().await {
             let detail = format!("DeleteMessageBatch on {queue_url}: {}", explain(&e));
             seen(&inbox, Inbound::Error(detail));
         }
+        undeleted.fetch_sub(n, Ordering::SeqCst);
     });
 }
 
@@ -419,6 +438,9 @@ struct Reader {
     extra: std::sync::atomic::AtomicUsize,
     /// Receipts of the replies read, to the queue's deleter.
     delete: tokio::sync::mpsc::UnboundedSender<String>,
+    /// Replies read and not yet deleted (or given up on), over every reply queue: the target
+    /// waits for it to reach zero before it stops the runtime.
+    undeleted: Arc<AtomicUsize>,
 }
 
 impl Reader {
@@ -470,7 +492,10 @@ impl Reader {
                 };
                 seen_at(&self.inbox, at, event);
                 if let Some(handle) = m.receipt_handle() {
-                    let _ = self.delete.send(handle.to_owned());
+                    self.undeleted.fetch_add(1, Ordering::SeqCst);
+                    if self.delete.send(handle.to_owned()).is_err() {
+                        self.undeleted.fetch_sub(1, Ordering::SeqCst);
+                    }
                 }
             }
             if full && self.extra.fetch_add(1, Ordering::SeqCst) < EXTRA_READERS {

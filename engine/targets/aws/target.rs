@@ -26,7 +26,7 @@ use super::needs::needs;
 use super::provision::{self, Created};
 use super::router::{Router, RouterMsg, lookup_owner};
 use super::session_queues::SessionQueues;
-use super::sqs::{ClaimJob, InterruptJob, OutMsg, ReplyPointers, reply_reader, sender};
+use super::sqs::{ClaimJob, InterruptJob, OutMsg, ReadControl, ReplyPointers, reply_reader, sender};
 use crate::plan::{ContainerSelector, Plan, Session, TargetContext, TargetMessageVars, Templates};
 use crate::targets::{
     FaultOutcome, GaugeSample, Inbox, Micros, Observation, ObservationSender, Outbound, QueueGauge, Target,
@@ -62,6 +62,8 @@ pub struct AwsTarget {
     interrupt_url: Option<SessionQueues>,
     /// Each work queue with the project+user pairs it serves.
     queue_pairs: Arc<Vec<(String, Vec<String>)>>,
+    /// Replies read and not yet deleted.
+    undeleted: Arc<std::sync::atomic::AtomicUsize>,
     claim_url: Option<String>,
     senders: HashMap<String, Sender<OutMsg>>,
     router: Option<UnboundedSender<RouterMsg>>,
@@ -216,6 +218,7 @@ impl AwsTarget {
                 senders.insert(url.clone(), stx);
             }
         }
+        let undeleted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         if let ReplyParams::Sqs { match_pointer, success_pointer, interrupted_pointer, wait_time, .. } = &params.reply {
             let pointers = ReplyPointers {
                 correlation: match_pointer.clone(),
@@ -230,7 +233,7 @@ impl AwsTarget {
                     *wait_time,
                     params.timeouts,
                     router_tx.clone(),
-                    stop.clone(),
+                    ReadControl { stop: stop.clone(), undeleted: undeleted.clone() },
                 ));
             }
         }
@@ -329,6 +332,7 @@ impl AwsTarget {
             work_url,
             interrupt_url,
             queue_pairs: Arc::new(queue_pairs),
+            undeleted,
             claim_url,
             senders,
             router: Some(router_tx),
@@ -852,7 +856,17 @@ impl Target for AwsTarget {
         let control = self.control.clone();
         let (clients, created) = (self.clients.clone(), std::mem::take(&mut self.created));
         let mut files = Vec::new();
+        let undeleted = self.undeleted.clone();
         let left = rt.block_on(async {
+            // Replies read but still held for a shared DeleteMessageBatch are deleted before the
+            // runtime stops (the deleters wait at most their linger), so none comes back into a
+            // reply queue that a later run reuses.
+            let _ = tokio::time::timeout(deadline.min(Duration::from_secs(5)), async {
+                while undeleted.load(Ordering::SeqCst) > 0 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await;
             // A fault task may still hold the containers (a stalled StopTask); the clean-up does
             // not wait for it past its deadline.
             let stopped = tokio::time::timeout(deadline, async {
