@@ -435,8 +435,7 @@ impl Compiler {
             let mut rendered: [Vec<String>; 4] = std::array::from_fn(|_| Vec::with_capacity(count));
             let mut ok = true;
             // Over the limit on sessions: say so now, without naming a million sessions first.
-            let total =
-                spec.sessions.iter().map(|g| g.count.unwrap_or(1).clamp(0, MAX_SESSIONS) as usize).sum::<usize>();
+            let total = planned;
             if total > MAX_TOTAL_SESSIONS && !spec.allow_large.unwrap_or(false) && !self.allow_large {
                 if g == 0 {
                     self.err_help(
