@@ -219,6 +219,61 @@ fn dropped_arrivals_make_the_summary_say_the_generator_fell_behind() {
     assert!(on_time.behind.is_none(), "a run that kept its schedule says nothing: {:?}", on_time.behind);
 }
 
+/// A target with a backlog of its own: it takes at most five messages at a time and answers
+/// them at each sample.
+#[derive(Default)]
+struct Backlogged {
+    held: Vec<u64>,
+    most_held: usize,
+}
+
+impl herd::targets::Target for Backlogged {
+    fn accepts(&self, _session: usize) -> bool {
+        self.held.len() < 5
+    }
+
+    fn send(&mut self, _now: u64, msg: &herd::targets::Outbound, _io: &mut herd::targets::TargetIo) {
+        self.held.push(msg.id);
+        self.most_held = self.most_held.max(self.held.len());
+    }
+
+    fn sample(&mut self, _now: u64, io: &mut herd::targets::TargetIo) {
+        for id in self.held.drain(..) {
+            io.observe(herd::targets::Observation::Reply { id, success: true, interrupted: false });
+        }
+        io.observe(herd::targets::Observation::Gauges(herd::targets::GaugeSample::default()));
+    }
+}
+
+/// A target whose own backlog is full refuses arrivals before they are built: they count as
+/// dropped arrivals (the generator fell behind), not as messages that failed to send, and the
+/// target is never handed more than it said it would take.
+#[test]
+fn a_full_target_backlog_drops_arrivals_instead_of_failing_sends() {
+    let toml = r#"
+name = "backlog"
+sample_interval = "1s"
+[[sessions]]
+count = 10
+[[phases]]
+executor = "constant-arrival-rate"
+rate = "100/s"
+duration = "5s"
+"#;
+    let loaded =
+        herd::scenario::load_bytes("backlog.toml", toml.as_bytes()).unwrap_or_else(|d| panic!("{}", d.render()));
+    let plan = herd::plan::compile(&loaded).unwrap_or_else(|d| panic!("{}", d.render()));
+    let mut target = Backlogged::default();
+    let result =
+        herd::runtime::run(&plan, &mut target, &herd::runtime::RunOptions::default(), &mut herd::runtime::NoObserver);
+    let a = &result.accounting;
+    assert_eq!(target.most_held, 5, "the target was handed more than it accepts");
+    assert_eq!(a.send_errors, 0, "{a:?}");
+    assert!(a.dropped_arrivals > 400, "{a:?}");
+    assert_eq!(a.sent + a.dropped_arrivals, 500, "every arrival is sent or dropped: {a:?}");
+    assert_eq!(a.sent, a.replied, "{a:?}");
+}
+
 /// A target that implements no fault says so in the fault's record, instead of failing the run.
 #[test]
 fn a_fault_the_target_cannot_carry_out_is_recorded_as_not_supported() {

@@ -47,6 +47,8 @@ struct MessageTemplates {
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// How often, in wall time, outputs are told how the run stands on the real clock.
+/// How many send failures are logged as warnings before the rest go to the debug level.
+const WARNED_SEND_FAILURES: u32 = 10;
 const TICK: Duration = Duration::from_millis(250);
 
 /// Options of one run.
@@ -130,6 +132,10 @@ struct Dispatcher<'a> {
     abort_reason: Option<String>,
     /// The first send that failed, for the summary's warning.
     first_send_error: Option<String>,
+    /// Send failures logged as warnings so far: the first few are, the rest only at debug
+    /// level (a server that refuses everything at 50,000 messages a second must not cost a
+    /// line each; the summary counts them all).
+    send_failures_warned: u32,
     /// Per message table with sequential data: the next row.
     data_cursor: std::collections::HashMap<String, u64>,
     last_tick: std::time::Instant,
@@ -181,6 +187,7 @@ pub fn run(plan: &Plan, target: &mut dyn Target, options: &RunOptions, observer:
         arrivals_stopped: false,
         abort_reason: None,
         first_send_error: None,
+        send_failures_warned: 0,
         data_cursor: std::collections::HashMap::new(),
         last_tick: std::time::Instant::now(),
         stop_grace: us(options.stop_grace),
@@ -492,7 +499,7 @@ impl Dispatcher<'_> {
         }
         if capped {
             let cap = self.running[p].as_ref().map_or(u64::MAX, |r| r.executor.max_in_flight());
-            if self.ledger.in_flight(p) >= cap {
+            if self.ledger.in_flight(p) >= cap || !self.target.accepts(session) {
                 self.ledger.dropped(p, session);
                 self.pace.dropped(self.clock.wall());
                 if let Some(r) = self.running[p].as_mut() {
@@ -700,7 +707,17 @@ impl Dispatcher<'_> {
                 self.fire_message_faults();
             }
             Observation::SendFailed { id, detail } => {
-                tracing::warn!(target: "herd::runtime", "message {id} was not sent: {detail}");
+                match self.send_failures_warned {
+                    0..WARNED_SEND_FAILURES => {
+                        tracing::warn!(target: "herd::runtime", "message {id} was not sent: {detail}");
+                    }
+                    WARNED_SEND_FAILURES => tracing::warn!(
+                        target: "herd::runtime",
+                        "message {id} was not sent: {detail} (further send failures are logged at debug level)"
+                    ),
+                    _ => tracing::debug!(target: "herd::runtime", "message {id} was not sent: {detail}"),
+                }
+                self.send_failures_warned = self.send_failures_warned.saturating_add(1);
                 self.first_send_error.get_or_insert(format!("message {id}: {detail}"));
                 if let Some(r) = self.ledger.send_failed(id) {
                     self.resolved(r);

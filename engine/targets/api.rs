@@ -258,6 +258,14 @@ pub trait Target: Send {
     fn take_inbox(&mut self) -> Option<Inbox> {
         None
     }
+    /// Whether a message for `session` would be taken now. An open-model executor asks before
+    /// it builds a message: a target whose own backlog is full (a queue that takes messages
+    /// slower than the rate) refuses, and the arrival counts as dropped, so that a system
+    /// slower than the rate shows as `dropped_arrivals`, at almost no cost, instead of as
+    /// messages built only to be refused.
+    fn accepts(&self, _session: usize) -> bool {
+        true
+    }
     /// Delivers a message.
     fn send(&mut self, now: Micros, msg: &Outbound, io: &mut TargetIo);
     /// Message `id` was resolved (answered, or counted lost): the target no longer waits on it.

@@ -136,7 +136,7 @@ async fn send_claims(clients: &Clients, batch: &[OutMsg], inbox: &UnboundedSende
 }
 
 /// Most `SendMessageBatch` calls one standard queue's sender has in flight at once.
-const CONCURRENT_SENDS: usize = 8;
+const CONCURRENT_SENDS: usize = 32;
 
 /// Sends a queue's messages, several at once with `SendMessageBatch` when several are due
 /// together. A standard queue's batches go out concurrently (up to [`CONCURRENT_SENDS`]), since

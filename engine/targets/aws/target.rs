@@ -65,7 +65,8 @@ pub struct AwsTarget {
     /// Replies read and not yet deleted.
     undeleted: Arc<std::sync::atomic::AtomicUsize>,
     claim_url: Option<String>,
-    senders: HashMap<String, Sender<OutMsg>>,
+    /// One sender per distinct work queue, indexed as `work_url.names`.
+    senders: Vec<Sender<OutMsg>>,
     router: Option<UnboundedSender<RouterMsg>>,
     observations: ObservationSender,
     inbox: Option<Inbox>,
@@ -101,6 +102,12 @@ fn undo(rt: &tokio::runtime::Runtime, clients: &Clients, created: &Created, para
 }
 
 impl AwsTarget {
+    /// Whether herd keeps each pair's unanswered messages: only to interrupt a container busy
+    /// with another thread, which needs an interrupt queue and the router's switch rule.
+    fn tracks_pending(&self) -> bool {
+        self.params.router.interrupt_on_switch && self.interrupt_url.is_some()
+    }
+
     /// Connects, checks the account, provisions or resolves every queue and table, and starts
     /// the background tasks. Nothing that changes anything happens before the account check.
     pub fn connect(plan: &Plan, params: &AwsParams, options: &TargetOptions) -> Result<Self, TargetError> {
@@ -208,15 +215,13 @@ impl AwsTarget {
         };
         rt.spawn(router.run(router_rx));
         let stop = Arc::new(AtomicBool::new(false));
-        let mut senders = HashMap::new();
+        let mut senders = Vec::with_capacity(work_url.names.len());
         for url in &work_url.names {
-            if !senders.contains_key(url) {
-                // Bounded: a system (or network) slower than the rate shows as messages that
-                // could not be sent, never as herd's memory growing.
-                let (stx, srx) = channel(SENDER_BACKLOG);
-                rt.spawn(sender(clients.clone(), url.clone(), srx, router_tx.clone(), params.work.batch));
-                senders.insert(url.clone(), stx);
-            }
+            // Bounded: a system (or network) slower than the rate shows as arrivals dropped
+            // (the runtime asks `accepts` first), never as herd's memory growing.
+            let (stx, srx) = channel(SENDER_BACKLOG);
+            rt.spawn(sender(clients.clone(), url.clone(), srx, router_tx.clone(), params.work.batch));
+            senders.push(stx);
         }
         let undeleted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         if let ReplyParams::Sqs { match_pointer, success_pointer, interrupted_pointer, wait_time, .. } = &params.reply {
@@ -497,11 +502,17 @@ impl Target for AwsTarget {
         self.inbox.take()
     }
 
+    fn accepts(&self, session: usize) -> bool {
+        self.senders.get(self.work_url.index_of(session)).is_some_and(|tx| tx.capacity() > 0)
+    }
+
     fn send(&mut self, _now: Micros, msg: &Outbound, io: &mut TargetIo) {
         let s = &self.sessions[msg.session];
-        let url = self.work_url.of(msg.session).to_owned();
-        // A full sender refuses the message before it costs a render.
-        if self.senders.get(&url).is_some_and(|tx| tx.capacity() == 0) {
+        let queue = self.work_url.index_of(msg.session);
+        let url = self.work_url.of(msg.session);
+        // A full sender refuses the message before it costs a render (only a closed-model
+        // executor, which does not ask `accepts`, gets this far with a full sender).
+        if self.senders.get(queue).is_some_and(|tx| tx.capacity() == 0) {
             let detail = format!(
                 "herd's sender for {url} already has {SENDER_BACKLOG} messages waiting (the queue takes them slower than the rate)"
             );
@@ -517,7 +528,7 @@ impl Target for AwsTarget {
             data: msg.data.clone(),
         };
         let phase = self.phases.get(msg.phase).map_or("", String::as_str);
-        let ctx = TargetContext::new(s, vars, phase, SystemTime::now(), &url);
+        let ctx = TargetContext::new(s, vars, phase, SystemTime::now(), url);
         // One conversion of the context for every template of the message.
         let value = minijinja::Value::from(minijinja::value::Serde(&ctx));
         let t = &self.templates;
@@ -545,14 +556,17 @@ impl Target for AwsTarget {
             // The router interrupts a busy container for new work: when asked to (an interrupt
             // fault with a message), or for a message of another thread than the one the pair's
             // container is working on (herd's oldest unanswered message of the pair).
-            let pair = s.pair_key();
-            let busy_with_other = self.params.router.interrupt_on_switch
-                && self.pending.get(&pair).and_then(|q| q.front()).is_some_and(|(_, other)| *other != msg.session);
+            let busy_with_other = self.tracks_pending()
+                && self
+                    .pending
+                    .get(&s.pair_key())
+                    .and_then(|q| q.front())
+                    .is_some_and(|(_, other)| *other != msg.session);
             let interrupt = match self.interrupt_url.as_ref().map(|q| q.of(msg.session)) {
                 Some(queue_url) if msg.interrupt_first || busy_with_other => Some(InterruptJob {
                     queue_url: queue_url.to_owned(),
                     table: self.params.claims.as_ref().map(|c| c.ownership_table.clone()),
-                    pair_key: pair,
+                    pair_key: s.pair_key(),
                     thread: s.thread.clone(),
                     message_id: msg.correlation.clone(),
                     reason: format!("herd scenario {}: new work for another thread", self.scenario),
@@ -564,9 +578,11 @@ impl Target for AwsTarget {
         })();
         match rendered {
             Ok(out) => {
-                let pair = s.pair_key();
-                self.pending.entry(pair.clone()).or_default().push_back((msg.id, msg.session));
-                self.pending_pair.insert(msg.id, pair);
+                if self.tracks_pending() {
+                    let pair = s.pair_key();
+                    self.pending.entry(pair.clone()).or_default().push_back((msg.id, msg.session));
+                    self.pending_pair.insert(msg.id, pair);
+                }
                 // The router learns the correlation before the message can reach SQS, so no
                 // reply can arrive for a correlation it does not know.
                 if let Some(router) = &self.router {
@@ -577,7 +593,7 @@ impl Target for AwsTarget {
                         at: std::time::Instant::now(),
                     });
                 }
-                let refused = match self.senders.get(&url) {
+                let refused = match self.senders.get(queue) {
                     Some(tx) => match tx.try_send(out) {
                         Ok(()) => None,
                         Err(TrySendError::Full(_)) => Some(format!(
