@@ -64,6 +64,32 @@ pub fn endpoint() -> &'static str {
     })
 }
 
+/// A moto server of the caller's own, started with `env` (settings that would disturb other
+/// tests on the shared one, such as `INITIAL_NO_AUTH_ACTION_COUNT`); it stops when the test
+/// process exits.
+pub fn private_server(env: &[(&str, &str)]) -> String {
+    let port = free_port();
+    let me = std::process::id();
+    let script = format!(
+        "python3 -m moto.server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+         while kill -0 {me} 2>/dev/null; do sleep 1; done; kill $m"
+    );
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &script]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    #[expect(clippy::zombie_processes, reason = "the watchdog shell lives as long as this test process; init reaps it")]
+    let _watchdog = cmd.spawn().expect("sh starts moto");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while !answers(&endpoint) {
+        assert!(started.elapsed() < Duration::from_secs(60), "moto did not answer on {endpoint}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    endpoint
+}
+
 /// Environment for a herd or worker process talking to moto.
 pub fn env() -> Vec<(&'static str, String)> {
     vec![

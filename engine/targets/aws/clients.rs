@@ -15,6 +15,8 @@ pub(crate) struct Clients {
     pub ecs: aws_sdk_ecs::Client,
     pub sts: aws_sdk_sts::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// SQS's data plane (send, receive, delete), spoken directly.
+    pub wire: std::sync::Arc<super::wire::SqsWire>,
 }
 
 /// Loads the shared configuration. `max_attempts` comes from `HERD_AWS_MAX_ATTEMPTS` (tests set
@@ -27,7 +29,7 @@ pub(crate) async fn sdk_config(
     timeouts: Timeouts,
 ) -> aws_config::SdkConfig {
     let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-    let attempts = std::env::var("HERD_AWS_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()).unwrap_or(4);
+    let attempts = max_attempts();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(attempts))
@@ -46,6 +48,11 @@ pub(crate) async fn sdk_config(
     config
 }
 
+/// Attempts per call: `HERD_AWS_MAX_ATTEMPTS`, or 4.
+fn max_attempts() -> u32 {
+    std::env::var("HERD_AWS_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()).unwrap_or(4)
+}
+
 /// The SDK's timeout settings for calls that may take `extra` on top of the usual limits (a long
 /// poll waits up to 20 s by design).
 pub(crate) fn timeout_config(timeouts: Timeouts, extra: std::time::Duration) -> TimeoutConfig {
@@ -57,14 +64,16 @@ pub(crate) fn timeout_config(timeouts: Timeouts, extra: std::time::Duration) -> 
 }
 
 impl Clients {
-    pub(crate) fn new(config: &aws_config::SdkConfig) -> Self {
-        Self {
+    pub(crate) async fn new(config: &aws_config::SdkConfig, timeouts: Timeouts) -> Result<Self, String> {
+        let wire = super::wire::SqsWire::new(config, max_attempts(), timeouts).await?;
+        Ok(Self {
             sqs: aws_sdk_sqs::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             ecs: aws_sdk_ecs::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
-        }
+            wire: std::sync::Arc::new(wire),
+        })
     }
 }
 

@@ -1,5 +1,5 @@
 //! The aws target: real SQS, DynamoDB and ECS (or any AWS-compatible endpoint) through the
-//! official SDK. The synchronous side (`target.rs`) only hands work to tasks on its own tokio
+//! official SDK (SQS's four data-plane calls spoken directly, `wire.rs`). The synchronous side (`target.rs`) only hands work to tasks on its own tokio
 //! runtime; the tasks (senders, reply readers, the callback listener, the router that matches
 //! replies, fault and sampling tasks) report stamped observations back.
 
@@ -15,6 +15,7 @@ mod session_queues;
 mod spec;
 mod sqs;
 mod target;
+mod wire;
 
 pub(crate) use clients::{explain, sdk_config};
 pub use compile::{

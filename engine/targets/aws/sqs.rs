@@ -5,13 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageAttributeValue, SendMessageBatchRequestEntry};
 use tokio::sync::mpsc::{Receiver, UnboundedSender};
 
-use super::clients::timeout_config;
 use super::clients::{Clients, explain};
-use super::compile::Timeouts;
 use super::router::{Inbound, RouterMsg, ownership_row, seen, seen_at};
+use super::wire::Outgoing;
 
 /// A claim request to send before a work message when the pair has no owner.
 #[derive(Debug, Clone)]
@@ -185,77 +183,40 @@ pub(crate) async fn sender(
 async fn send_batch(clients: &Clients, queue_url: &str, batch: Vec<OutMsg>, inbox: &UnboundedSender<RouterMsg>) {
     send_claims(clients, &batch, inbox).await;
     send_interrupts(clients, &batch, inbox).await;
-    if let [m] = batch.as_slice() {
-        let mut req = clients.sqs.send_message().queue_url(queue_url).message_body(&m.body);
-        if let Some(g) = &m.group_id {
-            req = req.message_group_id(g);
-        }
-        if let Some(d) = &m.dedup_id {
-            req = req.message_deduplication_id(d);
-        }
-        for (k, v) in &m.attributes {
-            if let Ok(attr) = MessageAttributeValue::builder().data_type("String").string_value(v).build() {
-                req = req.message_attributes(k, attr);
-            }
-        }
-        match req.send().await {
-            Ok(_) => seen(inbox, Inbound::Acknowledged(vec![m.id])),
+    let outgoing: Vec<Outgoing<'_>> = batch
+        .iter()
+        .map(|m| Outgoing {
+            body: &m.body,
+            group_id: m.group_id.as_deref(),
+            dedup_id: m.dedup_id.as_deref(),
+            attributes: &m.attributes,
+        })
+        .collect();
+    if let [one] = outgoing.as_slice() {
+        match clients.wire.send_message(queue_url, *one).await {
+            Ok(()) => seen(inbox, Inbound::Acknowledged(vec![batch[0].id])),
             Err(e) => {
-                let detail = format!("SendMessage to {queue_url}: {}", explain(&e));
-                seen(inbox, Inbound::SendFailed { id: m.id, detail });
+                let detail = format!("SendMessage to {queue_url}: {e}");
+                seen(inbox, Inbound::SendFailed { id: batch[0].id, detail });
             }
         }
         return;
     }
-    let mut req = clients.sqs.send_message_batch().queue_url(queue_url);
-    // The ids of the entries the request carries; an entry that cannot be built is failed on
-    // the spot.
-    let mut carried = Vec::with_capacity(batch.len());
-    for (i, m) in batch.iter().enumerate() {
-        let mut entry = SendMessageBatchRequestEntry::builder().id(format!("m{i}")).message_body(&m.body);
-        if let Some(g) = &m.group_id {
-            entry = entry.message_group_id(g);
-        }
-        if let Some(d) = &m.dedup_id {
-            entry = entry.message_deduplication_id(d);
-        }
-        for (k, v) in &m.attributes {
-            if let Ok(attr) = MessageAttributeValue::builder().data_type("String").string_value(v).build() {
-                entry = entry.message_attributes(k, attr);
-            }
-        }
-        match entry.build() {
-            Ok(e) => {
-                req = req.entries(e);
-                carried.push(m.id);
-            }
-            Err(e) => {
-                seen(inbox, Inbound::SendFailed { id: m.id, detail: format!("SendMessageBatch entry: {e}") });
-            }
-        }
-    }
-    if carried.is_empty() {
-        return;
-    }
-    match req.send().await {
+    match clients.wire.send_message_batch(queue_url, &outgoing).await {
         Ok(out) => {
-            // Entry ids are `m{index in the batch}`.
-            let entry =
-                |id: &str| id.strip_prefix('m').and_then(|i| i.parse::<usize>().ok()).and_then(|i| batch.get(i));
-            let acknowledged: Vec<u64> = out.successful().iter().filter_map(|s| entry(s.id())).map(|m| m.id).collect();
+            let acknowledged: Vec<u64> = out.succeeded.iter().map(|&i| batch[i].id).collect();
             if !acknowledged.is_empty() {
                 seen(inbox, Inbound::Acknowledged(acknowledged));
             }
-            for f in out.failed() {
-                let Some(m) = entry(f.id()) else { continue };
-                let detail = format!("SendMessageBatch to {queue_url}: {} {}", f.code(), f.message().unwrap_or(""));
-                seen(inbox, Inbound::SendFailed { id: m.id, detail });
+            for (i, why) in out.failed {
+                let detail = format!("SendMessageBatch to {queue_url}: {why}");
+                seen(inbox, Inbound::SendFailed { id: batch[i].id, detail });
             }
         }
         Err(e) => {
-            let detail = format!("SendMessageBatch to {queue_url}: {}", explain(&e));
-            for id in carried {
-                seen(inbox, Inbound::SendFailed { id, detail: detail.clone() });
+            let detail = format!("SendMessageBatch to {queue_url}: {e}");
+            for m in &batch {
+                seen(inbox, Inbound::SendFailed { id: m.id, detail: detail.clone() });
             }
         }
     }
@@ -305,7 +266,6 @@ pub(crate) async fn reply_reader(
     queue_url: String,
     pointers: ReplyPointers,
     wait: Duration,
-    timeouts: Timeouts,
     inbox: UnboundedSender<RouterMsg>,
     control: ReadControl,
 ) {
@@ -318,7 +278,6 @@ pub(crate) async fn reply_reader(
         queue_url,
         pointers,
         wait: wait.min(Duration::from_secs(20)),
-        timeouts,
         inbox,
         stop,
         extra: std::sync::atomic::AtomicUsize::new(0),
@@ -396,16 +355,8 @@ async fn flush(
     calls: &mut tokio::task::JoinSet<()>,
 ) {
     let take = held.len().min(10);
-    let entries: Vec<DeleteMessageBatchRequestEntry> = held
-        .drain(..take)
-        .enumerate()
-        .filter_map(|(i, handle)| {
-            DeleteMessageBatchRequestEntry::builder().id(format!("d{i}")).receipt_handle(handle).build().ok()
-        })
-        .collect();
-    // Receipts that could not become entries are given up on now.
-    undeleted.fetch_sub(take - entries.len(), Ordering::SeqCst);
-    if entries.is_empty() {
+    let handles: Vec<String> = held.drain(..take).collect();
+    if handles.is_empty() {
         return;
     }
     while calls.len() >= CONCURRENT_DELETES {
@@ -415,13 +366,15 @@ async fn flush(
     let (clients, queue_url, inbox, undeleted) =
         (clients.clone(), queue_url.to_owned(), inbox.clone(), undeleted.clone());
     calls.spawn(async move {
-        let n = entries.len();
-        let sent = clients.sqs.delete_message_batch().queue_url(&queue_url).set_entries(Some(entries));
-        if let Err(e) = sent.send().await {
-            let detail = format!("DeleteMessageBatch on {queue_url}: {}", explain(&e));
-            seen(&inbox, Inbound::Error(detail));
+        match clients.wire.delete_message_batch(&queue_url, &handles).await {
+            Ok(out) => {
+                for (_, why) in out.failed {
+                    seen(&inbox, Inbound::Error(format!("DeleteMessageBatch on {queue_url}: {why}")));
+                }
+            }
+            Err(e) => seen(&inbox, Inbound::Error(format!("DeleteMessageBatch on {queue_url}: {e}"))),
         }
-        undeleted.fetch_sub(n, Ordering::SeqCst);
+        undeleted.fetch_sub(handles.len(), Ordering::SeqCst);
     });
 }
 
@@ -431,7 +384,6 @@ struct Reader {
     queue_url: String,
     pointers: ReplyPointers,
     wait: Duration,
-    timeouts: Timeouts,
     inbox: UnboundedSender<RouterMsg>,
     stop: Arc<AtomicBool>,
     /// Extra readers running now.
@@ -450,32 +402,20 @@ impl Reader {
     }
 
     async fn read(self: Arc<Self>, extra: bool) {
-        // A long poll waits up to `wait` by design; its time limits get that on top.
-        let long_poll =
-            aws_sdk_sqs::config::Builder::default().timeout_config(timeout_config(self.timeouts, self.wait));
         while !self.stop.load(Ordering::Relaxed) {
-            let out = self
-                .clients
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                // An extra reader does not wait: it is there only while replies are waiting.
-                .wait_time_seconds(if extra { 0 } else { self.wait.as_secs() as i32 })
-                .customize()
-                .config_override(long_poll.clone())
-                .send()
-                .await;
+            // An extra reader does not wait: it is there only while replies are waiting.
+            let wait = if extra { Duration::ZERO } else { self.wait };
+            let out = self.clients.wire.receive_message(&self.queue_url, 10, wait).await;
             // Every reply of the batch was seen when the call returned: that is its time,
             // however long the router or the dispatcher take to handle it.
             let at = std::time::Instant::now();
             let messages = match out {
-                Ok(o) => o.messages.unwrap_or_default(),
+                Ok(messages) => messages,
                 Err(e) => {
                     if self.stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let detail = format!("ReceiveMessage from {}: {}", self.queue_url, explain(&e));
+                    let detail = format!("ReceiveMessage from {}: {e}", self.queue_url);
                     seen(&self.inbox, Inbound::Error(detail));
                     if extra {
                         break;
@@ -485,15 +425,15 @@ impl Reader {
                 }
             };
             let full = messages.len() == 10;
-            for m in &messages {
-                let event = match parse_reply(m.body().unwrap_or(""), &self.pointers) {
+            for m in messages {
+                let event = match parse_reply(m.body.as_deref().unwrap_or(""), &self.pointers) {
                     Ok(e) => e,
                     Err(why) => Inbound::Malformed(why),
                 };
                 seen_at(&self.inbox, at, event);
-                if let Some(handle) = m.receipt_handle() {
+                if let Some(handle) = m.receipt_handle {
                     self.undeleted.fetch_add(1, Ordering::SeqCst);
-                    if self.delete.send(handle.to_owned()).is_err() {
+                    if self.delete.send(handle).is_err() {
                         self.undeleted.fetch_sub(1, Ordering::SeqCst);
                     }
                 }

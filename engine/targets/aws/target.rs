@@ -42,7 +42,7 @@ const ECS_POLL: Duration = Duration::from_secs(5);
 
 enum Control {
     None,
-    Ecs(Ecs),
+    Ecs(Box<Ecs>),
     Local(Box<Local>),
 }
 
@@ -117,7 +117,7 @@ impl AwsTarget {
             .build()
             .map_err(|e| TargetError::Setup(format!("cannot start the async runtime: {e}")))?;
         let config = rt.block_on(sdk_config(params.region.as_deref(), params.endpoint_url.as_deref(), params.timeouts));
-        let clients = Clients::new(&config);
+        let clients = rt.block_on(Clients::new(&config, params.timeouts)).map_err(TargetError::Setup)?;
         if !params.allowed_accounts.is_empty() {
             let who = rt
                 .block_on(clients.sts.get_caller_identity().send())
@@ -236,7 +236,6 @@ impl AwsTarget {
                     url,
                     pointers.clone(),
                     *wait_time,
-                    params.timeouts,
                     router_tx.clone(),
                     ReadControl { stop: stop.clone(), undeleted: undeleted.clone() },
                 ));
@@ -258,7 +257,7 @@ impl AwsTarget {
         let control = match &params.containers {
             ContainersParams::None => Control::None,
             ContainersParams::Ecs { cluster, service, required_tag, max_kills, container_insights } => {
-                Control::Ecs(Ecs {
+                Control::Ecs(Box::new(Ecs {
                     clients: clients.clone(),
                     cluster: cluster.clone(),
                     service: service.clone(),
@@ -268,7 +267,7 @@ impl AwsTarget {
                     seen_started: Default::default(),
                     broken: false,
                     insights: *container_insights,
-                })
+                }))
             }
             ContainersParams::Local(local) => {
                 let endpoint =
