@@ -5,7 +5,8 @@
 //!
 //! Run with `cargo bench --bench aws` (or `-- --quick` for one run per case and shorter phases;
 //! a word after `--` runs only the cases whose name holds it; `HERD_BENCH_PERF=perf.data`
-//! records herd's profile with `perf record`).
+//! records herd's profile with `perf record`, with call graphs when `HERD_BENCH_PERF_GRAPH=1`;
+//! `HERD_BENCH_ONCE=1` measures each case once).
 
 #[path = "support/fake_sqs.rs"]
 mod fake_sqs;
@@ -69,7 +70,12 @@ fn run_herd(dir: &Path, scenario: &str, endpoint: &str) -> Usage {
     let mut cmd = match std::env::var("HERD_BENCH_PERF") {
         Ok(data) => {
             let mut c = Command::new("perf");
-            c.args(["record", "-F", "1999", "-o", &data, "--"]);
+            c.args(["record", "-F", "1999", "-o", &data]);
+            // HERD_BENCH_PERF_GRAPH=1 records call graphs too.
+            if std::env::var_os("HERD_BENCH_PERF_GRAPH").is_some() {
+                c.args(["--call-graph", "dwarf"]);
+            }
+            c.arg("--");
             c.arg(env!("CARGO_BIN_EXE_herd"));
             c
         }
@@ -408,6 +414,19 @@ fn check_accounting(s: &RunSummary, server_work: u64, status: i32) {
     );
 }
 
+/// `cargo bench --bench aws -- serve`: the fake server alone, pinned to CPU 1, for peer tools
+/// (`benches/peers/`). Prints its endpoint, serves for `HERD_BENCH_SERVE_SECS` (300 by default)
+/// and says what it received; echoes replies when `HERD_BENCH_ECHO` is set.
+fn serve() {
+    let echo = std::env::var_os("HERD_BENCH_ECHO").map(|_| Duration::ZERO);
+    let (server, endpoint) = start_server(echo);
+    println!("{endpoint}");
+    let secs = std::env::var("HERD_BENCH_SERVE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
+    std::thread::sleep(Duration::from_secs(secs));
+    let arrivals = server.arrivals();
+    eprintln!("served {} work messages; calls by action: {:?}", arrivals.len(), server.calls());
+}
+
 /// Median and spread of one value over the runs.
 fn stats(values: &[f64]) -> (f64, f64, f64) {
     let mut v: Vec<f64> = values.to_vec();
@@ -422,8 +441,13 @@ fn main() {
     }
     let quick = std::env::args().any(|a| a == "--quick");
     let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    if only.as_deref() == Some("serve") {
+        serve();
+        return;
+    }
     // The hour-long soak is measured once.
-    let runs = if quick || only.as_deref() == Some("soak") { 1 } else { 3 };
+    let runs =
+        if quick || only.as_deref() == Some("soak") || std::env::var_os("HERD_BENCH_ONCE").is_some() { 1 } else { 3 };
     type Case = (&'static str, Box<dyn Fn(bool) -> Measured>);
     let cases: Vec<Case> = vec![
         ("latency, echo after 5 ms, 200/s", Box::new(|q| latency_case(Duration::from_millis(5), q))),

@@ -50,6 +50,12 @@ pub(crate) struct InterruptJob {
 pub(crate) struct OutMsg {
     /// The engine's message id, to say which message a failed send lost.
     pub id: u64,
+    /// The correlation id its replies carry, for the router.
+    pub correlation: String,
+    /// The session's index, for the router.
+    pub session: usize,
+    /// When the dispatcher handed it over.
+    pub handed: std::time::Instant,
     pub body: String,
     pub group_id: Option<String>,
     pub dedup_id: Option<String>,
@@ -157,6 +163,15 @@ pub(crate) async fn sender(
                 Ok(m) => batch.push(m),
                 Err(_) => break,
             }
+        }
+        // The router learns each correlation before its message can reach SQS.
+        for m in &batch {
+            let _ = inbox.send(RouterMsg::Sent {
+                correlation: m.correlation.clone(),
+                id: m.id,
+                session: m.session,
+                at: m.handed,
+            });
         }
         let in_order = batch.iter().any(|m| m.group_id.is_some() || m.claim.is_some() || m.interrupt.is_some());
         if in_order {

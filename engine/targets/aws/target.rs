@@ -573,7 +573,18 @@ impl Target for AwsTarget {
                 }),
                 _ => None,
             };
-            Ok(OutMsg { id: msg.id, body, group_id, dedup_id, attributes, claim, interrupt })
+            Ok(OutMsg {
+                id: msg.id,
+                correlation: msg.correlation.clone(),
+                session: msg.session,
+                handed: std::time::Instant::now(),
+                body,
+                group_id,
+                dedup_id,
+                attributes,
+                claim,
+                interrupt,
+            })
         })();
         match rendered {
             Ok(out) => {
@@ -582,16 +593,9 @@ impl Target for AwsTarget {
                     self.pending.entry(pair.clone()).or_default().push_back((msg.id, msg.session));
                     self.pending_pair.insert(msg.id, pair);
                 }
-                // The router learns the correlation before the message can reach SQS, so no
-                // reply can arrive for a correlation it does not know.
-                if let Some(router) = &self.router {
-                    let _ = router.send(RouterMsg::Sent {
-                        correlation: msg.correlation.clone(),
-                        id: msg.id,
-                        session: msg.session,
-                        at: std::time::Instant::now(),
-                    });
-                }
+                // The sender tells the router the correlation before the message can reach
+                // SQS (so no reply can arrive for a correlation it does not know): one wake-up
+                // of the async runtime per message instead of two.
                 let refused = match self.senders.get(queue) {
                     Some(tx) => match tx.try_send(out) {
                         Ok(()) => None,
