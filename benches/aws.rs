@@ -1,5 +1,6 @@
-//! herd against a fake SQS server on 127.0.0.1: the real SDK path, with the server pinned to one
-//! core and herd to the other, so the figures are herd's own. Each case runs three times; the
+//! herd against a fake SQS server on 127.0.0.1: herd's real SQS path (its own data-plane client,
+//! and the SDK for the rest), with the server pinned to one core and herd to the other, so the
+//! figures are herd's own. Each case runs three times; the
 //! report gives the median and the spread (min to max), as a Markdown table and as JSON in
 //! `target/herd-bench/`.
 //!

