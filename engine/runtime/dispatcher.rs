@@ -46,9 +46,10 @@ struct MessageTemplates {
 /// How long a stopped run waits for the replies in flight, unless `RunOptions` says otherwise.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 
-/// How often, in wall time, outputs are told how the run stands on the real clock.
 /// How many send failures are logged as warnings before the rest go to the debug level.
 const WARNED_SEND_FAILURES: u32 = 10;
+
+/// How often, in wall time, outputs are told how the run stands on the real clock.
 const TICK: Duration = Duration::from_millis(250);
 
 /// Options of one run.
