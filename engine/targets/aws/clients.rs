@@ -33,7 +33,7 @@ pub(crate) async fn sdk_config(
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(attempts))
-        .timeout_config(timeout_config(timeouts, std::time::Duration::ZERO));
+        .timeout_config(timeout_config(timeouts));
     if let Some(r) = region {
         loader = loader.region(Region::new(r.to_owned()));
     }
@@ -53,13 +53,13 @@ fn max_attempts() -> u32 {
     std::env::var("HERD_AWS_MAX_ATTEMPTS").ok().and_then(|v| v.parse().ok()).unwrap_or(4)
 }
 
-/// The SDK's timeout settings for calls that may take `extra` on top of the usual limits (a long
-/// poll waits up to 20 s by design).
-pub(crate) fn timeout_config(timeouts: Timeouts, extra: std::time::Duration) -> TimeoutConfig {
+/// The SDK's timeout settings (the long polls, which wait longer by design, are herd's own
+/// client's, which adds their wait to these limits).
+fn timeout_config(timeouts: Timeouts) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(timeouts.attempt)
-        .operation_attempt_timeout(timeouts.attempt + extra)
-        .operation_timeout(timeouts.operation + extra)
+        .operation_attempt_timeout(timeouts.attempt)
+        .operation_timeout(timeouts.operation)
         .build()
 }
 

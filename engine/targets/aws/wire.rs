@@ -27,6 +27,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 
+use super::clients::explain;
 use super::compile::Timeouts;
 
 /// Credentials are refreshed this long before they expire.
@@ -166,13 +167,7 @@ impl SqsWire {
 
     /// Sends one message.
     pub(crate) async fn send_message(&self, queue_url: &str, m: Outgoing<'_>) -> Result<(), CallError> {
-        let input = SendMessageIn {
-            queue_url,
-            message_body: m.body,
-            message_group_id: m.group_id,
-            message_deduplication_id: m.dedup_id,
-            message_attributes: attributes(m.attributes),
-        };
+        let input = MessageIn::new(&m, Some(queue_url), None);
         self.call("SendMessage", &input, Duration::ZERO).await.map(|_| ())
     }
 
@@ -183,17 +178,7 @@ impl SqsWire {
         messages: &[Outgoing<'_>],
     ) -> Result<BatchOutcome, CallError> {
         let ids: Vec<String> = (0..messages.len()).map(|i| format!("m{i}")).collect();
-        let entries = messages
-            .iter()
-            .zip(&ids)
-            .map(|(m, id)| SendEntryIn {
-                id,
-                message_body: m.body,
-                message_group_id: m.group_id,
-                message_deduplication_id: m.dedup_id,
-                message_attributes: attributes(m.attributes),
-            })
-            .collect();
+        let entries = messages.iter().zip(&ids).map(|(m, id)| MessageIn::new(m, None, Some(id))).collect();
         let out = self.call("SendMessageBatch", &SendBatchIn { queue_url, entries }, Duration::ZERO).await?;
         batch_outcome(&out, 'm', messages.len())
     }
@@ -304,7 +289,7 @@ impl SqsWire {
             .http
             .request(request)
             .await
-            .map_err(|e| CallError::new(format!("{} unreachable: {}", self.endpoint_text, chain(&e)), true))?;
+            .map_err(|e| CallError::new(format!("{} unreachable: {}", self.endpoint_text, explain(&e)), true))?;
         let status = response.status();
         let query_error = response
             .headers()
@@ -316,7 +301,7 @@ impl SqsWire {
             .into_body()
             .collect()
             .await
-            .map_err(|e| CallError::new(format!("the answer broke off: {}", chain(&e)), true))?
+            .map_err(|e| CallError::new(format!("the answer broke off: {}", explain(&e)), true))?
             .to_bytes();
         if status.is_success() {
             return Ok(bytes);
@@ -344,7 +329,7 @@ impl SqsWire {
         let credentials = provider
             .provide_credentials()
             .await
-            .map_err(|e| CallError::new(format!("cannot load AWS credentials: {}", chain(&e)), true))?;
+            .map_err(|e| CallError::new(format!("cannot load AWS credentials: {}", explain(&e)), true))?;
         let expiry = credentials.expiry();
         let identity: Identity = credentials.into();
         *self.cached.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((identity.clone(), expiry));
@@ -433,17 +418,6 @@ fn batch_outcome(out: &[u8], prefix: char, len: usize) -> Result<BatchOutcome, C
     Ok(outcome)
 }
 
-/// An error and its sources in one line.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
-}
-
 fn attributes(attributes: &[(String, String)]) -> Option<std::collections::BTreeMap<&str, AttributeIn<'_>>> {
     (!attributes.is_empty()).then(|| {
         attributes.iter().map(|(k, v)| (k.as_str(), AttributeIn { data_type: "String", string_value: v })).collect()
@@ -457,10 +431,15 @@ struct AttributeIn<'a> {
     string_value: &'a str,
 }
 
+/// One message: the whole `SendMessage` request (with its queue), or a `SendMessageBatch`
+/// entry (with its id).
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct SendMessageIn<'a> {
-    queue_url: &'a str,
+struct MessageIn<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queue_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
     message_body: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     message_group_id: Option<&'a str>,
@@ -470,24 +449,24 @@ struct SendMessageIn<'a> {
     message_attributes: Option<std::collections::BTreeMap<&'a str, AttributeIn<'a>>>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct SendEntryIn<'a> {
-    id: &'a str,
-    message_body: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message_group_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message_deduplication_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message_attributes: Option<std::collections::BTreeMap<&'a str, AttributeIn<'a>>>,
+impl<'a> MessageIn<'a> {
+    fn new(m: &Outgoing<'a>, queue_url: Option<&'a str>, id: Option<&'a str>) -> Self {
+        Self {
+            queue_url,
+            id,
+            message_body: m.body,
+            message_group_id: m.group_id,
+            message_deduplication_id: m.dedup_id,
+            message_attributes: attributes(m.attributes),
+        }
+    }
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct SendBatchIn<'a> {
     queue_url: &'a str,
-    entries: Vec<SendEntryIn<'a>>,
+    entries: Vec<MessageIn<'a>>,
 }
 
 #[derive(Serialize)]
@@ -557,17 +536,24 @@ mod tests {
         let attrs = vec![("kind".to_owned(), "work".to_owned())];
         let input = SendBatchIn {
             queue_url: "http://q",
-            entries: vec![SendEntryIn {
-                id: "m0",
-                message_body: "{\"a\":1}",
-                message_group_id: Some("g"),
-                message_deduplication_id: None,
-                message_attributes: attributes(&attrs),
-            }],
+            entries: vec![MessageIn::new(
+                &Outgoing { body: "{\"a\":1}", group_id: Some("g"), dedup_id: None, attributes: &attrs },
+                None,
+                Some("m0"),
+            )],
         };
         assert_eq!(
             serde_json::to_string(&input).unwrap(),
             r#"{"QueueUrl":"http://q","Entries":[{"Id":"m0","MessageBody":"{\"a\":1}","MessageGroupId":"g","MessageAttributes":{"kind":{"DataType":"String","StringValue":"work"}}}]}"#
+        );
+        let one = MessageIn::new(
+            &Outgoing { body: "b", group_id: None, dedup_id: Some("d"), attributes: &[] },
+            Some("http://q"),
+            None,
+        );
+        assert_eq!(
+            serde_json::to_string(&one).unwrap(),
+            r#"{"QueueUrl":"http://q","MessageBody":"b","MessageDeduplicationId":"d"}"#
         );
         let r = ReceiveIn { queue_url: "http://q", max_number_of_messages: 10, wait_time_seconds: 1 };
         assert_eq!(
