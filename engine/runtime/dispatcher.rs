@@ -140,6 +140,8 @@ struct Dispatcher<'a> {
     /// Per message table with sequential data: the next row.
     data_cursor: std::collections::HashMap<String, u64>,
     last_tick: std::time::Instant,
+    /// Whether the inbox wakes the dispatcher for answers, as last told.
+    answers_wake: bool,
     stop_grace: Micros,
     /// Once stopped: when the wait for the replies in flight ends (wall time).
     grace_deadline: Option<Micros>,
@@ -191,6 +193,8 @@ pub fn run(plan: &Plan, target: &mut dyn Target, options: &RunOptions, observer:
         send_failures_warned: 0,
         data_cursor: std::collections::HashMap::new(),
         last_tick: std::time::Instant::now(),
+        // The inbox starts out waking for answers.
+        answers_wake: true,
         stop_grace: us(options.stop_grace),
         grace_deadline: None,
     };
@@ -283,6 +287,7 @@ impl Dispatcher<'_> {
                 }
                 Woke::Slice | Woke::Stopped => {
                     self.maybe_tick();
+                    self.tell_inbox_what_wakes();
                     continue;
                 }
             }
@@ -316,6 +321,24 @@ impl Dispatcher<'_> {
     fn after_event(&mut self) {
         self.start_chained_phases();
         self.maybe_tick();
+        self.tell_inbox_what_wakes();
+    }
+
+    /// Answers must wake the dispatcher while a decision waits on them: a closed-model phase
+    /// sends again when one comes, a phase that has sent everything ends with its last one, and
+    /// an interrupted or finished run ends when none is left in flight. Otherwise (open-model
+    /// phases still sending) they wait in the inbox for the next event, which takes them first.
+    fn tell_inbox_what_wakes(&mut self) {
+        let Some(inbox) = self.inbox.as_ref() else { return };
+        let wake = self.grace_deadline.is_some()
+            || self.phase_done.iter().all(|d| *d)
+            || self.running.iter().zip(&self.phase_done).any(|(r, done)| {
+                !*done && r.as_ref().is_some_and(|r| r.executor.waits_for_answers() || r.executor.finished_sending())
+            });
+        if wake != self.answers_wake {
+            inbox.wake_for_answers(wake);
+            self.answers_wake = wake;
+        }
     }
 
     fn drain_inbox(&mut self) {

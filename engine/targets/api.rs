@@ -7,8 +7,10 @@
 //! fault carried out against a remote service). The runtime measures with the stamp, never with
 //! the moment it happened to drain the observation.
 
-use std::sync::mpsc::{Receiver, Sender};
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -137,6 +139,33 @@ pub enum Observation {
     },
 }
 
+impl Observation {
+    /// Whether it answers a message: a reply (with the switch before it), or word that it was
+    /// never sent or that a reply could not be matched. A closed-model executor waits for these
+    /// to send again; an open-model one does not.
+    pub fn is_answer(&self) -> bool {
+        matches!(
+            self,
+            Self::Reply { .. }
+                | Self::SessionSwitch { .. }
+                | Self::SendFailed { .. }
+                | Self::MalformedReply { .. }
+                | Self::UnknownReply
+        )
+    }
+
+    /// Whether it must wake a runtime waiting for its next event: never an acknowledgement (it
+    /// changes no decision, only what `messages_sent` says), an answer when `answers` is set,
+    /// and everything else always.
+    fn wakes(&self, answers: bool) -> bool {
+        match self {
+            Self::Acknowledged { .. } => false,
+            o if o.is_answer() => answers,
+            _ => true,
+        }
+    }
+}
+
 /// An observation with the wall-clock instant at which it was seen.
 #[derive(Debug, Clone)]
 pub struct Stamped {
@@ -146,30 +175,110 @@ pub struct Stamped {
     pub observation: Observation,
 }
 
+/// Whom an observation has to wake, shared by the senders and the inbox.
+#[derive(Debug, Default)]
+struct Wake {
+    /// The thread waiting in [`Inbox::recv_timeout`], once one has.
+    waiter: std::sync::Mutex<Option<std::thread::Thread>>,
+    /// Whether answers ([`Observation::is_answer`]) wake the waiter: the runtime says so while
+    /// something it decides depends on them at once.
+    answers: AtomicBool,
+    /// Wake-ups sent, for the tests.
+    sent: std::sync::atomic::AtomicU64,
+}
+
+impl Wake {
+    fn wake(&self) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        if let Ok(waiter) = self.waiter.lock()
+            && let Some(thread) = waiter.as_ref()
+        {
+            thread.unpark();
+        }
+    }
+}
+
 /// Where a target's background tasks send what they see; cheap to clone.
 #[derive(Debug, Clone)]
-pub struct ObservationSender(Sender<Stamped>);
+pub struct ObservationSender {
+    tx: Sender<Stamped>,
+    wake: Arc<Wake>,
+}
 
 impl ObservationSender {
     /// Stamps `observation` with the present instant and sends it. A closed inbox means the run
     /// has ended, and a late observation has nowhere to go.
     pub fn send(&self, observation: Observation) {
-        let _ = self.0.send(Stamped { at: Instant::now(), observation });
+        self.send_stamped(Instant::now(), observation);
     }
 
     /// Sends an observation stamped earlier (a reply read before it could be matched).
     pub fn send_stamped(&self, at: Instant, observation: Observation) {
-        let _ = self.0.send(Stamped { at, observation });
+        let wakes = observation.wakes(self.wake.answers.load(Ordering::Relaxed));
+        if self.tx.send(Stamped { at, observation }).is_ok() && wakes {
+            self.wake.wake();
+        }
     }
 }
 
 /// The receiving end of a target's observations.
-pub type Inbox = Receiver<Stamped>;
+///
+/// Not every observation wakes the runtime. Acknowledgements never do, and answers only while
+/// the runtime asks for them ([`Inbox::wake_for_answers`]): the runtime takes whatever is
+/// waiting before each of its own events, and the stamps, not the moment they are taken, are
+/// what it measures with, so an open-model run decides exactly as it would have. Waking the
+/// runtime's thread for each of them was most of what a message cost at low rates (two thread
+/// switches out of eight).
+#[derive(Debug)]
+pub struct Inbox {
+    rx: Receiver<Stamped>,
+    wake: Arc<Wake>,
+}
 
-/// A new channel for a target's background observations.
+impl Inbox {
+    /// An observation waiting, if there is one.
+    pub fn try_recv(&self) -> Result<Stamped, TryRecvError> {
+        self.rx.try_recv()
+    }
+
+    /// The first observation waiting, or, when there is none, waits up to `timeout` for one that
+    /// wakes the runtime (an observation that does not is returned with the next one that does,
+    /// or on the next call).
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Stamped, RecvTimeoutError> {
+        let deadline = Instant::now() + timeout;
+        if let Ok(mut waiter) = self.wake.waiter.lock()
+            && waiter.as_ref().is_none_or(|t| t.id() != std::thread::current().id())
+        {
+            *waiter = Some(std::thread::current());
+        }
+        loop {
+            match self.rx.try_recv() {
+                Ok(s) => return Ok(s),
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            // A wake that came before the park makes it return at once, so none is lost; a
+            // spurious return only goes round the loop again.
+            std::thread::park_timeout(deadline - now);
+        }
+    }
+
+    /// Whether answers wake the runtime from now on.
+    pub fn wake_for_answers(&self, on: bool) {
+        self.wake.answers.store(on, Ordering::Relaxed);
+    }
+}
+
+/// A new channel for a target's background observations. Answers wake the runtime until it
+/// says otherwise.
 pub fn observation_channel() -> (ObservationSender, Inbox) {
     let (tx, rx) = std::sync::mpsc::channel();
-    (ObservationSender(tx), rx)
+    let wake = Arc::new(Wake { answers: AtomicBool::new(true), ..Wake::default() });
+    (ObservationSender { tx, wake: wake.clone() }, Inbox { rx, wake })
 }
 
 /// The target's outputs from one call: timers to arm and observations made on the spot.
@@ -319,5 +428,59 @@ pub trait Target: Send {
     /// workers, for example).
     fn announcements(&self) -> Vec<String> {
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wakes(inbox: &Inbox) -> u64 {
+        inbox.wake.sent.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn acknowledgements_never_wake_and_answers_only_when_asked() {
+        let (tx, inbox) = observation_channel();
+        tx.send(Observation::Acknowledged { ids: vec![1] });
+        assert_eq!(wakes(&inbox), 0, "an acknowledgement woke the runtime");
+        tx.send(Observation::Reply { id: 1, success: true, interrupted: false });
+        assert_eq!(wakes(&inbox), 1, "answers wake by default");
+        inbox.wake_for_answers(false);
+        tx.send(Observation::Reply { id: 2, success: true, interrupted: false });
+        tx.send(Observation::SendFailed { id: 3, detail: "refused".into() });
+        tx.send(Observation::UnknownReply);
+        assert_eq!(wakes(&inbox), 1, "an answer woke the runtime while it said not to");
+        tx.send(Observation::TargetError { detail: "throttled".into() });
+        assert_eq!(wakes(&inbox), 2, "everything else always wakes");
+        inbox.wake_for_answers(true);
+        tx.send(Observation::SessionSwitch { id: 4, took: 5 });
+        assert_eq!(wakes(&inbox), 3);
+        // Nothing is lost or reordered on the way, woken for or not.
+        let got: Vec<Observation> = std::iter::from_fn(|| inbox.try_recv().ok()).map(|s| s.observation).collect();
+        assert_eq!(got.len(), 7);
+        assert!(matches!(got[0], Observation::Acknowledged { .. }));
+        assert!(matches!(got[6], Observation::SessionSwitch { id: 4, .. }));
+    }
+
+    #[test]
+    fn a_waking_observation_ends_the_wait_and_brings_what_waited_before_it() {
+        let (tx, inbox) = observation_channel();
+        inbox.wake_for_answers(false);
+        let waiter = std::thread::spawn(move || {
+            let started = Instant::now();
+            let first = inbox.recv_timeout(Duration::from_secs(120));
+            (started.elapsed(), first, inbox.try_recv().ok())
+        });
+        // Until the waiter is parked nothing can be asserted about it; the answer and the
+        // acknowledgement are sent in any case, and only the error may end a two-minute wait.
+        tx.send(Observation::Acknowledged { ids: vec![1] });
+        tx.send(Observation::Reply { id: 1, success: true, interrupted: false });
+        std::thread::sleep(Duration::from_millis(50));
+        tx.send(Observation::TargetError { detail: "throttled".into() });
+        let (waited, first, second) = waiter.join().expect("the waiter ends");
+        assert!(waited < Duration::from_secs(60), "the wait ran to its end ({waited:?}): the error did not wake it");
+        assert!(matches!(first.expect("an observation").observation, Observation::Acknowledged { .. }));
+        assert!(matches!(second.expect("the reply").observation, Observation::Reply { id: 1, .. }));
     }
 }

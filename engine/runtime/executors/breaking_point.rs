@@ -160,6 +160,11 @@ impl Executor for BreakingPoint {
         self.arrivals.max_in_flight()
     }
 
+    /// The steps are judged at their ends, and the runtime takes every answer before that.
+    fn waits_for_answers(&self) -> bool {
+        false
+    }
+
     fn steps(&self) -> Vec<StepRecord> {
         self.steps.clone()
     }

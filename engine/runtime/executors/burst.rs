@@ -41,4 +41,8 @@ impl Executor for Burst {
     fn finished_sending(&self) -> bool {
         self.finished
     }
+
+    fn waits_for_answers(&self) -> bool {
+        false
+    }
 }

@@ -138,6 +138,10 @@ impl Executor for OpenArrivals {
     fn max_in_flight(&self) -> u64 {
         self.max_in_flight
     }
+
+    fn waits_for_answers(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

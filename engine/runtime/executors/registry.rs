@@ -59,6 +59,13 @@ pub(crate) trait Executor: Send {
     fn max_in_flight(&self) -> u64 {
         u64::MAX
     }
+    /// Whether what it sends next depends on when its messages are answered (a closed model:
+    /// an answer frees a session to send again), so the runtime must take each answer the
+    /// moment it comes. An open model's schedule does not wait for answers, and the runtime
+    /// takes them before its next event. An executor that overrides `resolved` must say yes.
+    fn waits_for_answers(&self) -> bool {
+        true
+    }
 }
 
 /// The executor of phase `p` of `plan`, starting at `start`.

@@ -57,6 +57,10 @@ impl Executor for Soak {
         self.finished
     }
 
+    fn waits_for_answers(&self) -> bool {
+        false
+    }
+
     fn planned_rate(&self, now: Micros) -> Option<f64> {
         (!self.finished && now < self.end && self.interval > 0)
             .then(|| self.sessions.len() as f64 / (self.interval as f64 / 1e6))
