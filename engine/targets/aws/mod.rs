@@ -12,6 +12,7 @@ mod needs;
 mod provision;
 mod router;
 mod session_queues;
+mod sigv4;
 mod spec;
 mod sqs;
 mod target;

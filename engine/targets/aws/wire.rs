@@ -1,5 +1,5 @@
-//! SQS's data plane spoken directly: `SendMessage`, `SendMessageBatch`, `ReceiveMessage` and
-//! `DeleteMessageBatch` in the AWS JSON 1.0 protocol, signed with SigV4 (the SDK's own signer,
+//! SQS's data plane spoken directly: `SendMessage`, `SendMessageBatch`, `ReceiveMessage`,
+//! `DeleteMessageBatch` and the queue-depth `GetQueueAttributes` in the AWS JSON 1.0 protocol, signed with SigV4 (the SDK's own signer,
 //! `aws-sigv4`), over one pooled hyper client with rustls.
 //!
 //! Why not the SDK for these four calls: profiled at the send ceiling, the SDK's orchestrator
@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clients::explain;
 use super::compile::Timeouts;
+use super::sigv4::{CONTENT_TYPE, PlainSigner};
 
 /// Credentials are refreshed this long before they expire.
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
@@ -87,6 +88,8 @@ pub(crate) struct SqsWire {
     endpoint: http::Uri,
     endpoint_text: String,
     region: String,
+    /// The fast signer, for every endpoint whose path needs no normalising (all of AWS's).
+    signer: Option<PlainSigner>,
     credentials: Option<SharedCredentialsProvider>,
     /// The credentials in use, until they are due for a refresh.
     cached: RwLock<Option<(Identity, Option<SystemTime>)>>,
@@ -142,18 +145,29 @@ impl SqsWire {
         // Requests are small and latency is measured: no Nagle delay.
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(timeouts.attempt));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(Arc::new(rustls::crypto::ring::default_provider()))
-            .map_err(|e| format!("TLS set-up: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(tcp);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = if uri.scheme_str() == Some("http") {
+            // A plain-HTTP endpoint (a local server) never needs the system's root
+            // certificates, and reading them is a few milliseconds of every start.
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("TLS set-up: {e}"))?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth();
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config)
+        } else {
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_provider_and_native_roots(provider)
+                .map_err(|e| format!("TLS set-up: {e}"))?
+        };
+        let https = tls.https_or_http().enable_http1().wrap_connector(tcp);
         let http = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(usize::MAX)
             .build(https);
         Ok(Self {
             http,
+            signer: PlainSigner::for_endpoint(&uri, &region, "sqs"),
             endpoint: uri,
             endpoint_text,
             region,
@@ -202,6 +216,28 @@ impl SqsWire {
         let parsed: ReceiveOut = serde_json::from_slice(&out)
             .map_err(|e| CallError::new(format!("the ReceiveMessage answer is not what SQS sends: {e}"), false))?;
         Ok(parsed.messages.unwrap_or_default())
+    }
+
+    /// How many messages are visible in a queue (`ApproximateNumberOfMessages`), for the
+    /// queue-depth gauge sampled every interval.
+    pub(crate) async fn visible_messages(&self, queue_url: &str) -> Result<u64, CallError> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct AttributesIn<'a> {
+            queue_url: &'a str,
+            attribute_names: [&'static str; 1],
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct AttributesOut {
+            #[serde(default)]
+            attributes: std::collections::HashMap<String, String>,
+        }
+        let input = AttributesIn { queue_url, attribute_names: ["ApproximateNumberOfMessages"] };
+        let out = self.call("GetQueueAttributes", &input, Duration::ZERO).await?;
+        let parsed: AttributesOut = serde_json::from_slice(&out)
+            .map_err(|e| CallError::new(format!("the GetQueueAttributes answer is not what SQS sends: {e}"), false))?;
+        Ok(parsed.attributes.get("ApproximateNumberOfMessages").and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
     /// Deletes up to ten messages by receipt handle.
@@ -262,29 +298,27 @@ impl SqsWire {
     async fn attempt(&self, action: &'static str, body: Bytes) -> Result<Bytes, CallError> {
         let identity = self.identity().await?;
         let target = format!("AmazonSQS.{action}");
-        let headers = [("content-type", "application/x-amz-json-1.0"), ("x-amz-target", target.as_str())];
-        let mut request = http::Request::builder().method("POST").uri(self.endpoint.clone());
-        for (k, v) in headers {
-            request = request.header(k, v);
-        }
-        let mut request = request
-            .body(Full::new(body.clone()))
-            .map_err(|e| CallError::new(format!("cannot build the request: {e}"), false))?;
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("sqs")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| CallError::new(format!("cannot sign: {e}"), false))?
-            .into();
-        let signable =
-            SignableRequest::new("POST", self.endpoint_text.as_str(), headers.into_iter(), SignableBody::Bytes(&body))
-                .map_err(|e| CallError::new(format!("cannot sign: {e}"), false))?;
-        let (instructions, _) =
-            sign(signable, &params).map_err(|e| CallError::new(format!("cannot sign: {e}"), false))?.into_parts();
-        instructions.apply_to_request_http1x(&mut request);
+        let request = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(self.endpoint.clone())
+            .header(http::header::CONTENT_TYPE, CONTENT_TYPE)
+            .header("x-amz-target", target.as_str());
+        let credentials = identity.data::<aws_credential_types::Credentials>();
+        let request = match (&self.signer, credentials) {
+            (Some(signer), Some(credentials)) => {
+                let signature = signer.sign(credentials, &target, &body, SystemTime::now());
+                let request = request
+                    .header("x-amz-date", signature.amz_date)
+                    .header(http::header::AUTHORIZATION, signature.authorization);
+                match signature.security_token {
+                    Some(token) => request.header("x-amz-security-token", token),
+                    None => request,
+                }
+                .body(Full::new(body))
+                .map_err(|e| CallError::new(format!("cannot build the request: {e}"), false))?
+            }
+            _ => self.sign_with_sdk(request, &identity, &target, body)?,
+        };
         let response = self
             .http
             .request(request)
@@ -307,6 +341,36 @@ impl SqsWire {
             return Ok(bytes);
         }
         Err(error_answer(status.as_u16(), query_error, &bytes))
+    }
+
+    /// Signs with the SDK's general signer, for endpoints [`PlainSigner`] does not take.
+    fn sign_with_sdk(
+        &self,
+        request: http::request::Builder,
+        identity: &Identity,
+        target: &str,
+        body: Bytes,
+    ) -> Result<http::Request<Full<Bytes>>, CallError> {
+        let mut request = request
+            .body(Full::new(body.clone()))
+            .map_err(|e| CallError::new(format!("cannot build the request: {e}"), false))?;
+        let params = v4::SigningParams::builder()
+            .identity(identity)
+            .region(&self.region)
+            .name("sqs")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| CallError::new(format!("cannot sign: {e}"), false))?
+            .into();
+        let headers = [("content-type", CONTENT_TYPE), ("x-amz-target", target)];
+        let signable =
+            SignableRequest::new("POST", self.endpoint_text.as_str(), headers.into_iter(), SignableBody::Bytes(&body))
+                .map_err(|e| CallError::new(format!("cannot sign: {e}"), false))?;
+        let (instructions, _) =
+            sign(signable, &params).map_err(|e| CallError::new(format!("cannot sign: {e}"), false))?.into_parts();
+        instructions.apply_to_request_http1x(&mut request);
+        Ok(request)
     }
 
     /// The credentials to sign with: cached until five minutes before they expire.
