@@ -662,3 +662,30 @@ fn a_long_timeline_is_compacted_and_still_adds_up() {
     assert!(html.len() < 1 << 20, "report.html is {} bytes", html.len());
     assert!(html.matches("<title>").count() > 100, "hover titles stay on the thinned points");
 }
+
+/// Ids without template syntax are checked once and shared; they equal what a template that
+/// renders the same text gives, and an invalid one is still refused with the key named.
+#[test]
+fn literal_ids_are_shared_and_equal_rendered_ones() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let scenario = |user: &str| {
+        format!(
+            "name = \"ids\"\n[[sessions]]\nname = \"a\"\ncount = 3\nclient = \"acme\"\nuser = \"{user}\"\nproject = \"p-{{{{ i % 2 }}}}\"\n\
+             [[sessions]]\nname = \"b\"\ncount = 2\nclient = \"{{{{ 'ac' ~ 'me' }}}}\"\nthread = \"b-{{{{ i }}}}\"\n\
+             [[phases]]\nexecutor = \"burst\"\ncount = 5\n"
+        )
+    };
+    let file = dir.path().join("ids.toml");
+    std::fs::write(&file, scenario("dev")).expect("write the scenario");
+    let plan = common::plan(&file);
+    let clients: Vec<&str> = plan.sessions.iter().map(|s| &*s.client).collect();
+    assert_eq!(clients, ["acme"; 5]);
+    assert!(plan.sessions.windows(2).all(|w| std::sync::Arc::ptr_eq(&w[0].client, &w[1].client)));
+    let users: Vec<&str> = plan.sessions.iter().map(|s| &*s.user).collect();
+    assert_eq!(users, ["dev", "dev", "dev", "user", "user"]);
+    let projects: Vec<&str> = plan.sessions.iter().map(|s| &*s.project).collect();
+    assert_eq!(projects, ["p-0", "p-1", "p-0", "project", "project"]);
+    std::fs::write(&file, scenario("de\\tv")).expect("write the scenario");
+    let refused = herd::plan::load_and_compile(&file).expect_err("a tab in an id is refused").render();
+    assert!(refused.contains("sessions[0].user"), "{refused}");
+}

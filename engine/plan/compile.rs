@@ -447,7 +447,19 @@ impl Compiler {
                 groups.push(GroupPlan { name, first: sessions.len(), count: 0 });
                 continue;
             }
+            // Client, project or user ids without template syntax are the same for every
+            // session: checked and interned once instead of rendered a million times.
+            let mut literal: [Option<std::sync::Arc<str>>; 3] = Default::default();
             for (k, (key, source)) in templates.iter().enumerate() {
+                if k < 3
+                    && !source.contains(['{', '}', '\n'])
+                    && !source.trim().is_empty()
+                    && !source.chars().any(char::is_control)
+                    && source.chars().count() <= MAX_ID_CHARS
+                {
+                    literal[k] = Some(interned.get((*source).to_owned()));
+                    continue;
+                }
                 let template = match OneTemplate::new(source, globals) {
                     Ok(t) => t,
                     Err(e) => {
@@ -508,9 +520,13 @@ impl Compiler {
             }
             if ok {
                 let [clients, projects, users, thread_ids] = rendered;
-                let mut ids = clients.into_iter().zip(projects).zip(users);
+                let mut ids = [clients.into_iter(), projects.into_iter(), users.into_iter()];
                 for (i, thread) in thread_ids.into_iter().enumerate() {
-                    let Some(((client, project), user)) = ids.next() else { break };
+                    let mut next = |k: usize| match &literal[k] {
+                        Some(same) => Some(same.clone()),
+                        None => ids[k].next().map(|id| interned.get(id)),
+                    };
+                    let (Some(client), Some(project), Some(user)) = (next(0), next(1), next(2)) else { break };
                     // Thread ids are checked by hash, with the sessions themselves holding the
                     // text: a million sessions need no second copy of their ids.
                     let h = hash_of(&thread);
@@ -539,9 +555,9 @@ impl Compiler {
                         index: first + i,
                         group: g,
                         group_index: i,
-                        client: interned.get(client),
-                        project: interned.get(project),
-                        user: interned.get(user),
+                        client,
+                        project,
+                        user,
                         thread,
                         data: row(i).clone(),
                     });
