@@ -417,7 +417,8 @@ fn check_accounting(s: &RunSummary, server_work: u64, status: i32) {
 
 /// `cargo bench --bench aws -- serve`: the fake server alone, pinned to CPU 1, for peer tools
 /// (`benches/peers/`). Prints its endpoint, serves for `HERD_BENCH_SERVE_SECS` (300 by default)
-/// and says what it received; echoes replies when `HERD_BENCH_ECHO` is set.
+/// and says what it received (with the spread of the arrivals' gaps when `HERD_BENCH_SERVE_PACE`
+/// names the pace a peer was asked for); echoes replies when `HERD_BENCH_ECHO` is set.
 fn serve() {
     let echo = std::env::var_os("HERD_BENCH_ECHO").map(|_| Duration::ZERO);
     let (server, endpoint) = start_server(echo);
@@ -426,6 +427,22 @@ fn serve() {
     std::thread::sleep(Duration::from_secs(secs));
     let arrivals = server.arrivals();
     eprintln!("served {} work messages; calls by action: {:?}", arrivals.len(), server.calls());
+    // For a peer tool paced at HERD_BENCH_SERVE_PACE messages a second: how far apart its
+    // messages arrived, against the pace, as the pacing case measures herd.
+    if let Some(pace) = std::env::var("HERD_BENCH_SERVE_PACE").ok().and_then(|p| p.parse::<f64>().ok()) {
+        let gap = 1e3 / pace;
+        let mut off: Vec<f64> =
+            arrivals.windows(2).map(|w| (w[1].duration_since(w[0]).as_secs_f64() * 1e3 - gap).abs()).collect();
+        off.sort_by(f64::total_cmp);
+        let within = |ms: f64| off.iter().filter(|o| **o < ms).count() as f64 / off.len().max(1) as f64 * 100.0;
+        eprintln!(
+            "gaps off the pace: p50 {:.2} ms, p99 {:.2} ms; {:.0} % within 1 ms, {:.0} % within 5 ms",
+            quantile(&off, 0.5),
+            quantile(&off, 0.99),
+            within(1.0),
+            within(5.0)
+        );
+    }
 }
 
 /// Median and spread of one value over the runs.
