@@ -1,16 +1,17 @@
 //! SQS's data plane spoken directly: `SendMessage`, `SendMessageBatch`, `ReceiveMessage`,
-//! `DeleteMessageBatch` and the queue-depth `GetQueueAttributes` in the AWS JSON 1.0 protocol, signed with SigV4 (the SDK's own signer,
-//! `aws-sigv4`), over one pooled hyper client with rustls.
+//! `DeleteMessageBatch` and the queue-depth `GetQueueAttributes`, in the AWS JSON 1.0 protocol,
+//! signed with SigV4 (`sigv4.rs`, built on the SDK's signing functions), over one pooled hyper
+//! client with rustls.
 //!
-//! Why not the SDK for these four calls: profiled at the send ceiling, the SDK's orchestrator
+//! Why not the SDK for these calls: profiled at the send ceiling, the SDK's orchestrator
 //! (interceptors, a layered config bag per call, the endpoint rules engine, type-erased
 //! boxes) cost 170-200 µs of CPU per call, which capped one core at about 7,000 requests a
 //! second whatever herd did around it. A call here is a serialised struct, a signature and a
 //! hyper request. Everything else the target does (provisioning, DynamoDB, ECS, STS,
-//! CloudWatch, queue attributes) stays on the SDK, and this client takes its configuration
-//! from the SDK's: the same credential chain, region, FIPS and dual-stack settings, the same
-//! endpoint (resolved once with the SDK's own endpoint rules, `AWS_ENDPOINT_URL_SQS` and
-//! `AWS_ENDPOINT_URL` included), the same attempt limit, backoff and timeouts.
+//! CloudWatch) stays on the SDK, and this client takes its configuration from the SDK's: the
+//! same credential chain, region, FIPS and dual-stack settings, the same endpoint (resolved
+//! once with the SDK's own endpoint rules, `AWS_ENDPOINT_URL_SQS` and `AWS_ENDPOINT_URL`
+//! included), the same attempt limit, backoff and timeouts.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
