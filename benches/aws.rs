@@ -429,7 +429,9 @@ fn serve() {
     eprintln!("served {} work messages; calls by action: {:?}", arrivals.len(), server.calls());
     // For a peer tool paced at HERD_BENCH_SERVE_PACE messages a second: how far apart its
     // messages arrived, against the pace, as the pacing case measures herd.
-    if let Some(pace) = std::env::var("HERD_BENCH_SERVE_PACE").ok().and_then(|p| p.parse::<f64>().ok()) {
+    if let Some(pace) =
+        std::env::var("HERD_BENCH_SERVE_PACE").ok().and_then(|p| p.parse::<f64>().ok()).filter(|p| *p > 0.0)
+    {
         let gap = 1e3 / pace;
         let mut off: Vec<f64> =
             arrivals.windows(2).map(|w| (w[1].duration_since(w[0]).as_secs_f64() * 1e3 - gap).abs()).collect();
