@@ -56,6 +56,12 @@ fn hash_of(text: &str) -> u64 {
     std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(text)
 }
 
+/// Whether a rendered id is refused: empty, with a control character, or too long (ids reach
+/// queue names, terminals and reports).
+fn bad_id(id: &str) -> bool {
+    id.trim().is_empty() || id.chars().any(char::is_control) || id.chars().count() > MAX_ID_CHARS
+}
+
 /// The most sessions a plan may have without `allow_large`.
 const MAX_TOTAL_SESSIONS: usize = 1_000_000;
 
@@ -451,12 +457,7 @@ impl Compiler {
             // session: checked and interned once instead of rendered a million times.
             let mut literal: [Option<std::sync::Arc<str>>; 3] = Default::default();
             for (k, (key, source)) in templates.iter().enumerate() {
-                if k < 3
-                    && !source.contains(['{', '}', '\n'])
-                    && !source.trim().is_empty()
-                    && !source.chars().any(char::is_control)
-                    && source.chars().count() <= MAX_ID_CHARS
-                {
+                if k < 3 && !source.contains(['{', '}', '\n']) && !bad_id(source) {
                     literal[k] = Some(interned.get((*source).to_owned()));
                     continue;
                 }
@@ -490,7 +491,7 @@ impl Compiler {
                             ok = false;
                             break;
                         }
-                        Ok(v) if v.chars().any(char::is_control) || v.chars().count() > MAX_ID_CHARS => {
+                        Ok(v) if bad_id(&v) => {
                             // Ids reach queue names, terminals and reports: printable and short.
                             self.err_help(
                                 path.key(key),

@@ -184,11 +184,13 @@ struct Wake {
     /// something it decides depends on them at once.
     answers: AtomicBool,
     /// Wake-ups sent, for the tests.
+    #[cfg(test)]
     sent: std::sync::atomic::AtomicU64,
 }
 
 impl Wake {
     fn wake(&self) {
+        #[cfg(test)]
         self.sent.fetch_add(1, Ordering::Relaxed);
         if let Ok(waiter) = self.waiter.lock()
             && let Some(thread) = waiter.as_ref()
@@ -472,8 +474,9 @@ mod tests {
             let first = inbox.recv_timeout(Duration::from_secs(120));
             (started.elapsed(), first, inbox.try_recv().ok())
         });
-        // Until the waiter is parked nothing can be asserted about it; the answer and the
-        // acknowledgement are sent in any case, and only the error may end a two-minute wait.
+        // Whether the waiter starts before these or after, it must return long before its two
+        // minutes: at once with what is waiting, or, parked, when the error wakes it (neither
+        // the acknowledgement nor the answer would). It returns the oldest observation first.
         tx.send(Observation::Acknowledged { ids: vec![1] });
         tx.send(Observation::Reply { id: 1, success: true, interrupted: false });
         std::thread::sleep(Duration::from_millis(50));
