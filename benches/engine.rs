@@ -156,6 +156,8 @@ fn reports_case() {
         started_at: "2026-01-01T00:00:00Z".into(),
         wall_seconds: 0.0,
         command_line: String::new(),
+        host: None,
+        segment: None,
     };
     let dir = tempfile::tempdir().expect("a temporary folder");
     let renderer = Renderer::new(None).expect("the built-in templates load");

@@ -23,6 +23,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             started_at: String::new(),
             wall_seconds: 0.0,
             command_line: format!("embed {}", path.display()),
+            host: None,
+            segment: None,
         };
         let summary = summarize(&plan, &result, ClockKind::Virtual, info);
         print!("{}", terminal_summary(&summary));

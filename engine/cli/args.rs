@@ -77,6 +77,11 @@ pub(crate) enum Command {
     Schema,
     /// Render reports again from saved summaries, with no re-run.
     Report(ReportArgs),
+    /// Merge the summaries of runs of one scenario that ran side by side (its slices on several
+    /// machines or processes) into one summary and its reports: histograms added exactly,
+    /// counters summed, timelines lined up on the wall clock, thresholds judged again on the
+    /// merged data. Exits as `run` does on the merged verdict.
+    Merge(MergeArgs),
     /// Compare a run with a baseline; exit 1 when a latency regressed or a threshold that passed
     /// now fails.
     Compare {
@@ -110,6 +115,24 @@ pub(crate) struct ReportArgs {
     /// Write into `<out>/<scenario-name>/` instead of beside each summary.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// Options of `herd merge`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct MergeArgs {
+    /// summary.json files, or folders searched (recursively) for them.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Write the merged summary and its reports into `<out>/<scenario-name>/`; summaries
+    /// already under it are not read again when a folder is searched.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Formats to write.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Format::Html, Format::Md, Format::Junit])]
+    pub format: Vec<Format>,
+    /// A folder whose report.html or report.md replace the built-in templates.
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
 }
 
 /// Options of `herd run`.

@@ -119,6 +119,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Plan { path, format } => cmd_plan(&path, format),
         Command::Schema => cmd_schema(),
         Command::Report(args) => cmd_report(&args),
+        Command::Merge(args) => super::merge::cmd_merge(&args),
         Command::Compare { baseline, current, tolerance, md } => {
             cmd_compare(&baseline, &current, &tolerance, md.as_deref())
         }
@@ -515,12 +516,15 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         if multiple {
             eprintln!("== {} ({})", plan.name, plan.file);
         }
-        let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        // Milliseconds, so that `herd merge` can line up runs that started together.
+        let started_at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
         let mut info = RunInfo {
             engine_version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at,
             wall_seconds: 0.0,
             command_line: reproduce(&plan, args),
+            host: host_name(),
+            segment: None,
         };
         let mut reporter =
             Reporter::new(&dir, &plan, clock, info.clone(), args.quiet).map_err(|e| HerdError::output(&dir, e))?;
@@ -784,4 +788,14 @@ fn cmd_compare(baseline: &Path, current: &Path, tolerance: &str, md: Option<&Pat
         .with_context(|| format!("cannot write {}", md_path.display()))?;
     println!("{}: {}", if c.failed() { "REGRESSED" } else { "no regression" }, md_path.display());
     Ok(if c.failed() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// This machine's host name, for the summary (`herd merge` lists the machine of each slice).
+fn host_name() -> Option<String> {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
 }

@@ -23,5 +23,6 @@ pub use template::{
 };
 pub(crate) use template::{message_value, phase_value};
 pub use threshold::{Aggregate, Cmp, TagFilter};
+pub(crate) use threshold::{parse_key as parse_threshold_key, parse_rule as parse_threshold_rule};
 pub(crate) use units::parse_duration as parse_duration_text;
 pub use units::{format_bytes, format_duration};

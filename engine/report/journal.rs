@@ -174,5 +174,6 @@ pub fn read_journal(path: &Path) -> Result<RunSummary, String> {
         timeline: timeline.into_points(),
         comparison: None,
         run,
+        slices: Vec::new(),
     })
 }

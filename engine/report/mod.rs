@@ -4,6 +4,7 @@
 mod charts;
 mod compare;
 mod journal;
+mod merge;
 mod model;
 mod render;
 mod summary;
@@ -13,11 +14,12 @@ mod verdict;
 pub use charts::Chart;
 pub use compare::{CompareRow, Comparison, ThresholdChange, compare, parse_tolerance};
 pub use journal::{JournalLine, JournalWriter, read_journal};
-pub use model::{FaultRow, PhaseRow, ReportData, SessionRow, StatsRow, ThresholdRow};
+pub use merge::{MergeError, merge_summaries};
+pub use model::{FaultRow, PhaseRow, ReportData, SessionRow, SliceRow, StatsRow, ThresholdRow};
 pub use render::{Format, IndexEntry, RenderError, Renderer, SkippedScenario, junit, write_reports};
 pub use summary::{
-    DisplayStats, MetricSummary, RunInfo, RunSummary, SUMMARY_VERSION, ScenarioInfo, Verdict, read_summary, summarize,
-    write_summary,
+    DisplayStats, MetricSummary, RunInfo, RunSummary, SUMMARY_VERSION, ScenarioInfo, SliceRecord, Verdict,
+    read_summary, summarize, write_summary,
 };
 pub use terminal::terminal_summary;
 pub use verdict::{ThresholdResult, evaluate, format_value};

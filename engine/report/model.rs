@@ -74,6 +74,8 @@ pub struct ReportData {
     pub stats: Vec<StatsRow>,
     /// Phases.
     pub phases: Vec<PhaseRow>,
+    /// The runs a merged summary was made from (`herd merge`), one row each; empty otherwise.
+    pub slices: Vec<SliceRow>,
     /// The ten slowest sessions.
     pub slowest_sessions: Vec<SessionRow>,
     /// Faults in time order.
@@ -151,6 +153,33 @@ pub struct PhaseRow {
     pub p50: String,
     /// 99th percentile latency of the phase.
     pub p99: String,
+}
+
+/// One of the runs a merged summary was made from.
+#[derive(Debug, Clone, Serialize)]
+pub struct SliceRow {
+    /// Its segment (`2/4`) or, when it ran none, its position in the merge (`#2`).
+    pub slice: String,
+    /// The machine it ran on, or an empty string.
+    pub host: String,
+    /// Where its summary was read from.
+    pub source: String,
+    /// How long after the earliest run it started, formatted (`+0.012s`).
+    pub start_skew: String,
+    /// Messages it sent.
+    pub sent: u64,
+    /// Messages answered successfully.
+    pub replied: u64,
+    /// Messages lost.
+    pub lost: u64,
+    /// Messages sent per second, formatted.
+    pub rate: String,
+    /// Its median latency, formatted.
+    pub p50: String,
+    /// Its 99th percentile latency, formatted.
+    pub p99: String,
+    /// Its own verdict.
+    pub verdict: String,
 }
 
 /// One session.
@@ -313,6 +342,32 @@ impl ReportData {
             unrecovered_kills: s.unrecovered_kills,
             stats,
             phases,
+            slices: s
+                .slices
+                .iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    let ms = |v: Option<f64>| {
+                        v.map_or_else(
+                            || "-".to_owned(),
+                            |m| format_duration(Duration::from_micros((m * 1e3).round() as u64)),
+                        )
+                    };
+                    SliceRow {
+                        slice: x.segment.clone().unwrap_or_else(|| format!("#{}", i + 1)),
+                        host: x.host.clone().unwrap_or_default(),
+                        source: x.source.clone(),
+                        start_skew: format!("+{:.3}s", x.start_skew_seconds),
+                        sent: x.sent,
+                        replied: x.replied,
+                        lost: x.lost,
+                        rate: format!("{:.1}/s", x.achieved_rate),
+                        p50: ms(x.latency_p50_ms),
+                        p99: ms(x.latency_p99_ms),
+                        verdict: x.verdict.name().to_owned(),
+                    }
+                })
+                .collect(),
             slowest_sessions,
             faults,
             charts: timeline_charts(s),

@@ -94,6 +94,12 @@ pub struct RunInfo {
     pub wall_seconds: f64,
     /// The command line that reproduces the run.
     pub command_line: String,
+    /// The machine that ran it (its host name), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The slice of the plan it ran (`2/4`), when it ran one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
 }
 
 /// Summary statistics of one metric (optionally for one tag), in the seed's monitor shape.
@@ -219,6 +225,43 @@ pub struct RunSummary {
     pub comparison: Option<Comparison>,
     /// Wall-clock facts that differ between identical runs.
     pub run: RunInfo,
+    /// The runs a merged summary was made from (`herd merge`), one per slice, in the order
+    /// given; empty for a single run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slices: Vec<SliceRecord>,
+}
+
+/// One of the runs a merged summary was made from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SliceRecord {
+    /// Where its summary was read from.
+    pub source: String,
+    /// The slice of the plan it ran (`2/4`), when it ran one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+    /// The machine it ran on, when its summary says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Its wall-clock start, RFC 3339.
+    pub started_at: String,
+    /// How many seconds after the earliest run it started.
+    pub start_skew_seconds: f64,
+    /// Length of its run on its clock, seconds.
+    pub duration_seconds: f64,
+    /// Messages it sent.
+    pub sent: u64,
+    /// Messages answered successfully.
+    pub replied: u64,
+    /// Messages lost.
+    pub lost: u64,
+    /// Messages sent per second of its run.
+    pub achieved_rate: f64,
+    /// Its median `message_latency`, milliseconds.
+    pub latency_p50_ms: Option<f64>,
+    /// Its 99th percentile `message_latency`, milliseconds.
+    pub latency_p99_ms: Option<f64>,
+    /// Its own verdict.
+    pub verdict: Verdict,
 }
 
 fn kind_name(k: MetricKind) -> &'static str {
@@ -278,57 +321,80 @@ impl MetricSummary {
     }
 }
 
+/// The summary of one distribution (a trend or a gauge) and its lossless histogram.
+pub(crate) fn histogram_summary(
+    metric: Metric,
+    tag: (Option<String>, Option<String>),
+    h: &hdrhistogram::Histogram<u64>,
+    growth: Option<f64>,
+) -> MetricSummary {
+    let s = stats(h);
+    let f = |v: f64| format_value(metric, None, v);
+    MetricSummary {
+        name: metric.name().to_owned(),
+        tag_key: tag.0,
+        tag_value: tag.1,
+        kind: kind_name(metric.kind()).to_owned(),
+        unit: unit_name(metric).to_owned(),
+        count: s.count,
+        min: Some(s.min as f64),
+        max: Some(s.max as f64),
+        avg: Some(s.avg),
+        p50: Some(s.p50 as f64),
+        p90: Some(s.p90 as f64),
+        p99: Some(s.p99 as f64),
+        p999: Some(s.p999 as f64),
+        rate: None,
+        growth,
+        display: DisplayStats {
+            min: f(s.min as f64),
+            max: f(s.max as f64),
+            avg: f(s.avg),
+            p50: f(s.p50 as f64),
+            p90: f(s.p90 as f64),
+            p99: f(s.p99 as f64),
+        },
+        histogram: Some(encode_histogram(h)),
+    }
+}
+
+/// The summary of a counter.
+pub(crate) fn counter_summary(name: &str, tag: (Option<String>, Option<String>), total: u64) -> MetricSummary {
+    MetricSummary::counted(name, tag, "counter", total)
+}
+
+/// The summary of a rate: `ok` of `total` succeeded.
+pub(crate) fn rate_summary(name: &str, tag: (Option<String>, Option<String>), ok: u64, total: u64) -> MetricSummary {
+    let mut m = MetricSummary::counted(name, tag, "rate", total);
+    m.rate = (total > 0).then(|| ok as f64 / total as f64);
+    m
+}
+
+/// Catalogue order, then the untagged series first: the order people read them in.
+pub(crate) fn sort_metrics(out: &mut [MetricSummary]) {
+    out.sort_by_key(|m| {
+        let order = Metric::ALL.iter().position(|x| x.name() == m.name).unwrap_or(usize::MAX);
+        (order, m.tag_key.clone(), m.tag_value.clone())
+    });
+}
+
 fn metric_summaries(plan: &Plan, rec: &Recorder) -> Vec<MetricSummary> {
     let mut out = Vec::new();
     for (key, h) in rec.histograms() {
-        let s = stats(h);
-        let (tag_key, tag_value) = tag_parts(plan, key.tag);
-        let f = |v: f64| format_value(key.metric, None, v);
         let growth = if key.metric.kind() == MetricKind::Gauge {
             rec.tagged_growth(key.metric, key.tag).map(|(g, _)| g as f64)
         } else {
             None
         };
-        out.push(MetricSummary {
-            name: key.metric.name().to_owned(),
-            tag_key,
-            tag_value,
-            kind: kind_name(key.metric.kind()).to_owned(),
-            unit: unit_name(key.metric).to_owned(),
-            count: s.count,
-            min: Some(s.min as f64),
-            max: Some(s.max as f64),
-            avg: Some(s.avg),
-            p50: Some(s.p50 as f64),
-            p90: Some(s.p90 as f64),
-            p99: Some(s.p99 as f64),
-            p999: Some(s.p999 as f64),
-            rate: None,
-            growth,
-            display: DisplayStats {
-                min: f(s.min as f64),
-                max: f(s.max as f64),
-                avg: f(s.avg),
-                p50: f(s.p50 as f64),
-                p90: f(s.p90 as f64),
-                p99: f(s.p99 as f64),
-            },
-            histogram: Some(encode_histogram(h)),
-        });
+        out.push(histogram_summary(key.metric, tag_parts(plan, key.tag), h, growth));
     }
     for (key, total) in rec.counters() {
-        out.push(MetricSummary::counted(key.metric.name(), tag_parts(plan, key.tag), "counter", *total));
+        out.push(counter_summary(key.metric.name(), tag_parts(plan, key.tag), *total));
     }
     for (key, (ok, total)) in rec.rates() {
-        let mut m = MetricSummary::counted(key.metric.name(), tag_parts(plan, key.tag), "rate", *total);
-        m.rate = (*total > 0).then(|| *ok as f64 / *total as f64);
-        out.push(m);
+        out.push(rate_summary(key.metric.name(), tag_parts(plan, key.tag), *ok, *total));
     }
-    // Catalogue order, then the untagged series first: the order people read them in.
-    out.sort_by_key(|m| {
-        let order = Metric::ALL.iter().position(|x| x.name() == m.name).unwrap_or(usize::MAX);
-        (order, m.tag_key.clone(), m.tag_value.clone())
-    });
+    sort_metrics(&mut out);
     out
 }
 
@@ -502,6 +568,7 @@ pub fn summarize(plan: &Plan, result: &RunResult, clock: ClockKind, run: RunInfo
         samples_per_point: result.samples_per_point,
         comparison: None,
         run,
+        slices: Vec::new(),
     }
 }
 

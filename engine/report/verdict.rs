@@ -24,6 +24,12 @@ pub struct ThresholdResult {
     pub measured_text: String,
     /// Whether a failure stops the run.
     pub abort_on_fail: bool,
+    /// Whether the rule was judged over a sliding window or after a delay, at every sample,
+    /// rather than once over the whole run. `herd merge` cannot judge such a rule again from
+    /// summaries (each window's data stays in its own run's journal): it fails when any merged
+    /// run failed it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub windowed: bool,
 }
 
 /// Formats a value of `metric` in recording units for people.
@@ -82,6 +88,7 @@ pub fn evaluate(plan: &Plan, rec: &Recorder) -> Vec<ThresholdResult> {
                 measured,
                 measured_text,
                 abort_on_fail: t.abort_on_fail,
+                windowed: crate::metrics::is_windowed(t),
             }
         })
         .collect()

@@ -20,3 +20,4 @@ pub use records::{
     SessionRecord, StepRecord, TimelinePoint,
 };
 pub(crate) use timeline::Timeline;
+pub use timeline::combine as combine_timeline_points;

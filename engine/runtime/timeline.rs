@@ -147,6 +147,50 @@ fn merge(a: &TimelinePoint, b: &TimelinePoint, a_len: f64, b_len: f64) -> Timeli
     }
 }
 
+/// One point for the same interval of two runs that ran side by side (`herd merge`): what adds
+/// up adds (counts, the intended rates of two shares of one schedule, messages in flight); the
+/// latency and lag percentiles keep the larger of the two, an upper bound as in [`merge`]; what
+/// both runs observed of the one system they share (containers, memory, CPU, queue depth)
+/// keeps the larger reading, since two slices sampling the same cluster see the same
+/// containers.
+pub fn combine(a: &TimelinePoint, b: &TimelinePoint) -> TimelinePoint {
+    let max_f = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    };
+    let min_f = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    };
+    let sum_f = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) => Some(x + y),
+        (x, y) => x.or(y),
+    };
+    TimelinePoint {
+        t: a.t.max(b.t),
+        intended_rate: sum_f(a.intended_rate, b.intended_rate),
+        sent: a.sent + b.sent,
+        replied: a.replied + b.replied,
+        failed: a.failed + b.failed,
+        lost: a.lost + b.lost,
+        in_flight: a.in_flight + b.in_flight,
+        latency_p50_ms: max_f(a.latency_p50_ms, b.latency_p50_ms),
+        latency_p90_ms: max_f(a.latency_p90_ms, b.latency_p90_ms),
+        latency_p99_ms: max_f(a.latency_p99_ms, b.latency_p99_ms),
+        latency_count: a.latency_count + b.latency_count,
+        latency_sum_ms: a.latency_sum_ms + b.latency_sum_ms,
+        latency_min_ms: min_f(a.latency_min_ms, b.latency_min_ms),
+        latency_max_ms: max_f(a.latency_max_ms, b.latency_max_ms),
+        containers: a.containers.max(b.containers),
+        containers_starting: a.containers_starting.max(b.containers_starting),
+        memory_max_bytes: a.memory_max_bytes.max(b.memory_max_bytes),
+        cpu_avg_pct: max_f(a.cpu_avg_pct, b.cpu_avg_pct),
+        queue_depth: a.queue_depth.max(b.queue_depth),
+        schedule_lag_p99_ms: max_f(a.schedule_lag_p99_ms, b.schedule_lag_p99_ms),
+        dropped: a.dropped + b.dropped,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,8 @@ pub fn run_plan(plan: &Plan) -> RunSummary {
         started_at: "2026-01-01T00:00:00Z".into(),
         wall_seconds: 0.0,
         command_line: String::new(),
+        host: None,
+        segment: None,
     };
     summarize(plan, &result, ClockKind::Virtual, info)
 }

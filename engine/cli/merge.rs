@@ -1,0 +1,103 @@
+//! `herd merge`: finds the summaries, merges them, writes the merged summary and its reports.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use herd::report::{Renderer, merge_summaries, read_summary, terminal_summary, write_reports, write_summary};
+use herd::text::printable_text;
+use herd::{EXIT_INVALID, HerdError};
+
+use super::args::MergeArgs;
+
+/// Every `summary.json` under `dir`, in path order, skipping hidden folders and `skip`.
+fn find_summaries(dir: &Path, skip: &Path, found: &mut Vec<PathBuf>) -> Result<(), String> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read folder {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        if hidden || same_place(&path, skip) {
+            continue;
+        }
+        if path.is_dir() {
+            find_summaries(&path, skip, found)?;
+        } else if path.file_name().is_some_and(|n| n == "summary.json") {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn same_place(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+pub(crate) fn cmd_merge(args: &MergeArgs) -> Result<ExitCode> {
+    let invalid = |msg: String| {
+        eprintln!("error: {}", printable_text(&msg));
+        Ok(ExitCode::from(EXIT_INVALID))
+    };
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for input in &args.inputs {
+        if input.is_dir() {
+            let before = paths.len();
+            if let Err(e) = find_summaries(input, &args.out, &mut paths) {
+                return invalid(e);
+            }
+            if paths.len() == before {
+                return invalid(format!("{}: no summary.json in this folder or under it", input.display()));
+            }
+        } else if input.exists() {
+            paths.push(input.clone());
+        } else {
+            return invalid(format!("{}: no such file or folder; give summary.json files or folders", input.display()));
+        }
+    }
+    // The same summary named twice (a file and its folder) would count its messages twice.
+    let mut seen = Vec::new();
+    paths.retain(|p| {
+        let key = p.canonicalize().unwrap_or_else(|_| p.clone());
+        let new = !seen.contains(&key);
+        seen.push(key);
+        new
+    });
+    let mut runs = Vec::with_capacity(paths.len());
+    for path in &paths {
+        match read_summary(path) {
+            Ok(s) => runs.push((path.display().to_string(), s)),
+            Err(e) => return invalid(e),
+        }
+    }
+    let line =
+        std::env::args().map(|a| if a.contains(' ') { format!("{a:?}") } else { a }).collect::<Vec<_>>().join(" ");
+    let merged = match merge_summaries(&runs, &line) {
+        Ok(m) => m,
+        Err(e) => return invalid(e.to_string()),
+    };
+    // The name becomes a folder under --out: only what `check` accepts in a scenario file.
+    if !herd::scenario::valid_scenario_name(&merged.scenario.name) {
+        return invalid(format!(
+            "scenario name {:?} cannot be used as a folder name; accepted: lower-case letters, digits, `-` and `_`",
+            merged.scenario.name
+        ));
+    }
+    let renderer = match Renderer::new(args.templates.as_deref()) {
+        Ok(r) => r,
+        Err(e) => return invalid(e.to_string()),
+    };
+    let dir = args.out.join(&merged.scenario.name);
+    let summary_path = write_summary(&dir, &merged).map_err(|e| HerdError::output(&dir, e))?;
+    let written = write_reports(&dir, &merged, &renderer, &args.format)?;
+    print!("{}", terminal_summary(&merged));
+    println!("merged {} runs into {}", runs.len(), summary_path.display());
+    for w in written {
+        println!("{}", w.display());
+    }
+    Ok(ExitCode::from(merged.verdict.exit_code() as u8))
+}
