@@ -13,7 +13,7 @@ use herd::report::{RunSummary, read_summary};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-use common::moto::{herd, text, worker};
+use common::moto::{herd, herd_command, text, worker};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
@@ -559,4 +559,65 @@ fn every_call_is_signed_as_aws_checks_signatures() {
     assert_ne!(o.status.code(), Some(0));
     assert!(s.is_none(), "nothing ran");
     assert!(text(&o.stderr).contains("sts:GetCallerIdentity"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn two_slices_side_by_side_read_only_their_own_replies_and_merge_into_the_plan() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let toml = scenario_a("aws-a-slices", "awss", "", "");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("slices.toml");
+    std::fs::write(&file, &toml).expect("write scenario");
+    // Both start together, a few seconds from now, as workers of a distributed run would.
+    let at =
+        humantime::format_rfc3339_millis(std::time::SystemTime::now() + std::time::Duration::from_secs(4)).to_string();
+    let slices: Vec<std::process::Child> = ["1/2", "2/2"]
+        .iter()
+        .map(|seg| {
+            herd_command(
+                dir.path(),
+                &["run", file.to_str().unwrap(), "--segment", seg, "--start-at", &at, "--out", "out", "--quiet"],
+            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("herd starts")
+        })
+        .collect();
+    let mut sent = 0;
+    for (i, child) in slices.into_iter().enumerate() {
+        let o = child.wait_with_output().expect("herd ends");
+        let path = dir.path().join(format!("out/aws-a-slices/segment-{}-of-2/summary.json", i + 1));
+        let s = read_summary(&path).unwrap_or_else(|e| panic!("{e}\n{}\n{}", text(&o.stdout), text(&o.stderr)));
+        assert_eq!(o.status.code(), Some(0), "{}\n{}", text(&o.stdout), text(&o.stderr));
+        let a = &s.accounting;
+        // Each slice holds one of the two pairs: half the arrivals, every reply its own.
+        assert_eq!(a.sent, 15, "{a:?}");
+        assert_eq!((a.replied, a.lost, a.unknown_replies, a.duplicated), (15, 0, 0, 0), "{a:?}");
+        sent += a.sent;
+    }
+    assert_eq!(sent, 30, "10/s for 3 s over both slices");
+    let o = herd(dir.path(), &["merge", "out/aws-a-slices", "--out", "merged"]);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", text(&o.stdout), text(&o.stderr));
+    let m = read_summary(&dir.path().join("merged/aws-a-slices/summary.json")).expect("merged summary");
+    assert_eq!((m.accounting.sent, m.accounting.replied), (30, 30));
+    assert_eq!(m.slices.len(), 2);
+    assert!(m.slices.iter().all(|s| s.start_skew_seconds < 1.0), "started together: {:?}", m.slices);
+    // Each slice removed the queues it alone used.
+    assert!(queues_with_prefix("webordinary-input-awss").is_empty());
+    assert!(queues_with_prefix("webordinary-output-awss").is_empty());
+}
+
+#[test]
+fn a_slice_refuses_a_reply_queue_other_slices_read_too_before_it_creates_anything() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let toml = scenario_a("aws-a-shared", "awsh", "", "").replace(
+        "preset = \"webordinary-a\"",
+        "preset = \"webordinary-a\"\nreply = { kind = \"sqs\", queue = \"webordinary-output-awsh-shared\", match_pointer = \"/commandId\", success_pointer = \"/success\" }",
+    );
+    let (o, _, _dir) = run_scenario(&toml, "aws-a-shared", &["--segment", "1/2"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("webordinary-output-awsh-shared") && err.contains("segment 1/2"), "{err}");
+    assert!(queues_with_prefix("webordinary-input-awsh").is_empty(), "nothing was created");
 }

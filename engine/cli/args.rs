@@ -69,6 +69,10 @@ pub(crate) enum Command {
     Plan {
         /// The scenario file.
         path: PathBuf,
+        /// Show only slice `i/n` of the plan (the project+user pairs, sessions and faults that
+        /// `herd run --segment i/n` carries out).
+        #[arg(long, value_parser = parse_segment)]
+        segment: Option<herd::plan::Segment>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
@@ -144,6 +148,16 @@ pub(crate) struct RunArgs {
     /// Folder for results; each scenario writes `<out>/<name>/summary.json`.
     #[arg(long, default_value = "herd-out")]
     pub out: PathBuf,
+    /// Run only slice `i/n` of each plan: its share of the project+user pairs (a pair is never
+    /// split), with every phase's full schedule sending only to them, so that `n` workers with
+    /// `--segment 1/n` to `n/n` together run the whole plan once. Writes into
+    /// `<out>/<scenario>/segment-<i>-of-<n>/`; `herd merge <out>/<scenario>` joins the slices.
+    #[arg(long, value_parser = parse_segment)]
+    pub segment: Option<herd::plan::Segment>,
+    /// Start the run at this wall-clock time (RFC 3339, e.g. 2026-11-29T10:00:00Z), so that
+    /// workers started one by one begin together; a run that starts late says by how much.
+    #[arg(long, value_parser = parse_start_at)]
+    pub start_at: Option<std::time::SystemTime>,
     /// Override every scenario's seed.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -189,4 +203,14 @@ pub(crate) enum PlanFormat {
     Text,
     /// For tools.
     Json,
+}
+
+fn parse_segment(text: &str) -> Result<herd::plan::Segment, String> {
+    text.parse()
+}
+
+fn parse_start_at(text: &str) -> Result<std::time::SystemTime, String> {
+    humantime::parse_rfc3339_weak(text).map_err(|_| {
+        format!("{text:?} is not a time; write RFC 3339 such as 2026-11-29T10:00:00Z or 2026-11-29T10:00:00.250Z")
+    })
 }

@@ -11,7 +11,8 @@ use anyhow::{Context as _, Result};
 use clap::Parser as _;
 use herd::outputs::CloudWatchPublisher;
 use herd::plan::{
-    CompileOptions, ExecutorPlan, FaultTrigger, PhaseStart, Plan, format_duration, load_and_compile_with,
+    CompileOptions, ExecutorPlan, FaultTrigger, PhaseStart, Plan, Segment, apply_segment, format_duration,
+    load_and_compile_with,
 };
 use herd::report::{
     Comparison, Format, IndexEntry, Renderer, ReportData, RunInfo, RunSummary, SkippedScenario, compare, junit,
@@ -116,7 +117,7 @@ pub(crate) fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => cmd_run(&args),
         Command::Check { paths, format } => cmd_check(&paths, format),
-        Command::Plan { path, format } => cmd_plan(&path, format),
+        Command::Plan { path, format, segment } => cmd_plan(&path, format, segment),
         Command::Schema => cmd_schema(),
         Command::Report(args) => cmd_report(&args),
         Command::Merge(args) => super::merge::cmd_merge(&args),
@@ -287,11 +288,17 @@ fn cmd_schema() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn cmd_plan(path: &Path, format: PlanFormat) -> Result<ExitCode> {
-    let plan = match compile_all(&[path.to_path_buf()]) {
+fn cmd_plan(path: &Path, format: PlanFormat, segment: Option<Segment>) -> Result<ExitCode> {
+    let mut plan = match compile_all(&[path.to_path_buf()]) {
         Ok(mut p) => p.remove(0),
         Err(code) => return Ok(code),
     };
+    if let Some(seg) = segment
+        && let Err(e) = apply_segment(&mut plan, seg)
+    {
+        eprintln!("error: {}: --segment {seg}: {}", plan.file, printable_text(&e));
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
     match format {
         PlanFormat::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
         PlanFormat::Text => print!("{}", printable_text(&plan_text(&plan))),
@@ -314,6 +321,22 @@ fn plan_text(plan: &Plan) -> String {
         d(plan.sample_interval)
     );
     let _ = writeln!(out, "{}", plan.target.describe());
+    if let Some(seg) = &plan.segment {
+        let _ = writeln!(
+            out,
+            "segment {}: {} of {} project+user pairs, {} of {} sessions; every phase's schedule runs in full and sends only to them",
+            seg.label,
+            seg.pairs,
+            seg.total_pairs,
+            seg.sessions,
+            plan.sessions.len()
+        );
+        for (f, fault) in plan.faults.iter().enumerate() {
+            let by = seg.fault_slices.get(f).copied().unwrap_or(1);
+            let here = if seg.carries_fault(f) { "this slice".to_owned() } else { format!("slice {by}/{}", seg.count) };
+            let _ = writeln!(out, "  fault {} carried out by {here}", fault.name);
+        }
+    }
     let _ = writeln!(out, "sessions: {}", plan.sessions.len());
     for g in &plan.groups {
         let sessions = &plan.sessions[g.first..g.first + g.count];
@@ -400,7 +423,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let considered = plans.len();
-    let (plans, skipped) = match super::select::select(plans, args) {
+    let (mut plans, skipped) = match super::select::select(plans, args) {
         Ok(chosen) => chosen,
         Err(e) => {
             eprintln!("error: {}", printable_text(&e));
@@ -411,6 +434,14 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         eprintln!("skipped {}: {}", printable_text(&s.name), printable_text(&s.reason));
     }
     // Everything that can be wrong with the command line is checked before anything runs.
+    if let Some(seg) = args.segment {
+        for plan in &mut plans {
+            if let Err(e) = apply_segment(plan, seg) {
+                eprintln!("error: {}: --segment {seg}: {}", plan.file, printable_text(&e));
+                return Ok(ExitCode::from(EXIT_INVALID));
+            }
+        }
+    }
     let renderer = match Renderer::new(args.templates.as_deref()) {
         Ok(r) => r,
         Err(e) => {
@@ -488,11 +519,18 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
     .context("cannot install the signal handler")?;
     let mut worst = 0u8;
     let multiple = considered > 1;
+    // The first run starts at --start-at; the others follow it.
+    let mut start_at = args.start_at;
     for mut plan in plans {
         if let Some(seed) = args.seed {
             plan.seed = seed;
         }
-        let dir = args.out.join(&plan.name);
+        let dir = match &plan.segment {
+            // Slices side by side in one output folder, and `herd merge <out>/<scenario>` finds
+            // them all.
+            Some(seg) => args.out.join(&plan.name).join(format!("segment-{}-of-{}", seg.index, seg.count)),
+            None => args.out.join(&plan.name),
+        };
         // One run at a time writes a scenario's folder.
         let _lock = match lock_output(&dir) {
             Ok(lock) => lock,
@@ -524,7 +562,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
             wall_seconds: 0.0,
             command_line: reproduce(&plan, args),
             host: host_name(),
-            segment: None,
+            segment: plan.segment.as_ref().map(|s| s.label.clone()),
         };
         let mut reporter =
             Reporter::new(&dir, &plan, clock, info.clone(), args.quiet).map_err(|e| HerdError::output(&dir, e))?;
@@ -542,6 +580,9 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
             }
             None => None,
         };
+        if let Some(at) = start_at.take() {
+            wait_for_start(at, &stop);
+        }
         let wall = Instant::now();
         let result = {
             let mut outputs = Outputs::new().with(&mut reporter);
@@ -633,8 +674,9 @@ fn reproduce(plan: &Plan, args: &RunArgs) -> String {
     };
     let params: String =
         COMPILE.get().map(|(_, given)| given.iter().map(|g| format!(" {g}")).collect()).unwrap_or_default();
+    let segment = plan.segment.as_ref().map(|s| format!(" --segment {}", s.label)).unwrap_or_default();
     format!(
-        "herd run {} --seed {}{clock}{params} --out {}",
+        "herd run {} --seed {}{clock}{params}{segment} --out {}",
         shell_word(&plan.file),
         plan.seed,
         shell_word(&args.out.to_string_lossy())
@@ -798,4 +840,26 @@ fn host_name() -> Option<String> {
         .or_else(|| std::env::var("HOSTNAME").ok())
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
+}
+
+/// Waits until `at` (or a stop request), or says how late the run starts.
+fn wait_for_start(at: std::time::SystemTime, stop: &AtomicBool) {
+    match at.duration_since(std::time::SystemTime::now()) {
+        Ok(wait) => {
+            eprintln!("herd: waiting {} for --start-at", format_duration(wait));
+            let until = Instant::now() + wait;
+            // In short steps, so that Ctrl-C during the wait is heard.
+            while !stop.load(Ordering::SeqCst) {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                std::thread::sleep(left.min(std::time::Duration::from_millis(100)));
+            }
+        }
+        Err(late) => {
+            eprintln!("herd: starting {} after --start-at (late)", format_duration(late.duration()));
+            tracing::warn!(target: "herd::cli", "started {:?} after --start-at", late.duration());
+        }
+    }
 }

@@ -309,6 +309,7 @@ impl Compiler {
             templates: Arc::new(templates),
             vars: params.vars.iter().map(|(k, v)| (k.clone(), v.text())).collect(),
             message_data: std::mem::take(&mut self.message_data),
+            segment: None,
         }
     }
 

@@ -6,6 +6,7 @@ mod distribution;
 mod model;
 #[cfg(test)]
 mod parser_props;
+mod segment;
 mod template;
 mod threshold;
 mod units;
@@ -15,6 +16,7 @@ pub use compile::{CompileOptions, compile, compile_with, load_and_compile, load_
 pub(crate) use compile::{field_name, instruction_name};
 pub use distribution::Distribution;
 pub use model::*;
+pub use segment::{MAX_SEGMENTS, Segment, SegmentPlan, apply_segment, slice_of_sessions};
 pub(crate) use template::explain as explain_template_error;
 pub(crate) use template::render_once as render_once_public;
 pub use template::{

@@ -53,6 +53,9 @@ pub struct Plan {
     /// The message templates of every phase.
     #[serde(skip)]
     pub templates: Arc<Templates>,
+    /// The slice of the plan this run carries out (`--segment i/n`), or `None` for all of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<super::segment::SegmentPlan>,
 }
 
 impl Plan {

@@ -463,7 +463,9 @@ fn merge_faults(runs: &[(String, RunSummary)], skews: &[f64]) -> Vec<FaultRecord
             match out.iter_mut().find(|o| o.name == f.name) {
                 None => out.push(f),
                 Some(o) if !o.struck() => {
-                    if f.struck() {
+                    // The record of the slice that carries the fault out says what happened,
+                    // even when it struck nothing; another slice's only says whose it was.
+                    if f.struck() || (elsewhere(o) && !elsewhere(&f)) {
                         *o = f;
                     }
                 }
@@ -486,6 +488,11 @@ fn merge_faults(runs: &[(String, RunSummary)], skews: &[f64]) -> Vec<FaultRecord
         }
     }
     out
+}
+
+/// Whether a fault record is a slice's note that another slice carries the fault out.
+fn elsewhere(f: &FaultRecord) -> bool {
+    f.at.is_none() && f.detail.starts_with("carried out by slice ")
 }
 
 /// Ownership changes of every run on one clock, in time order; a change two runs both saw (they

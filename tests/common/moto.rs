@@ -131,12 +131,17 @@ pub fn worker() -> std::path::PathBuf {
 
 /// Runs herd in `dir` with moto's environment.
 pub fn herd(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    herd_command(dir, args).output().expect("herd runs")
+}
+
+/// herd with `args` in `dir`, pointed at the shared server, to start or run.
+pub fn herd_command(dir: &std::path::Path, args: &[&str]) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_herd"));
     cmd.args(args).current_dir(dir);
     for (k, v) in env() {
         cmd.env(k, v);
     }
-    cmd.output().expect("herd runs")
+    cmd
 }
 
 /// Output bytes as text.

@@ -10,6 +10,7 @@ mod per_session_iterations;
 mod ramping_arrival_rate;
 mod rate_schedule;
 mod registry;
+mod segmented;
 mod soak;
 mod think_time;
 

@@ -9,6 +9,7 @@ use super::burst::Burst;
 use super::constant_arrival_rate::constant_arrival_rate;
 use super::per_session_iterations::PerSessionIterations;
 use super::ramping_arrival_rate::ramping_arrival_rate;
+use super::segmented::Segmented;
 use super::soak::Soak;
 use super::think_time::{Taker, ThinkTime};
 use crate::plan::{ExecutorPlan, IterationOrder, Plan};
@@ -69,16 +70,30 @@ pub(crate) trait Executor: Send {
 }
 
 /// The executor of phase `p` of `plan`, starting at `start`.
+///
+/// A segmented plan (`--segment i/n`) runs each phase's full schedule and sends only what falls
+/// to its own sessions ([`Segmented`]); the sessions that take turns after a think time, and a
+/// closed model's loops, are its own sessions only.
 pub(crate) fn new_executor(plan: &Plan, p: usize, start: Micros) -> Box<dyn Executor> {
     let phase = &plan.phases[p];
-    let inner = schedule(plan, p, start);
+    let mut inner = schedule(plan, p, start);
+    let mut sessions = std::borrow::Cow::Borrowed(&phase.sessions);
+    if let Some(seg) = &plan.segment {
+        let mine: Vec<usize> = phase.sessions.iter().copied().filter(|s| seg.owns(*s)).collect();
+        let share = if phase.sessions.is_empty() { 0.0 } else { mine.len() as f64 / phase.sessions.len() as f64 };
+        // A closed model's loops were cut to this slice's sessions already.
+        if !matches!(phase.executor, ExecutorPlan::PerSessionIterations { .. }) {
+            inner = Box::new(Segmented::new(inner, seg.owned.clone(), share));
+        }
+        sessions = std::borrow::Cow::Owned(mine);
+    }
     match &phase.think_time {
         Some(think) => {
             let taker = match phase.executor {
                 ExecutorPlan::Soak { .. } => Taker::Named,
                 _ => Taker::AnyRested,
             };
-            Box::new(ThinkTime::new(inner, &phase.sessions, *think, taker))
+            Box::new(ThinkTime::new(inner, &sessions, *think, taker))
         }
         None => inner,
     }
@@ -96,7 +111,15 @@ fn schedule(plan: &Plan, p: usize, start: Micros) -> Box<dyn Executor> {
             Box::new(ramping_arrival_rate(sessions, start, *start_rate, stages, *poisson, *max_in_flight))
         }
         ExecutorPlan::PerSessionIterations { iterations, order, think_time } => {
-            let loops = loops(plan, &sessions, *order);
+            let mut loops = loops(plan, &sessions, *order);
+            if let Some(seg) = &plan.segment {
+                // A slice loops over its own sessions only: each session still sends its
+                // iterations, in the order the unsegmented loop gives them.
+                for slots in &mut loops {
+                    slots.retain(|slot| seg.owns(sessions[*slot]));
+                }
+                loops.retain(|slots| !slots.is_empty());
+            }
             Box::new(PerSessionIterations::new(sessions, loops, *iterations, *think_time))
         }
         ExecutorPlan::Burst { count, to } => Box::new(Burst::new(sessions, *count, *to)),

@@ -37,7 +37,9 @@ pub(crate) fn needs(plan: &Plan, params: &AwsParams) -> Result<Needs, String> {
     let mut done = [vec![false; work.names.len()], Vec::new(), Vec::new()];
     done[1] = vec![false; reply.as_ref().map_or(0, |r| r.names.len())];
     done[2] = vec![false; interrupt.as_ref().map_or(0, |r| r.names.len())];
-    for s in 0..plan.sessions.len() {
+    // A slice (`--segment i/n`) needs only what its own sessions use.
+    let owned = |s: usize| plan.segment.as_ref().is_none_or(|seg| seg.owns(s));
+    for s in (0..plan.sessions.len()).filter(|s| owned(*s)) {
         let w = work.index_of(s);
         if !std::mem::replace(&mut done[0][w], true) {
             push(QueueNeed {
@@ -74,6 +76,52 @@ pub(crate) fn needs(plan: &Plan, params: &AwsParams) -> Result<Needs, String> {
         }
     }
     Ok((queues, tables))
+}
+
+/// What a slice (`--segment i/n` with n > 1) shares with the other slices: the queues its
+/// sessions use that other slices' sessions use too (by name), and the reply queues among them.
+/// A slice must leave a shared queue and the tables in place at its end (the others are still
+/// running), and cannot read a shared reply queue at all: it would take, and delete, the other
+/// slices' replies.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// Queue names shared with other slices.
+    pub(crate) queues: HashSet<String>,
+    /// Reply queues shared with other slices.
+    pub(crate) replies: Vec<String>,
+}
+
+pub(crate) fn shared_with_other_slices(plan: &Plan, params: &AwsParams) -> Result<Shared, String> {
+    let mut out = Shared::default();
+    let Some(seg) = plan.segment.as_ref().filter(|seg| seg.count > 1) else { return Ok(out) };
+    let mut templates = vec![&params.work.queue];
+    if let ReplyParams::Sqs { queue, .. } = &params.reply {
+        templates.push(queue);
+    }
+    if let Some(q) = params.claims.as_ref().and_then(|c| c.interrupt_queue.as_ref()) {
+        templates.push(q);
+    }
+    for (k, template) in templates.into_iter().enumerate() {
+        let rendered = SessionQueues::render(plan, template, |n| n)?;
+        // Per queue: used by this slice, used by another.
+        let mut used = vec![(false, false); rendered.names.len()];
+        for s in 0..plan.sessions.len() {
+            let u = &mut used[rendered.index_of(s)];
+            if seg.owns(s) { u.0 = true } else { u.1 = true }
+        }
+        for (name, (mine, theirs)) in rendered.names.iter().zip(used) {
+            if mine && theirs {
+                out.queues.insert(name.clone());
+                if k == 1 && matches!(params.reply, ReplyParams::Sqs { .. }) {
+                    out.replies.push(name.clone());
+                }
+            }
+        }
+    }
+    if let Some(c) = &params.claims {
+        out.queues.insert(c.queue.clone());
+    }
+    Ok(out)
 }
 
 /// Every mutating call a run of `plan` would make, for `herd run --dry-run`.

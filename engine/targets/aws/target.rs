@@ -21,7 +21,7 @@ use super::clients::{Clients, explain, sdk_config};
 use super::compile::{AwsParams, ContainersParams, ReplyParams};
 use super::containers::Ecs;
 use super::local::{Local, LocalSetup};
-use super::needs::needs;
+use super::needs::{needs, shared_with_other_slices};
 use super::provision::{self, Created};
 use super::router::{Router, RouterMsg, lookup_owner};
 use super::session_queues::SessionQueues;
@@ -136,6 +136,13 @@ impl AwsTarget {
             }
         }
         let (queue_needs, table_needs) = needs(plan, params).map_err(TargetError::Setup)?;
+        let shared = shared_with_other_slices(plan, params).map_err(TargetError::Setup)?;
+        if let (Some(seg), Some(first)) = (&plan.segment, shared.replies.first()) {
+            return Err(TargetError::Setup(format!(
+                "segment {}: reply queue {first} is shared with project+user pairs of other slices, so this slice would read (and delete) their replies; give each project+user its own reply queue (a `reply.queue` template with `{{{{ session.project }}}}` and `{{{{ session.user }}}}`) to run in slices",
+                seg.label
+            )));
+        }
         let mut created = Created::default();
         let urls = rt.block_on(async {
             provision::tables(&clients, &table_needs, params.provision, &mut created).await?;
@@ -148,6 +155,18 @@ impl AwsTarget {
                 return Err(TargetError::Setup(e));
             }
         };
+        if plan.segment.as_ref().is_some_and(|seg| seg.count > 1) {
+            // Other slices still use what they share with this one when it ends: the tables,
+            // and the queues their sessions use too. Only what is this slice's alone goes.
+            let shared_urls: std::collections::HashSet<&String> =
+                shared.queues.iter().map(|n| urls.get(n).unwrap_or(n)).collect();
+            let kept: Vec<String> = created.queues.iter().filter(|u| shared_urls.contains(u)).cloned().collect();
+            created.queues.retain(|u| !shared_urls.contains(u));
+            let kept: Vec<String> = kept.into_iter().chain(std::mem::take(&mut created.tables)).collect();
+            if !kept.is_empty() {
+                tracing::warn!(target: "herd::aws", "shared with the other slices, left in place at the end: {}", kept.join(", "));
+            }
+        }
         match Self::start(&rt, &clients, plan, params, options, &urls) {
             Ok(mut target) => {
                 target.rt = Some(rt);
@@ -183,12 +202,13 @@ impl AwsTarget {
             Some(q) => Some(SessionQueues::render(plan, q, url_of).map_err(TargetError::Setup)?),
             None => None,
         };
-        let reply_urls = match &params.reply {
+        let reply_index = match &params.reply {
             ReplyParams::Sqs { queue, .. } => {
-                SessionQueues::render(plan, queue, url_of).map_err(TargetError::Setup)?.names
+                Some(SessionQueues::render(plan, queue, url_of).map_err(TargetError::Setup)?)
             }
-            ReplyParams::StepFunctionsCallback { .. } => Vec::new(),
+            ReplyParams::StepFunctionsCallback { .. } => None,
         };
+        let reply_urls = reply_index.as_ref().map(|r| r.names.clone()).unwrap_or_default();
         // Each work queue with the project+user pairs it serves (for queue depth by group),
         // worked out once: a sample must not walk every session.
         let queue_pairs: Vec<(String, Vec<String>)> = {
@@ -237,6 +257,17 @@ impl AwsTarget {
                 correlation: match_pointer.clone(),
                 success: success_pointer.clone(),
                 interrupted: interrupted_pointer.clone(),
+            };
+            // A slice reads only its own sessions' reply queues.
+            let reply_urls: Vec<String> = match (&plan.segment, &reply_index) {
+                (Some(seg), Some(index)) => {
+                    let mut mine = vec![false; reply_urls.len()];
+                    for s in (0..plan.sessions.len()).filter(|s| seg.owns(*s)) {
+                        mine[index.index_of(s)] = true;
+                    }
+                    reply_urls.into_iter().zip(mine).filter_map(|(u, m)| m.then_some(u)).collect()
+                }
+                _ => reply_urls,
             };
             for url in reply_urls {
                 rt.spawn(reply_reader(
