@@ -46,10 +46,89 @@ fn sends(plan: &Plan) -> Vec<(usize, usize, u64, Micros)> {
     target.sent
 }
 
+/// Slice `index/count` of `plan` as a real target runs it: sending only its own share (the
+/// scenarios here are simulated, whose slices would otherwise run the whole model).
 fn segmented(plan: &Plan, index: u32, count: u32) -> Option<Plan> {
     let mut p = plan.clone();
     apply_segment(&mut p, Segment { index, count }).ok()?;
+    if let Some(seg) = p.segment.as_mut() {
+        seg.whole_model = false;
+    }
     Some(p)
+}
+
+/// Slice `index/count` of `plan` as herd runs it on the simulated target: the whole model,
+/// recording only its own share.
+fn simulated_slice(plan: &Plan, index: u32, count: u32) -> Option<Plan> {
+    let mut p = plan.clone();
+    apply_segment(&mut p, Segment { index, count }).ok()?;
+    assert!(p.segment.as_ref().unwrap().whole_model, "a simulated slice runs the whole model");
+    Some(p)
+}
+
+fn scenario_file(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name)
+}
+
+#[test]
+fn merged_slices_of_a_simulated_run_equal_the_whole_run_exactly() {
+    let mut merges = Vec::new();
+    for name in ["load-100-sessions.toml", "burst-100.toml", "interrupts-10-per-hour.toml", "session-switching.toml"] {
+        let plan = common::plan(&scenario_file(name));
+        let whole = common::run_plan(&plan);
+        for n in [2, 3, 5] {
+            let runs: Vec<(String, herd::report::RunSummary)> = (1..=n)
+                .filter_map(|i| simulated_slice(&plan, i, n).map(|p| (format!("{i}/{n}"), common::run_plan(&p))))
+                .collect();
+            if runs.len() < 2 {
+                continue;
+            }
+            // Slices that would hold no pair are refused, so the merged runs hold every pair
+            // only when every slice ran.
+            if runs.len() < n as usize {
+                continue;
+            }
+            let merged = herd::report::merge_summaries(&runs, "herd merge").unwrap();
+            let at = format!("{name} in {n} slices");
+            merges.push(at.clone());
+            assert_eq!(merged.accounting, whole.accounting, "{at}");
+            assert_eq!(merged.unrecovered_kills, whole.unrecovered_kills, "{at}");
+            // Every series, its count and its histogram, exactly.
+            let series = |s: &herd::report::RunSummary| {
+                s.metrics
+                    .iter()
+                    .map(|m| {
+                        (
+                            (m.name.clone(), m.tag_key.clone(), m.tag_value.clone()),
+                            (m.count, m.histogram.clone(), m.rate),
+                        )
+                    })
+                    .collect::<BTreeMap<_, _>>()
+            };
+            let (got, want) = (series(&merged), series(&whole));
+            assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>(), "{at}");
+            for (k, w) in &want {
+                let g = &got[k];
+                assert_eq!(g.0, w.0, "{at}: count of {k:?}");
+                assert_eq!(g.2, w.2, "{at}: rate of {k:?}");
+                let decode = |h: &Option<String>| h.as_deref().and_then(herd::metrics::decode_histogram);
+                assert_eq!(decode(&g.1), decode(&w.1), "{at}: histogram of {k:?}");
+            }
+            for (m, w) in merged.thresholds.iter().zip(&whole.thresholds) {
+                assert_eq!((m.passed, m.measured), (w.passed, w.measured), "{at}: {} {}", w.key, w.rule);
+            }
+            assert_eq!(merged.verdict, whole.verdict, "{at}");
+            let phases = |s: &herd::report::RunSummary| {
+                s.phases.iter().map(|p| (p.name.clone(), p.sent, p.replied, p.failed, p.lost)).collect::<Vec<_>>()
+            };
+            assert_eq!(phases(&merged), phases(&whole), "{at}");
+            assert_eq!(
+                merged.faults.iter().map(|f| f.at).collect::<Vec<_>>(),
+                whole.faults.iter().map(|f| f.at).collect::<Vec<_>>(),
+                "{at}"
+            );
+        }
+    }
 }
 
 /// One phase of a generated scenario: its TOML and whether its sends' times are exact in a

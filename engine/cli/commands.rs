@@ -324,12 +324,17 @@ fn plan_text(plan: &Plan) -> String {
     if let Some(seg) = &plan.segment {
         let _ = writeln!(
             out,
-            "segment {}: {} of {} project+user pairs, {} of {} sessions; every phase's schedule runs in full and sends only to them",
+            "segment {}: {} of {} project+user pairs, {} of {} sessions; {}",
             seg.label,
             seg.pairs,
             seg.total_pairs,
             seg.sessions,
-            plan.sessions.len()
+            plan.sessions.len(),
+            if seg.whole_model {
+                "the simulated system runs whole and this slice records only their messages (and, in slice 1, the system's own gauges)"
+            } else {
+                "every phase's schedule runs in full and sends only to them"
+            }
         );
         for (f, fault) in plan.faults.iter().enumerate() {
             let by = seg.fault_slices.get(f).copied().unwrap_or(1);

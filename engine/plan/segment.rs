@@ -76,6 +76,11 @@ pub struct SegmentPlan {
     pub owned: Arc<[bool]>,
     /// For each fault of the plan, the slice (from 1) that carries it out.
     pub fault_slices: Vec<u32>,
+    /// Whether the slice runs the whole model and records only its own share: on an in-process
+    /// simulated target, whose pairs share one pool of containers and one random stream, a
+    /// slice that simulated only its own load would simulate a different, less busy system.
+    /// A real target's slice sends only its own share.
+    pub whole_model: bool,
 }
 
 impl SegmentPlan {
@@ -158,6 +163,7 @@ pub fn apply_segment(plan: &mut Plan, segment: Segment) -> Result<(), String> {
         sessions,
         owned,
         fault_slices,
+        whole_model: plan.target.supports_virtual_clock(),
     });
     Ok(())
 }

@@ -703,7 +703,7 @@ impl Dispatcher<'_> {
         for f in 0..self.plan.faults.len() {
             if let FaultTrigger::AfterMessages(n) = self.plan.faults[f].trigger
                 && !self.fault_fired[f]
-                && self.ledger.acct.sent >= n
+                && self.ledger.total_sent() >= n
             {
                 self.fire_fault(f);
             }
@@ -774,11 +774,22 @@ impl Dispatcher<'_> {
                 self.ledger.owner_changed(at, pair, from, to);
             }
             Observation::FaultDone { fault, outcome } => {
-                let Some(record) = self.faults.get_mut(fault) else { return };
+                if fault >= self.faults.len() {
+                    return;
+                }
                 let kill = matches!(
                     self.plan.faults[fault].action,
                     FaultAction::KillContainer { .. } | FaultAction::StopContainer { .. }
                 );
+                if self.plan.segment.as_ref().is_some_and(|seg| !seg.carries_fault(fault)) {
+                    // A slice of a simulated run carries out every fault, for the model's sake,
+                    // and leaves the record to the slice that holds it; the pairs it hit still
+                    // wait for their recovery.
+                    let mut scratch = self.faults[fault].clone();
+                    self.ledger.fault_done(&mut scratch, at, outcome, kill);
+                    return;
+                }
+                let record = &mut self.faults[fault];
                 self.ledger.fault_done(record, at, outcome, kill);
                 let record = record.clone();
                 tracing::info!(target: "herd::runtime", "fault {}: {}", record.name, record.detail);
@@ -807,7 +818,9 @@ impl Dispatcher<'_> {
             return;
         }
         self.fault_fired[f] = true;
-        if self.plan.segment.as_ref().is_some_and(|seg| !seg.carries_fault(f)) {
+        // Another slice carries the fault out; a slice of a simulated run carries it out too,
+        // since it runs the whole model, and records nothing of it.
+        if self.plan.segment.as_ref().is_some_and(|seg| !seg.carries_fault(f) && !seg.whole_model) {
             return;
         }
         let now = self.clock.now();

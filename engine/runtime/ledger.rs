@@ -112,9 +112,83 @@ pub(crate) struct Ledger<'a> {
     /// plan has more than one group, or a threshold names a group's gauge.
     pair_groups: HashMap<String, Vec<usize>>,
     pub ownership_changes: Vec<OwnershipChange>,
+    /// In a slice of a simulated run: what this slice does not record (other slices' messages,
+    /// and the system's own observations unless this is the first slice) goes here instead.
+    shadow: Option<Box<Shadow>>,
+}
+
+/// The sinks of a ledger, swapped in while it handles what its slice does not record, so that
+/// every count and every metric has one code path whether or not it is recorded.
+#[derive(Default)]
+struct Shadow {
+    recorder: Recorder,
+    acct: Accounting,
+    interval: Interval,
+    phases: Vec<PhaseRecord>,
+    sessions: Vec<SessionCounters>,
+    ownership_changes: Vec<OwnershipChange>,
+    /// Which sessions this slice records.
+    owned: std::sync::Arc<[bool]>,
+    /// The pairs of those sessions.
+    owned_pairs: std::collections::HashSet<String>,
+    /// Whether this slice records the system's own observations (containers, gauges, claims,
+    /// errors that name no message): the first slice does.
+    system: bool,
+    /// Whether the sinks are swapped now.
+    active: bool,
 }
 
 impl<'a> Ledger<'a> {
+    /// Swaps the real sinks with the shadow's (and back).
+    fn swap_shadow(&mut self) {
+        let Some(s) = self.shadow.as_deref_mut() else { return };
+        std::mem::swap(&mut self.recorder, &mut s.recorder);
+        std::mem::swap(&mut self.acct, &mut s.acct);
+        std::mem::swap(&mut self.interval, &mut s.interval);
+        std::mem::swap(&mut self.phases, &mut s.phases);
+        std::mem::swap(&mut self.sessions, &mut s.sessions);
+        std::mem::swap(&mut self.ownership_changes, &mut s.ownership_changes);
+        s.active = !s.active;
+    }
+
+    /// Runs `f` with the shadow's sinks when `recorded` is false (only in a slice of a
+    /// simulated run; otherwise everything is recorded).
+    fn recording<R>(&mut self, recorded: bool, f: impl FnOnce(&mut Self) -> R) -> R {
+        let swap = !recorded && self.shadow.as_ref().is_some_and(|s| !s.active);
+        if swap {
+            self.swap_shadow();
+        }
+        let out = f(self);
+        if swap {
+            self.swap_shadow();
+        }
+        out
+    }
+
+    /// Whether this ledger records what concerns `session`.
+    fn records_session(&self, session: usize) -> bool {
+        self.shadow.as_ref().is_none_or(|s| s.owned.get(session).copied().unwrap_or(false))
+    }
+
+    /// Whether this ledger records what concerns message `id` (a forgotten message's answer is
+    /// the system's).
+    fn records_message(&self, id: u64) -> bool {
+        match self.messages.get(id) {
+            Some(m) => self.records_session(m.session),
+            None => self.records_system(),
+        }
+    }
+
+    /// Whether this ledger records the system's own observations.
+    fn records_system(&self) -> bool {
+        self.shadow.as_ref().is_none_or(|s| s.system)
+    }
+
+    /// Messages sent, recorded here or not: what a fault triggered by a message count counts.
+    pub(crate) fn total_sent(&self) -> u64 {
+        self.acct.sent + self.shadow.as_ref().map_or(0, |s| s.acct.sent)
+    }
+
     pub(crate) fn new(plan: &'a Plan) -> Self {
         let combined = plan
             .thresholds
@@ -164,6 +238,22 @@ impl<'a> Ledger<'a> {
                 HashMap::new()
             },
             ownership_changes: Vec::new(),
+            shadow: plan.segment.as_ref().filter(|seg| seg.whole_model).map(|seg| {
+                Box::new(Shadow {
+                    phases: plan.phases.iter().map(|p| PhaseRecord::new(p.name.clone(), String::new(), true)).collect(),
+                    sessions: vec![SessionCounters::default(); plan.sessions.len()],
+                    owned: seg.owned.clone(),
+                    owned_pairs: plan
+                        .sessions
+                        .iter()
+                        .zip(seg.owned.iter())
+                        .filter(|(_, o)| **o)
+                        .map(|(s, _)| s.pair_key())
+                        .collect(),
+                    system: seg.index == 1,
+                    ..Shadow::default()
+                })
+            }),
         }
     }
 
@@ -199,6 +289,11 @@ impl<'a> Ledger<'a> {
 
     /// An arrival dropped by the in-flight cap.
     pub(crate) fn dropped(&mut self, phase: usize, session: usize) {
+        let recorded = self.records_session(session);
+        self.recording(recorded, |l| l.dropped_inner(phase, session));
+    }
+
+    fn dropped_inner(&mut self, phase: usize, session: usize) {
         let tags = self.tags(phase, session);
         self.acct.dropped_arrivals += 1;
         self.interval.dropped += 1;
@@ -207,14 +302,22 @@ impl<'a> Ledger<'a> {
 
     /// An arrival that found every session of phase `phase` busy (think time).
     pub(crate) fn dropped_busy(&mut self, phase: usize, session: usize) {
-        self.dropped(phase, session);
-        self.phases[phase].busy_drops += 1;
+        let recorded = self.records_session(session);
+        self.recording(recorded, |l| {
+            l.dropped_inner(phase, session);
+            l.phases[phase].busy_drops += 1;
+        });
     }
 
     /// A message handed to the target, `lag` after its intended time; returns its id. It counts
     /// as sent once [`Ledger::acknowledged`] says the system took it. The interval's lag
     /// percentiles are kept for the timeline when `timed` (the real clock).
     pub(crate) fn handed(&mut self, phase: usize, session: usize, intended: Micros, lag: Micros, timed: bool) -> u64 {
+        let recorded = self.records_session(session);
+        self.recording(recorded, |l| l.handed_inner(phase, session, intended, lag, timed))
+    }
+
+    fn handed_inner(&mut self, phase: usize, session: usize, intended: Micros, lag: Micros, timed: bool) -> u64 {
         let id = self.next_id();
         let tags = self.tags(phase, session);
         self.messages.push(MsgInfo { session, phase, intended, state: MsgState::Handed, switch: None });
@@ -234,6 +337,11 @@ impl<'a> Ledger<'a> {
     /// The system acknowledged message `id` (or the target hands messages over without
     /// acknowledging): from now it counts as sent. Later acknowledgements change nothing.
     pub(crate) fn acknowledged(&mut self, id: u64) {
+        let recorded = self.records_message(id);
+        self.recording(recorded, |l| l.acknowledged_inner(id));
+    }
+
+    fn acknowledged_inner(&mut self, id: u64) {
         let Some(info) = self.messages.get_mut(id) else { return };
         if info.state != MsgState::Handed {
             return;
@@ -250,8 +358,13 @@ impl<'a> Ledger<'a> {
 
     /// A reply for message `id`, seen at `at`. Returns the message when this reply resolved it.
     pub(crate) fn reply(&mut self, at: Micros, id: u64, success: bool, interrupted: bool) -> Option<Resolved> {
+        let recorded = self.records_message(id);
+        self.recording(recorded, |l| l.reply_inner(at, id, success, interrupted))
+    }
+
+    fn reply_inner(&mut self, at: Micros, id: u64, success: bool, interrupted: bool) -> Option<Resolved> {
         // An answer proves the message was sent, even if its acknowledgement is still on the way.
-        self.acknowledged(id);
+        self.acknowledged_inner(id);
         if self.messages.forgotten(id) {
             // Answered long after its message was resolved (past the horizon): late.
             self.acct.late_replies += 1;
@@ -262,7 +375,7 @@ impl<'a> Ledger<'a> {
         let (session, phase, intended, state) = (info.session, info.phase, info.intended, info.state);
         // herd never sent it, so the system cannot have answered it.
         if state == MsgState::NotSent {
-            self.unknown_reply();
+            self.unknown_reply_inner();
             return None;
         }
         let tags = self.tags(phase, session);
@@ -351,6 +464,11 @@ impl<'a> Ledger<'a> {
 
     /// Message `id` timed out. Returns the message when it was still in flight.
     pub(crate) fn timeout(&mut self, id: u64) -> Option<Resolved> {
+        let recorded = self.records_message(id);
+        self.recording(recorded, |l| l.timeout_inner(id))
+    }
+
+    fn timeout_inner(&mut self, id: u64) -> Option<Resolved> {
         let info = self.messages.get(id)?;
         let (session, phase, state) = (info.session, info.phase, info.state);
         match state {
@@ -392,6 +510,11 @@ impl<'a> Ledger<'a> {
     /// Message `id` never reached the system. Returns the message when it was still in flight;
     /// a reply for it later (which would be a bug of the target) counts as unknown.
     pub(crate) fn send_failed(&mut self, id: u64) -> Option<Resolved> {
+        let recorded = self.records_message(id);
+        self.recording(recorded, |l| l.send_failed_inner(id))
+    }
+
+    fn send_failed_inner(&mut self, id: u64) -> Option<Resolved> {
         let info = self.messages.get(id)?;
         // Only a message not yet counted as sent can fail to be sent.
         if info.state != MsgState::Handed {
@@ -428,11 +551,12 @@ impl<'a> Ledger<'a> {
         let mut unconfirmed = 0;
         for id in self.messages.ids() {
             let (phase, session, state) = (self.messages[id].phase, self.messages[id].session, self.messages[id].state);
+            let recorded = self.records_session(session);
             match state {
-                MsgState::InFlight => self.mark_lost(id),
+                MsgState::InFlight => self.recording(recorded, |l| l.mark_lost(id)),
                 MsgState::Handed => {
-                    self.mark_not_sent(id, MsgState::Unconfirmed);
-                    unconfirmed += 1;
+                    self.recording(recorded, |l| l.mark_not_sent(id, MsgState::Unconfirmed));
+                    unconfirmed += usize::from(recorded) as u64;
                 }
                 _ => continue,
             }
@@ -445,6 +569,11 @@ impl<'a> Ledger<'a> {
     /// kept until then, recorded at once if the reply came first, dropped if the message was
     /// lost (a reply after the message was counted lost proves no switch time).
     pub(crate) fn switch(&mut self, id: u64, took: Micros) {
+        let recorded = self.records_message(id);
+        self.recording(recorded, |l| l.switch_inner(id, took));
+    }
+
+    fn switch_inner(&mut self, id: u64, took: Micros) {
         let Some(tags) = self.message_tags(id) else { return };
         let m = &mut self.messages[id];
         match m.state {
@@ -456,6 +585,11 @@ impl<'a> Ledger<'a> {
 
     /// herd sent an INTERRUPT for `session` (a fault, or the router's interrupt on a switch).
     pub(crate) fn interrupt_sent(&mut self, session: Option<usize>) {
+        let recorded = session.map_or_else(|| self.records_system(), |s| self.records_session(s));
+        self.recording(recorded, |l| l.interrupt_sent_inner(session));
+    }
+
+    fn interrupt_sent_inner(&mut self, session: Option<usize>) {
         self.acct.interrupts_sent += 1;
         let tags = session.map(|s| [Tag::Group(self.plan.sessions[s].group)]);
         self.recorder.add(Metric::InterruptsSent, 1, tags.as_ref().map_or(&[][..], |t| &t[..]));
@@ -463,40 +597,61 @@ impl<'a> Ledger<'a> {
 
     /// A project+user changed hands at `at`; a new owner is a claim seen taken.
     pub(crate) fn owner_changed(&mut self, at: Micros, pair: String, from: Option<String>, to: Option<String>) {
-        if to.is_some() {
-            self.acct.claims_seen += 1;
-        }
-        self.ownership_changes.push(OwnershipChange { t: secs(at), pair, from, to });
+        let recorded = self.records_system();
+        self.recording(recorded, |l| {
+            if to.is_some() {
+                l.acct.claims_seen += 1;
+            }
+            l.ownership_changes.push(OwnershipChange { t: secs(at), pair, from, to });
+        });
     }
 
     /// herd sent a CLAIM_REQUEST.
     pub(crate) fn claim_sent(&mut self) {
-        self.acct.claims_sent += 1;
-        self.recorder.add(Metric::ClaimsSent, 1, &[]);
+        let recorded = self.records_system();
+        self.recording(recorded, |l| {
+            l.acct.claims_sent += 1;
+            l.recorder.add(Metric::ClaimsSent, 1, &[]);
+        });
     }
 
     pub(crate) fn container_started(&mut self, took: Micros) {
-        self.recorder.record(Metric::ContainerStart, took, &[]);
+        let recorded = self.records_system();
+        self.recording(recorded, |l| l.recorder.record(Metric::ContainerStart, took, &[]));
     }
 
     pub(crate) fn target_error(&mut self) {
-        self.acct.target_errors += 1;
-        self.recorder.add(Metric::TargetErrors, 1, &[]);
+        let recorded = self.records_system();
+        self.recording(recorded, |l| {
+            l.acct.target_errors += 1;
+            l.recorder.add(Metric::TargetErrors, 1, &[]);
+        });
     }
 
     pub(crate) fn malformed_reply(&mut self) {
-        self.acct.malformed_replies += 1;
-        self.recorder.add(Metric::MalformedReplies, 1, &[]);
+        let recorded = self.records_system();
+        self.recording(recorded, |l| {
+            l.acct.malformed_replies += 1;
+            l.recorder.add(Metric::MalformedReplies, 1, &[]);
+        });
     }
 
     pub(crate) fn unknown_reply(&mut self) {
+        let recorded = self.records_system();
+        self.recording(recorded, Self::unknown_reply_inner);
+    }
+
+    fn unknown_reply_inner(&mut self) {
         self.acct.unknown_replies += 1;
         self.recorder.add(Metric::UnknownReplies, 1, &[]);
     }
 
     pub(crate) fn preview_load(&mut self, id: u64, took: Micros) {
-        let tags = self.message_tags(id);
-        self.recorder.record(Metric::PreviewLoad, took, tags.as_ref().map_or(&[][..], |t| &t[..]));
+        let recorded = self.records_message(id);
+        self.recording(recorded, |l| {
+            let tags = l.message_tags(id);
+            l.recorder.record(Metric::PreviewLoad, took, tags.as_ref().map_or(&[][..], |t| &t[..]));
+        });
     }
 
     /// A fault was carried out at `at`: its record is filled in, and every pair whose container
@@ -515,6 +670,11 @@ impl<'a> Ledger<'a> {
 
     /// Gauges sampled at `at`; the next timeline point shows them.
     pub(crate) fn gauges(&mut self, at: Micros, g: GaugeSample) {
+        let recorded = self.records_system();
+        self.recording(recorded, |l| l.gauges_inner(at, g));
+    }
+
+    fn gauges_inner(&mut self, at: Micros, g: GaugeSample) {
         for (c, mem, cpu) in &g.containers {
             let instance = format!("container-{c}");
             self.recorder.gauge(Metric::ContainerMemory, &instance, at, *mem);
@@ -615,7 +775,10 @@ impl<'a> Ledger<'a> {
 
     /// Kills whose pair never answered successfully again.
     pub(crate) fn unrecovered(&self) -> u64 {
-        self.recoveries.len() as u64
+        match &self.shadow {
+            Some(s) => self.recoveries.iter().filter(|r| s.owned_pairs.contains(&r.pair)).count() as u64,
+            None => self.recoveries.len() as u64,
+        }
     }
 }
 

@@ -78,7 +78,8 @@ pub(crate) fn new_executor(plan: &Plan, p: usize, start: Micros) -> Box<dyn Exec
     let phase = &plan.phases[p];
     let mut inner = schedule(plan, p, start);
     let mut sessions = std::borrow::Cow::Borrowed(&phase.sessions);
-    if let Some(seg) = &plan.segment {
+    // A slice of a simulated run runs the whole model: its ledger records only its own share.
+    if let Some(seg) = plan.segment.as_ref().filter(|seg| !seg.whole_model) {
         let mine: Vec<usize> = phase.sessions.iter().copied().filter(|s| seg.owns(*s)).collect();
         let share = if phase.sessions.is_empty() { 0.0 } else { mine.len() as f64 / phase.sessions.len() as f64 };
         // A closed model's loops were cut to this slice's sessions already.
@@ -112,7 +113,7 @@ fn schedule(plan: &Plan, p: usize, start: Micros) -> Box<dyn Executor> {
         }
         ExecutorPlan::PerSessionIterations { iterations, order, think_time } => {
             let mut loops = loops(plan, &sessions, *order);
-            if let Some(seg) = &plan.segment {
+            if let Some(seg) = plan.segment.as_ref().filter(|seg| !seg.whole_model) {
                 // A slice loops over its own sessions only: each session still sends its
                 // iterations, in the order the unsegmented loop gives them.
                 for slots in &mut loops {
