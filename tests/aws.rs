@@ -621,3 +621,23 @@ fn a_slice_refuses_a_reply_queue_other_slices_read_too_before_it_creates_anythin
     assert!(err.contains("webordinary-output-awsh-shared") && err.contains("segment 1/2"), "{err}");
     assert!(queues_with_prefix("webordinary-input-awsh").is_empty(), "nothing was created");
 }
+
+#[test]
+fn a_run_distributed_over_local_workers_merges_their_slices_exactly() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let toml = scenario_a("aws-a-distributed", "awsd", "", "");
+    let (o, s, dir) = run_scenario(&toml, "aws-a-distributed", &["--distribute", "local", "--workers", "2"]);
+    let s = s.unwrap_or_else(|| panic!("no merged summary:\n{}\n{}", text(&o.stdout), text(&o.stderr)));
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!((s.accounting.sent, s.accounting.replied, s.accounting.lost), (30, 30, 0), "{:?}", s.accounting);
+    assert_eq!(s.accounting.unknown_replies, 0, "no worker read another's replies");
+    assert_eq!(s.slices.iter().map(|x| x.sent).sum::<u64>(), 30);
+    assert!(s.slices.iter().all(|x| x.start_skew_seconds < 1.0), "{:?}", s.slices);
+    let latency = s.metrics.iter().find(|m| m.name == "message_latency" && m.tag_key.is_none()).unwrap();
+    assert_eq!(latency.count, 30, "every reply's latency in the merged histogram");
+    for i in 1..=2 {
+        assert!(dir.path().join(format!("out/aws-a-distributed/segment-{i}-of-2/summary.json")).is_file());
+    }
+    assert!(queues_with_prefix("webordinary-input-awsd").is_empty());
+    assert!(queues_with_prefix("webordinary-output-awsd").is_empty());
+}

@@ -209,3 +209,28 @@ fn bad_inputs_exit_2_naming_the_file() {
     assert!(err.contains("nohist") && err.contains("histogram"), "{err}");
     assert!(!out.exists(), "nothing is written when the merge is refused");
 }
+
+#[test]
+fn slices_of_a_segmented_run_merge_only_as_a_whole() {
+    let slice = |label: &str| {
+        let mut s = run_seed(1);
+        s.run.segment = Some(label.to_owned());
+        s
+    };
+    let err = |runs: Vec<(String, RunSummary)>| merge_summaries(&runs, "").unwrap_err().to_string();
+    // A missing slice.
+    let e = err(vec![("a".into(), slice("1/3")), ("b".into(), slice("3/3"))]);
+    assert!(e.contains("2/3") && e.contains("missing"), "{e}");
+    // The same slice twice.
+    let e = err(vec![("a".into(), slice("1/2")), ("b".into(), slice("1/2"))]);
+    assert!(e.starts_with("b:") && e.contains("second time"), "{e}");
+    // Slices of two different cuts.
+    let e = err(vec![("a".into(), slice("1/2")), ("b".into(), slice("2/3"))]);
+    assert!(e.starts_with("b:") && e.contains("cut in 2"), "{e}");
+    // A whole run among slices.
+    let e = err(vec![("a".into(), slice("1/2")), ("w".into(), run_seed(1))]);
+    assert!(e.starts_with("w:") && e.contains("whole run"), "{e}");
+    // Every slice once: merged, in any order.
+    let m = merge_summaries(&[("b".into(), slice("2/2")), ("a".into(), slice("1/2"))], "").unwrap();
+    assert_eq!(m.slices.len(), 2);
+}

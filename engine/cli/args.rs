@@ -154,6 +154,15 @@ pub(crate) struct RunArgs {
     /// `<out>/<scenario>/segment-<i>-of-<n>/`; `herd merge <out>/<scenario>` joins the slices.
     #[arg(long, value_parser = parse_segment)]
     pub segment: Option<herd::plan::Segment>,
+    /// Spread each scenario over worker processes: `local` starts `--workers` processes of this
+    /// herd on this machine, each running `--segment i/N` from one start time, follows them on
+    /// one line, and merges their summaries into `<out>/<scenario>/` (each worker's own folder
+    /// and log beside it). A worker that fails stops the others (exit 3, naming it).
+    #[arg(long, value_enum, requires = "workers", conflicts_with = "segment")]
+    pub distribute: Option<Distribute>,
+    /// How many workers `--distribute` starts.
+    #[arg(long, requires = "distribute", value_parser = clap::value_parser!(u32).range(1..=i64::from(super::distribute::MAX_LOCAL_WORKERS)))]
+    pub workers: Option<u32>,
     /// Start the run at this wall-clock time (RFC 3339, e.g. 2026-11-29T10:00:00Z), so that
     /// workers started one by one begin together; a run that starts late says by how much.
     #[arg(long, value_parser = parse_start_at)]
@@ -213,4 +222,11 @@ fn parse_start_at(text: &str) -> Result<std::time::SystemTime, String> {
     humantime::parse_rfc3339_weak(text).map_err(|_| {
         format!("{text:?} is not a time; write RFC 3339 such as 2026-11-29T10:00:00Z or 2026-11-29T10:00:00.250Z")
     })
+}
+
+/// Where `--distribute` runs the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Distribute {
+    /// Processes of this herd on this machine.
+    Local,
 }

@@ -53,6 +53,10 @@ static ALL_ERRORS: AtomicBool = AtomicBool::new(false);
 /// scenario is compiled and where the command that reproduces a run is written.
 static COMPILE: std::sync::OnceLock<(CompileOptions, Vec<String>)> = std::sync::OnceLock::new();
 
+/// The compile options as command-line arguments (`--vars`, `--set`, `--allow-large`), for the
+/// workers of a distributed run.
+pub(crate) static PASS_ON: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
 fn compile_options() -> &'static CompileOptions {
     static DEFAULT: std::sync::OnceLock<CompileOptions> = std::sync::OnceLock::new();
     COMPILE.get().map_or_else(|| DEFAULT.get_or_init(CompileOptions::default), |(o, _)| o)
@@ -114,6 +118,14 @@ pub(crate) fn main() -> ExitCode {
     }
     let options = CompileOptions { allow_large: cli.allow_large, overrides: herd::scenario::Overrides { sets } };
     let _ = COMPILE.set((options, given));
+    // The same options as arguments, for the workers of a distributed run.
+    let mut pass_on: Vec<String> =
+        cli.vars.iter().flat_map(|f| ["--vars".to_owned(), f.display().to_string()]).collect();
+    pass_on.extend(cli.set.iter().flat_map(|s| ["--set".to_owned(), s.clone()]));
+    if cli.allow_large {
+        pass_on.push("--allow-large".to_owned());
+    }
+    let _ = PASS_ON.set(pass_on);
     let result = match cli.command {
         Command::Run(args) => cmd_run(&args),
         Command::Check { paths, format } => cmd_check(&paths, format),
@@ -529,6 +541,20 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
     for mut plan in plans {
         if let Some(seed) = args.seed {
             plan.seed = seed;
+        }
+        if let (Some(_), Some(workers)) = (args.distribute, args.workers) {
+            if multiple {
+                eprintln!("== {} ({}) on {workers} workers", plan.name, plan.file);
+            }
+            let code = super::distribute::run_local(&plan, args, workers, &stop, &hurry, &renderer)?;
+            if code == EXIT_INVALID || code == EXIT_TARGET {
+                return Ok(ExitCode::from(code));
+            }
+            worst = worst.max(code);
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            continue;
         }
         let dir = match &plan.segment {
             // Slices side by side in one output folder, and `herd merge <out>/<scenario>` finds

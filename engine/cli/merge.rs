@@ -44,12 +44,15 @@ pub(crate) fn cmd_merge(args: &MergeArgs) -> Result<ExitCode> {
         Ok(ExitCode::from(EXIT_INVALID))
     };
     let mut paths: Vec<PathBuf> = Vec::new();
+    // Summaries found by searching a folder, rather than named.
+    let mut searched: Vec<PathBuf> = Vec::new();
     for input in &args.inputs {
         if input.is_dir() {
             let before = paths.len();
             if let Err(e) = find_summaries(input, &args.out, &mut paths) {
                 return invalid(e);
             }
+            searched.extend(paths[before..].iter().cloned());
             if paths.len() == before {
                 return invalid(format!("{}: no summary.json in this folder or under it", input.display()));
             }
@@ -70,9 +73,17 @@ pub(crate) fn cmd_merge(args: &MergeArgs) -> Result<ExitCode> {
     let mut runs = Vec::with_capacity(paths.len());
     for path in &paths {
         match read_summary(path) {
+            // A merged summary found in a folder (a distributed run's, beside its slices) is
+            // not read again: its runs are merged from their own summaries.
+            Ok(s) if !s.slices.is_empty() && searched.contains(path) => {
+                eprintln!("herd: skipped {}: a merged summary; its runs are read from their own", path.display());
+            }
             Ok(s) => runs.push((path.display().to_string(), s)),
             Err(e) => return invalid(e),
         }
+    }
+    if runs.is_empty() {
+        return invalid("nothing to merge: every summary found was itself a merge".to_owned());
     }
     let line =
         std::env::args().map(|a| if a.contains(' ') { format!("{a:?}") } else { a }).collect::<Vec<_>>().join(" ");

@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod distribute;
 mod merge;
 mod progress;
 mod select;

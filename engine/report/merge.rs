@@ -74,6 +74,14 @@ pub enum MergeError {
         /// What it says.
         value: String,
     },
+    /// Slices of a segmented run that do not make up the whole run.
+    #[error("{file}: {why}")]
+    Segments {
+        /// The summary at fault.
+        file: String,
+        /// What is wrong.
+        why: String,
+    },
     /// A metric this herd does not know, or a distribution without its histogram.
     #[error("{file}: metric `{metric}` {why}")]
     Metric {
@@ -129,6 +137,7 @@ pub fn merge_summaries(runs: &[(String, RunSummary)], command_line: &str) -> Res
             .map_err(|_| MergeError::StartedAt { file: source.clone(), value: s.run.started_at.clone() })?;
         starts.push(at);
     }
+    check_segments(runs)?;
     let earliest = starts.iter().copied().min().unwrap_or(SystemTime::UNIX_EPOCH);
     // On the virtual clock every run starts at its own zero: the runs are lined up on it.
     let skews: Vec<f64> = if first.clock == crate::runtime::ClockKind::Virtual {
@@ -226,6 +235,45 @@ pub fn merge_summaries(runs: &[(String, RunSummary)], command_line: &str) -> Res
         },
         slices,
     })
+}
+
+/// Slices of a segmented run merge only as a whole: every slice of one cut, each once, and no
+/// run that is not a slice of it (a merge missing a slice would look like a whole run that sent
+/// less).
+fn check_segments(runs: &[(String, RunSummary)]) -> Result<(), MergeError> {
+    let Some((_, cut)) = runs.iter().find_map(|(f, s)| s.run.segment.as_ref().map(|g| (f, g))) else { return Ok(()) };
+    let count = |label: &str| label.split_once('/').and_then(|(_, n)| n.parse::<u32>().ok());
+    let n = count(cut).unwrap_or(0);
+    let mut seen: Vec<&str> = Vec::new();
+    for (file, s) in runs {
+        let bad = |why: String| MergeError::Segments { file: file.clone(), why };
+        let Some(label) = s.run.segment.as_deref() else {
+            return Err(bad(format!(
+                "is a whole run, merged with slices of a run cut in {n}; merge the slices of one run only"
+            )));
+        };
+        if count(label) != Some(n) {
+            return Err(bad(format!("is slice {label}, merged with slices of a run cut in {n}")));
+        }
+        if seen.contains(&label) {
+            return Err(bad(format!("is slice {label} a second time")));
+        }
+        seen.push(label);
+    }
+    let missing: Vec<String> = (1..=n).map(|i| format!("{i}/{n}")).filter(|l| !seen.contains(&l.as_str())).collect();
+    if !missing.is_empty() {
+        let (file, _) = &runs[0];
+        return Err(MergeError::Segments {
+            file: file.clone(),
+            why: format!(
+                "slice{} {} of this run {} missing; merge all {n} slices (a slice that failed can be run again alone with --segment)",
+                if missing.len() == 1 { "" } else { "s" },
+                missing.join(", "),
+                if missing.len() == 1 { "is" } else { "are" }
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn add_accounting(to: &mut Accounting, a: &Accounting) {
