@@ -641,3 +641,58 @@ fn a_run_distributed_over_local_workers_merges_their_slices_exactly() {
     assert!(queues_with_prefix("webordinary-input-awsd").is_empty());
     assert!(queues_with_prefix("webordinary-output-awsd").is_empty());
 }
+
+#[test]
+fn generation_b_over_local_workers_answers_every_task_whichever_slice_its_container_calls() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Each slice starts a container; a container may claim another slice's pair (the claim
+    // queue and the ownership table are the system's, shared) and then calls back to its own
+    // slice's listener with the other slice's task token, which is forwarded.
+    let toml = format!(
+        r#"
+name = "aws-b-distributed"
+max_duration = "1m"
+reply_timeout = "15s"
+sample_interval = "1s"
+
+[target]
+kind = "aws"
+preset = "webordinary-b"
+allowed_accounts = ["123456789012"]
+provision = true
+containers = {{ kind = "local", command = ["{worker}", "--generation", "b", "--idle-exit-secs", "40"], count = 1 }}
+
+[[sessions]]
+count = 4
+project = "awsbd-{{{{ i % 4 }}}}"
+user = "u"
+thread = "t-{{{{ i }}}}"
+
+[[phases]]
+executor = "constant-arrival-rate"
+rate = "10/s"
+duration = "2s"
+"#,
+        worker = worker().display()
+    );
+    let (o, s, dir) = run_scenario(
+        &toml,
+        "aws-b-distributed",
+        &["--distribute", "local", "--workers", "2", "--callback-listen", "127.0.0.1:0"],
+    );
+    // The system's shared queues and table stay after the slices (they leave them for each
+    // other); the test removes them.
+    common::moto::delete_queues_with_prefix("webordinary-");
+    let logs: String = (1..=2)
+        .map(|i| std::fs::read_to_string(dir.path().join(format!("out/aws-b-distributed/worker-{i}-of-2.log"))))
+        .filter_map(Result::ok)
+        .collect();
+    let s = s.unwrap_or_else(|| panic!("no merged summary:\n{}\n{}\n{logs}", text(&o.stdout), text(&o.stderr)));
+    let a = &s.accounting;
+    assert_eq!((a.sent, a.replied, a.lost, a.unknown_replies), (20, 20, 0, 0), "{a:?}\n{logs}");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    // Both slices left their listener's address for the other.
+    for i in 1..=2 {
+        assert!(dir.path().join(format!("out/aws-b-distributed/peers/slice-{i}.addr")).is_file());
+    }
+}

@@ -163,6 +163,12 @@ pub(crate) struct RunArgs {
     /// How many workers `--distribute` starts.
     #[arg(long, requires = "distribute", value_parser = clap::value_parser!(u32).range(1..=i64::from(super::distribute::MAX_LOCAL_WORKERS)))]
     pub workers: Option<u32>,
+    /// A folder the slices of one run share (with `--segment`): each leaves the address of its
+    /// Step Functions callback listener there, and a callback that carries another slice's task
+    /// token is forwarded to that slice's listener, so containers can call back to any slice.
+    /// `--distribute` sets it for its workers.
+    #[arg(long, requires = "segment")]
+    pub peers: Option<PathBuf>,
     /// Start the run at this wall-clock time (RFC 3339, e.g. 2026-11-29T10:00:00Z), so that
     /// workers started one by one begin together; a run that starts late says by how much.
     #[arg(long, value_parser = parse_start_at)]

@@ -571,7 +571,11 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
             }
         };
         let clock = args.clock.unwrap_or(plan.target.default_clock());
-        let options = TargetOptions { callback_listen: args.callback_listen.clone(), output_dir: Some(dir.clone()) };
+        let options = TargetOptions {
+            callback_listen: args.callback_listen.clone(),
+            output_dir: Some(dir.clone()),
+            peers: args.peers.clone(),
+        };
         let mut target = match plan.target.build(&plan, &options) {
             Ok(t) => t,
             Err(e) => {

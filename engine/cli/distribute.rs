@@ -114,6 +114,12 @@ pub(crate) fn run_local(
         if let Some(at) = start_at {
             cmd.arg("--start-at").arg(humantime::format_rfc3339_millis(at).to_string());
         }
+        // Where the workers' callback listeners find each other. Each binds its own: a
+        // listen address for all of them needs port 0.
+        cmd.arg("--peers").arg(dir.join("peers"));
+        if let Some(listen) = &args.callback_listen {
+            cmd.arg("--callback-listen").arg(listen);
+        }
         if let Some(t) = &args.templates {
             cmd.arg("--templates").arg(t);
         }

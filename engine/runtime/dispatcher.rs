@@ -559,7 +559,13 @@ impl Dispatcher<'_> {
             Some(seeded_uuid(&mut running.ids))
         } else {
             let bytes: [u8; 16] = rand::random();
-            Some(uuid::Builder::from_random_bytes(bytes).into_uuid().to_string())
+            let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+            // A slice's ids (and so its task tokens) say which slice they belong to, so a
+            // callback that reaches another slice's listener is forwarded to this one.
+            Some(match &self.plan.segment {
+                Some(seg) => format!("s{}-{id}", seg.index),
+                None => id.to_string(),
+            })
         }
     }
 

@@ -44,6 +44,10 @@ pub struct TargetOptions {
     /// The scenario's output folder, for files the target writes (worker logs go to
     /// `containers/` in it); none when nobody asked for files.
     pub output_dir: Option<std::path::PathBuf>,
+    /// A folder the slices of one segmented run share (`--peers`): each writes the address of
+    /// its callback listener there, and a callback that carries another slice's task token is
+    /// forwarded to that slice's listener.
+    pub peers: Option<std::path::PathBuf>,
 }
 
 /// Why the compile step refuses a fault on this target: the message and what to do instead.

@@ -46,10 +46,68 @@ fn error(code: &str, message: &str) -> Response<Full<Bytes>> {
     reply(StatusCode::BAD_REQUEST, &body)
 }
 
+/// The slice a task token belongs to: `s<k>-...` in a segmented run.
+fn slice_of(token: &str) -> Option<u32> {
+    let rest = token.strip_prefix('s')?;
+    let (k, _) = rest.split_once('-')?;
+    k.parse().ok()
+}
+
+/// A slice's listener among its peers (`--peers`): where it says its address, and how it
+/// reaches the others.
+pub(crate) struct Peers {
+    /// This slice, from 1.
+    own: u32,
+    /// The folder the slices share.
+    dir: std::path::PathBuf,
+    client: hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+}
+
+impl Peers {
+    pub(crate) fn new(own: u32, dir: std::path::PathBuf) -> Self {
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+        Self { own, dir, client }
+    }
+
+    fn address_file(&self, slice: u32) -> std::path::PathBuf {
+        self.dir.join(format!("slice-{slice}.addr"))
+    }
+
+    /// Leaves this slice's listener address for the others (written whole, then renamed, so a
+    /// peer never reads half of it).
+    pub(crate) fn announce(&self, addr: SocketAddr) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let tmp = self.dir.join(format!(".slice-{}.addr.tmp", self.own));
+        std::fs::write(&tmp, addr.to_string())?;
+        std::fs::rename(tmp, self.address_file(self.own))
+    }
+
+    /// Sends a callback on to slice `slice`'s listener and returns its answer.
+    async fn forward(&self, slice: u32, target: &str, body: Bytes) -> Result<Response<Full<Bytes>>, String> {
+        let file = self.address_file(slice);
+        let addr = std::fs::read_to_string(&file)
+            .map_err(|e| format!("slice {slice} has left no listener address in {}: {e}", file.display()))?;
+        let req = Request::post(format!("http://{}/", addr.trim()))
+            .header("x-amz-target", target)
+            .header("content-type", "application/x-amz-json-1.0")
+            .body(Full::new(body))
+            .map_err(|e| e.to_string())?;
+        let resp =
+            self.client.request(req).await.map_err(|e| format!("slice {slice}'s listener at {}: {e}", addr.trim()))?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        let mut r = Response::new(Full::new(body));
+        *r.status_mut() = status;
+        r.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/x-amz-json-1.0"));
+        Ok(r)
+    }
+}
+
 async fn handle(
     req: Request<Incoming>,
     inbox: UnboundedSender<RouterMsg>,
     read_timeout: Duration,
+    peers: Option<Arc<Peers>>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     // The call's time is when it reached the listener, before its body is read.
     let at = Instant::now();
@@ -77,6 +135,21 @@ async fn handle(
         let _ = inbox.send(Inbound::Malformed("a callback without taskToken".into()));
         return Ok(error("InvalidToken", "taskToken is missing"));
     };
+    // Another slice's token: that slice's listener answers it, and times it when it arrives
+    // there (a hop on one machine or one network, far below a reply's latency).
+    if let Some(peers) = &peers
+        && let Some(slice) = slice_of(&token).filter(|k| *k != peers.own)
+    {
+        return Ok(match peers.forward(slice, &target, body).await {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = inbox.send(Inbound::Error(format!("a callback for slice {slice}'s task token {token}: {e}")));
+                // A 5xx: the container's SDK retries, and the peer may be up by then.
+                let body = serde_json::json!({ "__type": "ServiceUnavailable", "message": e }).to_string();
+                reply(StatusCode::SERVICE_UNAVAILABLE, &body)
+            }
+        });
+    }
     let sent = match target.as_str() {
         "AWSStepFunctions.SendTaskSuccess" => {
             // The output must be a JSON document, as Step Functions requires.
@@ -115,9 +188,14 @@ pub(crate) async fn serve(
     listen: &str,
     limits: ListenerLimits,
     inbox: UnboundedSender<RouterMsg>,
+    peers: Option<Peers>,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
+    if let Some(p) = &peers {
+        p.announce(addr)?;
+    }
+    let peers = peers.map(Arc::new);
     if !addr.ip().is_loopback() {
         tracing::warn!(
             target: "herd::aws",
@@ -142,9 +220,9 @@ pub(crate) async fn serve(
                 drop(stream);
                 continue;
             };
-            let inbox = inbox.clone();
+            let (inbox, peers) = (inbox.clone(), peers.clone());
             tokio::spawn(async move {
-                let service = service_fn(move |req| handle(req, inbox.clone(), read_timeout));
+                let service = service_fn(move |req| handle(req, inbox.clone(), read_timeout, peers.clone()));
                 let _ = http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(read_timeout)
@@ -155,4 +233,73 @@ pub(crate) async fn serve(
         }
     });
     Ok(addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Posts a callback to `addr`; returns the status.
+    async fn call(addr: SocketAddr, target: &str, token: &str) -> StatusCode {
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+        let body = serde_json::json!({ "taskToken": token, "output": "{}" }).to_string();
+        let req = Request::post(format!("http://{addr}/"))
+            .header("x-amz-target", target)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        client.request(req).await.unwrap().status()
+    }
+
+    fn replies(rx: &mut tokio::sync::mpsc::UnboundedReceiver<RouterMsg>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            match m {
+                RouterMsg::Seen { event: Inbound::Reply { correlation, .. }, .. } => out.push(correlation),
+                RouterMsg::Seen { event: Inbound::Error(e), .. } => out.push(format!("error: {e}")),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_callback_for_another_slices_token_is_answered_by_that_slice() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let (tx1, mut rx1) = tokio::sync::mpsc::unbounded_channel();
+            let (tx2, mut rx2) = tokio::sync::mpsc::unbounded_channel();
+            let limits = ListenerLimits::default();
+            let peers = |own| Some(Peers::new(own, dir.path().to_path_buf()));
+            let one = serve("127.0.0.1:0", limits, tx1, peers(1)).await.unwrap();
+            let two = serve("127.0.0.1:0", limits, tx2, peers(2)).await.unwrap();
+            // Each left its address for the other.
+            assert_eq!(std::fs::read_to_string(dir.path().join("slice-2.addr")).unwrap(), two.to_string());
+
+            // Slice 2's token at slice 1's listener: forwarded, and slice 2's answer returned.
+            assert_eq!(call(one, "AWSStepFunctions.SendTaskSuccess", "s2-abc").await, StatusCode::OK);
+            assert_eq!(replies(&mut rx2), ["s2-abc"]);
+            assert!(replies(&mut rx1).is_empty(), "slice 1 kept nothing of it");
+            // A refusal by the owner comes back as the owner's answer.
+            assert_eq!(call(one, "AWSStepFunctions.Nonsense", "s2-def").await, StatusCode::BAD_REQUEST);
+
+            // Its own token stays with it.
+            assert_eq!(call(one, "AWSStepFunctions.SendTaskSuccess", "s1-own").await, StatusCode::OK);
+            assert_eq!(replies(&mut rx1), ["s1-own"]);
+
+            // A slice that left no address: a 5xx the caller retries, and the run is told.
+            assert_eq!(call(one, "AWSStepFunctions.SendTaskSuccess", "s3-xyz").await, StatusCode::SERVICE_UNAVAILABLE);
+            let said = replies(&mut rx1);
+            assert!(said.len() == 1 && said[0].contains("slice 3") && said[0].contains("s3-xyz"), "{said:?}");
+            assert!(replies(&mut rx2).is_empty());
+        });
+    }
+
+    #[test]
+    fn tokens_name_their_slice() {
+        assert_eq!(slice_of("s2-9f1c"), Some(2));
+        assert_eq!(slice_of("s12-x"), Some(12));
+        assert_eq!(slice_of("9f1c-aa"), None);
+        assert_eq!(slice_of("sx-1"), None);
+    }
 }

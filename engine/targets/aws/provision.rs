@@ -140,7 +140,7 @@ pub(crate) async fn tables(
             .key_type(KeyType::Hash)
             .build()
             .map_err(|e| e.to_string())?;
-        clients
+        let made = clients
             .dynamodb
             .create_table()
             .table_name(table)
@@ -148,9 +148,16 @@ pub(crate) async fn tables(
             .key_schema(schema)
             .billing_mode(BillingMode::PayPerRequest)
             .send()
-            .await
-            .map_err(|e| format!("CreateTable {table}: {}", explain(&e)))?;
-        created.tables.push(table.clone());
+            .await;
+        match made {
+            Ok(_) => created.tables.push(table.clone()),
+            // Created in the meantime by someone else (another slice of the same run, set up at
+            // the same moment): it exists, and it is not this run's to delete.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {
+                tracing::info!(target: "herd::aws", "table {table} was created by someone else meanwhile; using it");
+            }
+            Err(e) => return Err(format!("CreateTable {table}: {}", explain(&e))),
+        }
     }
     Ok(())
 }

@@ -283,7 +283,11 @@ impl AwsTarget {
         let callback_addr = match &params.reply {
             ReplyParams::StepFunctionsCallback { listen, limits } => {
                 let listen = options.callback_listen.clone().unwrap_or_else(|| listen.clone());
-                match rt.block_on(callback::serve(&listen, *limits, router_tx.clone())) {
+                let peers = match (&plan.segment, &options.peers) {
+                    (Some(seg), Some(dir)) => Some(callback::Peers::new(seg.index, dir.clone())),
+                    _ => None,
+                };
+                match rt.block_on(callback::serve(&listen, *limits, router_tx.clone(), peers)) {
                     Ok(addr) => Some(addr),
                     Err(e) => bail!(TargetError::Setup(format!(
                         "cannot listen on {listen} for Step Functions callbacks: {e}"
