@@ -54,7 +54,7 @@ pub(crate) enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run scenarios (files or folders of *.toml) one after another and write their summaries.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Validate scenarios without running them; every error of every file is listed.
     Check {
         /// Scenario files or folders.
