@@ -150,7 +150,8 @@ pub(crate) struct RunArgs {
     pub out: PathBuf,
     /// Run only slice `i/n` of each plan: its share of the project+user pairs (a pair is never
     /// split), with every phase's full schedule sending only to them, so that `n` workers with
-    /// `--segment 1/n` to `n/n` together run the whole plan once. Writes into
+    /// `--segment 1/n` to `n/n` together run the whole plan once (on the simulated target a
+    /// slice runs the whole model and records only its own share). Writes into
     /// `<out>/<scenario>/segment-<i>-of-<n>/`; `herd merge <out>/<scenario>` joins the slices.
     #[arg(long, value_parser = parse_segment)]
     pub segment: Option<herd::plan::Segment>,
