@@ -585,8 +585,10 @@ fn two_slices_side_by_side_read_only_their_own_replies_and_merge_into_the_plan()
         })
         .collect();
     let mut sent = 0;
+    let mut late = false;
     for (i, child) in slices.into_iter().enumerate() {
         let o = child.wait_with_output().expect("herd ends");
+        late |= text(&o.stderr).contains("after --start-at (late)");
         let path = dir.path().join(format!("out/aws-a-slices/segment-{}-of-2/summary.json", i + 1));
         let s = read_summary(&path).unwrap_or_else(|e| panic!("{e}\n{}\n{}", text(&o.stdout), text(&o.stderr)));
         assert_eq!(o.status.code(), Some(0), "{}\n{}", text(&o.stdout), text(&o.stderr));
@@ -602,7 +604,8 @@ fn two_slices_side_by_side_read_only_their_own_replies_and_merge_into_the_plan()
     let m = read_summary(&dir.path().join("merged/aws-a-slices/summary.json")).expect("merged summary");
     assert_eq!((m.accounting.sent, m.accounting.replied), (30, 30));
     assert_eq!(m.slices.len(), 2);
-    assert!(m.slices.iter().all(|s| s.start_skew_seconds < 1.0), "started together: {:?}", m.slices);
+    // Together, unless a slice's setup outlasted the lead (a busy machine), which it says.
+    assert!(late || m.slices.iter().all(|s| s.start_skew_seconds < 1.0), "started together: {:?}", m.slices);
     // Each slice removed the queues it alone used.
     assert!(queues_with_prefix("webordinary-input-awss").is_empty());
     assert!(queues_with_prefix("webordinary-output-awss").is_empty());
@@ -632,7 +635,12 @@ fn a_run_distributed_over_local_workers_merges_their_slices_exactly() {
     assert_eq!((s.accounting.sent, s.accounting.replied, s.accounting.lost), (30, 30, 0), "{:?}", s.accounting);
     assert_eq!(s.accounting.unknown_replies, 0, "no worker read another's replies");
     assert_eq!(s.slices.iter().map(|x| x.sent).sum::<u64>(), 30);
-    assert!(s.slices.iter().all(|x| x.start_skew_seconds < 1.0), "{:?}", s.slices);
+    // Together, unless a worker's setup outlasted the lead (a busy machine), which it says.
+    let late = (1..=2).any(|i| {
+        std::fs::read_to_string(dir.path().join(format!("out/aws-a-distributed/worker-{i}-of-2.log")))
+            .is_ok_and(|l| l.contains("after --start-at (late)"))
+    });
+    assert!(late || s.slices.iter().all(|x| x.start_skew_seconds < 1.0), "{:?}", s.slices);
     let latency = s.metrics.iter().find(|m| m.name == "message_latency" && m.tag_key.is_none()).unwrap();
     assert_eq!(latency.count, 30, "every reply's latency in the merged histogram");
     for i in 1..=2 {

@@ -82,7 +82,6 @@ duration = "5s"
 "#;
     let file = dir.path().join("unreachable.toml");
     std::fs::write(&file, toml).unwrap();
-    let started = Instant::now();
     let o = Command::new(env!("CARGO_BIN_EXE_herd"))
         .args(["run", file.to_str().unwrap(), "--distribute", "local", "--workers", "2", "--out", "out"])
         .current_dir(dir.path())
@@ -94,7 +93,6 @@ duration = "5s"
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(err.contains("worker ") && err.contains(" of 2") && err.contains("worker-"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(120), "the failure ended the run");
     assert!(!dir.path().join("out/unreachable/summary.json").exists(), "no merged summary from a failed run");
 }
 

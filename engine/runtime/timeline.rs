@@ -106,20 +106,20 @@ impl Timeline {
     }
 }
 
+/// `f` of two readings when both exist, else whichever exists.
+fn both(f: fn(f64, f64) -> f64, x: Option<f64>, y: Option<f64>) -> Option<f64> {
+    match (x, y) {
+        (Some(x), Some(y)) => Some(f(x, y)),
+        (x, y) => x.or(y),
+    }
+}
+
 /// One point for the intervals of `a` then `b`, `a_len` and `b_len` seconds long.
 fn merge(a: &TimelinePoint, b: &TimelinePoint, a_len: f64, b_len: f64) -> TimelinePoint {
     let (wa, wb) = (a_len.max(0.0), b_len.max(0.0));
     let weighted = |x: Option<f64>, y: Option<f64>| match (x, y) {
         (Some(x), Some(y)) if wa + wb > 0.0 => Some((x * wa + y * wb) / (wa + wb)),
         (Some(x), Some(y)) => Some((x + y) / 2.0),
-        (x, y) => x.or(y),
-    };
-    let max_f = |x: Option<f64>, y: Option<f64>| match (x, y) {
-        (Some(x), Some(y)) => Some(x.max(y)),
-        (x, y) => x.or(y),
-    };
-    let min_f = |x: Option<f64>, y: Option<f64>| match (x, y) {
-        (Some(x), Some(y)) => Some(x.min(y)),
         (x, y) => x.or(y),
     };
     TimelinePoint {
@@ -130,19 +130,19 @@ fn merge(a: &TimelinePoint, b: &TimelinePoint, a_len: f64, b_len: f64) -> Timeli
         failed: a.failed + b.failed,
         lost: a.lost + b.lost,
         in_flight: a.in_flight.max(b.in_flight),
-        latency_p50_ms: max_f(a.latency_p50_ms, b.latency_p50_ms),
-        latency_p90_ms: max_f(a.latency_p90_ms, b.latency_p90_ms),
-        latency_p99_ms: max_f(a.latency_p99_ms, b.latency_p99_ms),
+        latency_p50_ms: both(f64::max, a.latency_p50_ms, b.latency_p50_ms),
+        latency_p90_ms: both(f64::max, a.latency_p90_ms, b.latency_p90_ms),
+        latency_p99_ms: both(f64::max, a.latency_p99_ms, b.latency_p99_ms),
         latency_count: a.latency_count + b.latency_count,
         latency_sum_ms: a.latency_sum_ms + b.latency_sum_ms,
-        latency_min_ms: min_f(a.latency_min_ms, b.latency_min_ms),
-        latency_max_ms: max_f(a.latency_max_ms, b.latency_max_ms),
+        latency_min_ms: both(f64::min, a.latency_min_ms, b.latency_min_ms),
+        latency_max_ms: both(f64::max, a.latency_max_ms, b.latency_max_ms),
         containers: a.containers.max(b.containers),
         containers_starting: a.containers_starting.max(b.containers_starting),
         memory_max_bytes: a.memory_max_bytes.max(b.memory_max_bytes),
         cpu_avg_pct: weighted(a.cpu_avg_pct, b.cpu_avg_pct),
         queue_depth: a.queue_depth.max(b.queue_depth),
-        schedule_lag_p99_ms: max_f(a.schedule_lag_p99_ms, b.schedule_lag_p99_ms),
+        schedule_lag_p99_ms: both(f64::max, a.schedule_lag_p99_ms, b.schedule_lag_p99_ms),
         dropped: a.dropped + b.dropped,
     }
 }
@@ -154,39 +154,27 @@ fn merge(a: &TimelinePoint, b: &TimelinePoint, a_len: f64, b_len: f64) -> Timeli
 /// keeps the larger reading, since two slices sampling the same cluster see the same
 /// containers.
 pub fn combine(a: &TimelinePoint, b: &TimelinePoint) -> TimelinePoint {
-    let max_f = |x: Option<f64>, y: Option<f64>| match (x, y) {
-        (Some(x), Some(y)) => Some(x.max(y)),
-        (x, y) => x.or(y),
-    };
-    let min_f = |x: Option<f64>, y: Option<f64>| match (x, y) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, y) => x.or(y),
-    };
-    let sum_f = |x: Option<f64>, y: Option<f64>| match (x, y) {
-        (Some(x), Some(y)) => Some(x + y),
-        (x, y) => x.or(y),
-    };
     TimelinePoint {
         t: a.t.max(b.t),
-        intended_rate: sum_f(a.intended_rate, b.intended_rate),
+        intended_rate: both(std::ops::Add::add, a.intended_rate, b.intended_rate),
         sent: a.sent + b.sent,
         replied: a.replied + b.replied,
         failed: a.failed + b.failed,
         lost: a.lost + b.lost,
         in_flight: a.in_flight + b.in_flight,
-        latency_p50_ms: max_f(a.latency_p50_ms, b.latency_p50_ms),
-        latency_p90_ms: max_f(a.latency_p90_ms, b.latency_p90_ms),
-        latency_p99_ms: max_f(a.latency_p99_ms, b.latency_p99_ms),
+        latency_p50_ms: both(f64::max, a.latency_p50_ms, b.latency_p50_ms),
+        latency_p90_ms: both(f64::max, a.latency_p90_ms, b.latency_p90_ms),
+        latency_p99_ms: both(f64::max, a.latency_p99_ms, b.latency_p99_ms),
         latency_count: a.latency_count + b.latency_count,
         latency_sum_ms: a.latency_sum_ms + b.latency_sum_ms,
-        latency_min_ms: min_f(a.latency_min_ms, b.latency_min_ms),
-        latency_max_ms: max_f(a.latency_max_ms, b.latency_max_ms),
+        latency_min_ms: both(f64::min, a.latency_min_ms, b.latency_min_ms),
+        latency_max_ms: both(f64::max, a.latency_max_ms, b.latency_max_ms),
         containers: a.containers.max(b.containers),
         containers_starting: a.containers_starting.max(b.containers_starting),
         memory_max_bytes: a.memory_max_bytes.max(b.memory_max_bytes),
-        cpu_avg_pct: max_f(a.cpu_avg_pct, b.cpu_avg_pct),
+        cpu_avg_pct: both(f64::max, a.cpu_avg_pct, b.cpu_avg_pct),
         queue_depth: a.queue_depth.max(b.queue_depth),
-        schedule_lag_p99_ms: max_f(a.schedule_lag_p99_ms, b.schedule_lag_p99_ms),
+        schedule_lag_p99_ms: both(f64::max, a.schedule_lag_p99_ms, b.schedule_lag_p99_ms),
         dropped: a.dropped + b.dropped,
     }
 }
