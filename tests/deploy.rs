@@ -23,7 +23,7 @@ fn pascal(snake: &str) -> String {
 
 /// Every AWS call in herd's source, as the IAM action that authorises it.
 fn calls_in_source() -> BTreeSet<String> {
-    let client = regex::Regex::new(r"\b(sqs|dynamodb|ecs|cloudwatch|client)\s*\.\s*([a-z_]+)\(\)").unwrap();
+    let client = regex::Regex::new(r"\b(sqs|dynamodb|ecs|s3|cloudwatch|client)\s*\.\s*([a-z_]+)\(\)").unwrap();
     let wire = regex::Regex::new(r#"call\("([A-Za-z]+)""#).unwrap();
     let mut out = BTreeSet::new();
     let mut files = vec![root().join("engine")];
@@ -43,7 +43,12 @@ fn calls_in_source() -> BTreeSet<String> {
                 continue;
             }
             let svc = if svc == "client" { "cloudwatch" } else { svc };
-            out.insert(format!("{svc}:{}", pascal(op)));
+            // S3 authorises listing a bucket and asking for it under one action.
+            let action = match (svc, op) {
+                ("s3", "head_bucket" | "list_objects_v2") => "ListBucket".to_owned(),
+                _ => pascal(op),
+            };
+            out.insert(format!("{svc}:{action}"));
         }
         for c in wire.captures_iter(&text) {
             // herd's own SQS data-plane client; a batch call is authorised by its single form.
@@ -66,16 +71,24 @@ fn the_iam_policy_allows_every_call_herd_makes() {
         .collect();
     let calls = calls_in_source();
     // The scan must see the calls it is meant to see, or it proves nothing.
-    for known in
-        ["sqs:SendMessage", "sqs:ReceiveMessage", "dynamodb:GetItem", "ecs:StopTask", "cloudwatch:PutMetricData"]
-    {
+    for known in [
+        "sqs:SendMessage",
+        "sqs:ReceiveMessage",
+        "dynamodb:GetItem",
+        "ecs:StopTask",
+        "ecs:RunTask",
+        "s3:PutObject",
+        "cloudwatch:PutMetricData",
+    ] {
         assert!(calls.contains(known), "the source scan missed {known}: {calls:?}");
     }
     // GetCallerIdentity needs no permission: IAM cannot deny it.
     let missing: Vec<&String> =
         calls.iter().filter(|c| *c != "sts:GetCallerIdentity" && !allowed.contains(*c)).collect();
     assert!(missing.is_empty(), "deploy/iam/herd-run.json does not allow {missing:?}");
-    let unused: Vec<&String> = allowed.iter().filter(|a| !calls.contains(*a)).collect();
+    // RunTask hands the task definition's roles to the task: AWS asks for iam:PassRole on them.
+    assert!(calls.contains("ecs:RunTask") && allowed.contains("iam:PassRole"), "RunTask needs iam:PassRole");
+    let unused: Vec<&String> = allowed.iter().filter(|a| *a != "iam:PassRole" && !calls.contains(*a)).collect();
     assert!(unused.is_empty(), "deploy/iam/herd-run.json allows what herd never calls: {unused:?}");
 }
 

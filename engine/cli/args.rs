@@ -140,7 +140,7 @@ pub(crate) struct MergeArgs {
 }
 
 /// Options of `herd run`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct RunArgs {
     /// Scenario files or folders.
     #[arg(required = true)]
@@ -155,15 +155,24 @@ pub(crate) struct RunArgs {
     /// `<out>/<scenario>/segment-<i>-of-<n>/`; `herd merge <out>/<scenario>` joins the slices.
     #[arg(long, value_parser = parse_segment)]
     pub segment: Option<herd::plan::Segment>,
-    /// Spread each scenario over worker processes: `local` starts `--workers` processes of this
-    /// herd on this machine, each running `--segment i/N` from one start time, follows them on
-    /// one line, and merges their summaries into `<out>/<scenario>/` (each worker's own folder
-    /// and log beside it). A worker that fails stops the others (exit 3, naming it).
+    /// Spread each scenario over workers, each running `--segment i/N` from one start time,
+    /// followed on one line and merged into `<out>/<scenario>/` (each worker's own folder
+    /// beside it). `local` starts processes of this herd on this machine; `ecs` starts ECS
+    /// tasks of the herd image (see `[distribute.ecs]` and the `--ecs-*` flags), passing the
+    /// scenario, progress and results through S3. A worker that fails stops the others (exit
+    /// 3, naming it); Ctrl-C stops every worker.
     #[arg(long, value_enum, requires = "workers", conflicts_with = "segment")]
     pub distribute: Option<Distribute>,
-    /// How many workers `--distribute` starts.
-    #[arg(long, requires = "distribute", value_parser = clap::value_parser!(u32).range(1..=i64::from(super::distribute::MAX_LOCAL_WORKERS)))]
+    /// How many workers `--distribute` starts (at most 256 local processes).
+    #[arg(long, requires = "distribute", value_parser = clap::value_parser!(u32).range(1..=i64::from(super::distribute::MAX_WORKERS)))]
     pub workers: Option<u32>,
+    /// Where `--distribute ecs` runs its workers; each flag wins over `[distribute.ecs]`.
+    #[command(flatten)]
+    pub ecs: EcsArgs,
+    /// This run is a worker of `--distribute ecs`: its scenario is read from `input/` under
+    /// this S3 folder, and its progress and results are left there (set by the coordinator).
+    #[arg(long, value_name = "S3_URL", requires = "segment")]
+    pub s3_run: Option<String>,
     /// A folder the slices of one run share (with `--segment`): each leaves the address of its
     /// Step Functions callback listener there, and a callback that carries another slice's task
     /// token is forwarded to that slice's listener, so containers can call back to any slice.
@@ -236,4 +245,42 @@ fn parse_start_at(text: &str) -> Result<std::time::SystemTime, String> {
 pub(crate) enum Distribute {
     /// Processes of this herd on this machine.
     Local,
+    /// ECS tasks of the herd image (Fargate), with S3 between them and the coordinator.
+    Ecs,
+}
+
+/// `--distribute ecs` settings from the command line.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "ECS workers (--distribute ecs)")]
+pub(crate) struct EcsArgs {
+    /// The cluster the workers run in.
+    #[arg(long, value_name = "NAME_OR_ARN")]
+    pub ecs_cluster: Option<String>,
+    /// The task definition that runs the herd image.
+    #[arg(long, value_name = "FAMILY[:REVISION]")]
+    pub ecs_task_definition: Option<String>,
+    /// The container of the task definition that runs herd (default: its only one).
+    #[arg(long, value_name = "NAME")]
+    pub ecs_container: Option<String>,
+    /// Subnets of the tasks, comma-separated.
+    #[arg(long, value_name = "SUBNET,...", value_delimiter = ',')]
+    pub ecs_subnets: Vec<String>,
+    /// Security groups of the tasks, comma-separated.
+    #[arg(long, value_name = "SG,...", value_delimiter = ',')]
+    pub ecs_security_groups: Vec<String>,
+    /// Give the tasks public IP addresses.
+    #[arg(long)]
+    pub ecs_public_ip: bool,
+    /// Run the tasks on Fargate Spot.
+    #[arg(long)]
+    pub ecs_spot: bool,
+    /// How far ahead of the common start the tasks are started, e.g. `2m` (default 90s).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub ecs_lead: Option<std::time::Duration>,
+    /// The S3 bucket between the coordinator and the workers.
+    #[arg(long, value_name = "BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// Key prefix in the bucket (default `herd/`).
+    #[arg(long, value_name = "PREFIX")]
+    pub s3_prefix: Option<String>,
 }

@@ -24,7 +24,7 @@ use herd::targets::TargetOptions;
 use herd::text::printable_text;
 use herd::{EXIT_INVALID, EXIT_OUTPUT, EXIT_TARGET, HerdError};
 
-use super::args::{Cli, Command, LogFormat, PlanFormat, ReportArgs, RunArgs};
+use super::args::{Cli, Command, Distribute, LogFormat, PlanFormat, ReportArgs, RunArgs};
 use super::progress::Reporter;
 
 /// Sends the library's `tracing` events to stderr: warnings by default, more with `-v`, any
@@ -56,6 +56,17 @@ static COMPILE: std::sync::OnceLock<(CompileOptions, Vec<String>)> = std::sync::
 /// The compile options as command-line arguments (`--vars`, `--set`, `--allow-large`), for the
 /// workers of a distributed run.
 pub(crate) static PASS_ON: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// The compile options as arguments for a worker on another machine: `--vars` files are
+/// passed as the `--set`s they stand for (the worker cannot read them).
+pub(crate) fn remote_pass_on() -> Vec<String> {
+    let options = compile_options();
+    let mut args: Vec<String> = options.overrides.sets.iter().flat_map(|s| ["--set".to_owned(), s.clone()]).collect();
+    if options.allow_large {
+        args.push("--allow-large".to_owned());
+    }
+    args
+}
 
 fn compile_options() -> &'static CompileOptions {
     static DEFAULT: std::sync::OnceLock<CompileOptions> = std::sync::OnceLock::new();
@@ -435,16 +446,24 @@ fn plan_text(plan: &Plan) -> String {
 }
 
 fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
+    match &args.s3_run {
+        Some(at) => super::worker::run_worker(args, at),
+        None => run_code(args).map(ExitCode::from),
+    }
+}
+
+/// `herd run` with its exit code as a number (a worker of a distributed run reports it).
+pub(crate) fn run_code(args: &RunArgs) -> Result<u8> {
     let plans = match compile_all(&args.paths) {
         Ok(p) => p,
-        Err(code) => return Ok(code),
+        Err(_) => return Ok(EXIT_INVALID),
     };
     let considered = plans.len();
     let (mut plans, skipped) = match super::select::select(plans, args) {
         Ok(chosen) => chosen,
         Err(e) => {
             eprintln!("error: {}", printable_text(&e));
-            return Ok(ExitCode::from(EXIT_INVALID));
+            return Ok(EXIT_INVALID);
         }
     };
     for s in &skipped {
@@ -455,7 +474,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         for plan in &mut plans {
             if let Err(e) = apply_segment(plan, seg) {
                 eprintln!("error: {}: --segment {seg}: {}", plan.file, printable_text(&e));
-                return Ok(ExitCode::from(EXIT_INVALID));
+                return Ok(EXIT_INVALID);
             }
         }
     }
@@ -463,21 +482,21 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {}", printable_text(&e.to_string()));
-            return Ok(ExitCode::from(EXIT_INVALID));
+            return Ok(EXIT_INVALID);
         }
     };
     let tolerance = match parse_tolerance(&args.tolerance) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: --tolerance: {e}");
-            return Ok(ExitCode::from(EXIT_INVALID));
+            return Ok(EXIT_INVALID);
         }
     };
     let baselines = match args.baseline.as_deref().map(|b| load_baselines(b, &plans)).transpose() {
         Ok(b) => b.unwrap_or_default(),
         Err(e) => {
             eprintln!("error: --baseline: {e}");
-            return Ok(ExitCode::from(EXIT_INVALID));
+            return Ok(EXIT_INVALID);
         }
     };
     if args.dry_run {
@@ -487,11 +506,11 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
                 Ok(calls) => calls.iter().for_each(|c| println!("  {c}")),
                 Err(e) => {
                     eprintln!("error: {}: {}", plan.file, printable_text(&e.to_string()));
-                    return Ok(ExitCode::from(EXIT_INVALID));
+                    return Ok(EXIT_INVALID);
                 }
             }
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(0);
     }
     for plan in &plans {
         if !plan.target.supports_virtual_clock() && args.clock == Some(ClockKind::Virtual) {
@@ -500,7 +519,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
                 plan.file,
                 plan.target.kind()
             );
-            return Ok(ExitCode::from(EXIT_INVALID));
+            return Ok(EXIT_INVALID);
         }
     }
     // An output folder that cannot be written is found before anything runs, not after a
@@ -508,7 +527,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
     let probe = args.out.join(".herd-write-check");
     if let Err(e) = std::fs::create_dir_all(&args.out).and_then(|()| std::fs::write(&probe, b"")) {
         eprintln!("error: --out {}: cannot write there: {e}", args.out.display());
-        return Ok(ExitCode::from(EXIT_INVALID));
+        return Ok(EXIT_INVALID);
     }
     let _ = std::fs::remove_file(&probe);
     let mut summaries: Vec<RunSummary> = Vec::new();
@@ -542,13 +561,16 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         if let Some(seed) = args.seed {
             plan.seed = seed;
         }
-        if let (Some(_), Some(workers)) = (args.distribute, args.workers) {
+        if let (Some(how), Some(workers)) = (args.distribute, args.workers) {
             if multiple {
                 eprintln!("== {} ({}) on {workers} workers", plan.name, plan.file);
             }
-            let code = super::distribute::run_local(&plan, args, workers, &stop, &hurry, &renderer)?;
+            let code = match how {
+                Distribute::Local => super::distribute::run_local(&plan, args, workers, &stop, &hurry, &renderer)?,
+                Distribute::Ecs => super::distribute_ecs::run_ecs(&plan, args, workers, &stop, &hurry, &renderer)?,
+            };
             if code == EXIT_INVALID || code == EXIT_TARGET {
-                return Ok(ExitCode::from(code));
+                return Ok(code);
             }
             worst = worst.max(code);
             if stop.load(Ordering::SeqCst) {
@@ -567,7 +589,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
             Ok(lock) => lock,
             Err(e) => {
                 eprintln!("error: {}: {}", plan.file, printable_text(&e.to_string()));
-                return Ok(ExitCode::from(EXIT_INVALID));
+                return Ok(EXIT_INVALID);
             }
         };
         let clock = args.clock.unwrap_or(plan.target.default_clock());
@@ -580,7 +602,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("error: {}: {}", plan.file, printable_text(&e.to_string()));
-                return Ok(ExitCode::from(EXIT_TARGET));
+                return Ok(EXIT_TARGET);
             }
         };
         for line in target.announcements() {
@@ -609,7 +631,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
                     Ok(p) => Some(p),
                     Err(e) => {
                         eprintln!("error: {}: CloudWatch: {e}", plan.file);
-                        return Ok(ExitCode::from(EXIT_TARGET));
+                        return Ok(EXIT_TARGET);
                     }
                 }
             }
@@ -665,7 +687,7 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         write_index(&args.out, &summaries, &skipped, &renderer)?;
         println!("index: {}", args.out.join("index.html").display());
     }
-    Ok(ExitCode::from(worst))
+    Ok(worst)
 }
 
 /// Takes the exclusive lock on a scenario's output folder for the length of the run; a second

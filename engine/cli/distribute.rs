@@ -17,7 +17,8 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Result;
 use herd::plan::{Plan, Segment, apply_segment, format_duration};
 use herd::report::{
-    Format, Renderer, RunSummary, merge_summaries, read_summary, terminal_summary, write_reports, write_summary,
+    Format, Renderer, RunSummary, last_totals, merge_summaries, read_summary, terminal_summary, write_reports,
+    write_summary,
 };
 use herd::runtime::{Accounting, ClockKind};
 use herd::text::printable_text;
@@ -31,6 +32,9 @@ const LEAD: Duration = Duration::from_secs(3);
 
 /// The most workers one machine is given.
 pub(crate) const MAX_LOCAL_WORKERS: u32 = 256;
+
+/// The most workers of any kind (as many as there may be slices).
+pub(crate) const MAX_WORKERS: u32 = 1000;
 
 struct Worker {
     index: u32,
@@ -54,16 +58,7 @@ impl Worker {
 
     /// The totals of its last sample, read from the end of its journal.
     fn totals(&self) -> Option<Accounting> {
-        use std::io::{Read as _, Seek as _, SeekFrom};
-        let mut f = std::fs::File::open(self.dir.join("journal.jsonl")).ok()?;
-        let len = f.metadata().ok()?.len();
-        f.seek(SeekFrom::Start(len.saturating_sub(64 * 1024))).ok()?;
-        let mut tail = String::new();
-        f.read_to_string(&mut tail).ok()?;
-        tail.lines().rev().find_map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).ok()?;
-            serde_json::from_value(v.get("sample")?.get("totals")?.clone()).ok()
-        })
+        last_totals(&self.dir.join("journal.jsonl"))
     }
 }
 
@@ -79,12 +74,12 @@ pub(crate) fn run_local(
 ) -> Result<u8> {
     let dir = args.out.join(&plan.name);
     let clock = args.clock.unwrap_or(plan.target.default_clock());
-    // Every slice is checked before any worker starts: a slice without a pair is refused now.
-    for i in 1..=workers {
-        if let Err(e) = apply_segment(&mut plan.clone(), Segment { index: i, count: workers }) {
-            eprintln!("error: {}: --workers {workers}: {}", plan.file, printable_text(&e));
-            return Ok(EXIT_INVALID);
-        }
+    if workers > MAX_LOCAL_WORKERS {
+        eprintln!("error: --workers {workers}: one machine runs at most {MAX_LOCAL_WORKERS} local workers");
+        return Ok(EXIT_INVALID);
+    }
+    if !slices_fit(plan, workers) {
+        return Ok(EXIT_INVALID);
     }
     std::fs::create_dir_all(&dir).map_err(|e| HerdError::output(&dir, e))?;
     // On the virtual clock a run takes no wall time to wait for; on the real clock every worker
@@ -224,7 +219,19 @@ pub(crate) fn run_local(
     Ok(merged.verdict.exit_code() as u8)
 }
 
-fn write_merged(dir: &Path, merged: &RunSummary, renderer: &Renderer, args: &RunArgs) -> Result<()> {
+/// Checks every slice before any worker starts: a slice without a pair is refused now (said on
+/// stderr).
+pub(crate) fn slices_fit(plan: &Plan, workers: u32) -> bool {
+    for i in 1..=workers {
+        if let Err(e) = apply_segment(&mut plan.clone(), Segment { index: i, count: workers }) {
+            eprintln!("error: {}: --workers {workers}: {}", plan.file, printable_text(&e));
+            return false;
+        }
+    }
+    true
+}
+
+pub(crate) fn write_merged(dir: &Path, merged: &RunSummary, renderer: &Renderer, args: &RunArgs) -> Result<()> {
     write_summary(dir, merged).map_err(|e| HerdError::output(dir, e))?;
     write_reports(dir, merged, renderer, &[Format::Html, Format::Md, Format::Junit])?;
     if !args.quiet {
@@ -238,12 +245,19 @@ fn write_merged(dir: &Path, merged: &RunSummary, renderer: &Renderer, args: &Run
 fn describe(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt as _;
     match (status.code(), status.signal()) {
-        (Some(2), _) => "refused its slice (exit 2)".to_owned(),
-        (Some(3), _) => "could not reach or set up the target (exit 3)".to_owned(),
-        (Some(4), _) => "could not write its results (exit 4)".to_owned(),
-        (Some(c), _) => format!("exited with {c}"),
+        (Some(c), _) => describe_code(c),
         (None, Some(s)) => format!("was killed by signal {s}"),
         (None, None) => "ended without a status".to_owned(),
+    }
+}
+
+/// What a worker's exit code means, for people.
+pub(crate) fn describe_code(code: i32) -> String {
+    match code {
+        2 => "refused its slice (exit 2)".to_owned(),
+        3 => "could not reach or set up the target (exit 3)".to_owned(),
+        4 => "could not write its results (exit 4)".to_owned(),
+        c => format!("exited with {c}"),
     }
 }
 

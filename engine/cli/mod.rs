@@ -3,8 +3,10 @@
 mod args;
 mod commands;
 mod distribute;
+mod distribute_ecs;
 mod merge;
 mod progress;
 mod select;
+mod worker;
 
 pub(crate) use commands::main;

@@ -112,9 +112,19 @@ pub fn compile(loaded: &LoadedScenario) -> Result<Plan, FileDiagnostics> {
 /// [`compile`] with options from the command line.
 pub fn compile_with(loaded: &LoadedScenario, options: &CompileOptions) -> Result<Plan, FileDiagnostics> {
     let base_dir = std::path::Path::new(&loaded.file).parent().map(std::path::Path::to_path_buf).unwrap_or_default();
-    let mut c =
-        Compiler { errors: Vec::new(), allow_large: options.allow_large, base_dir, message_data: BTreeMap::new() };
-    let plan = c.scenario(&loaded.spec, &loaded.file, &loaded.params);
+    let mut c = Compiler {
+        errors: Vec::new(),
+        allow_large: options.allow_large,
+        base_dir,
+        message_data: BTreeMap::new(),
+        data_files: Vec::new(),
+    };
+    let mut plan = c.scenario(&loaded.spec, &loaded.file, &loaded.params);
+    plan.inputs = std::iter::once(&loaded.file)
+        .chain(&loaded.sources)
+        .map(std::path::PathBuf::from)
+        .chain(std::mem::take(&mut c.data_files))
+        .collect();
     if c.errors.is_empty() { Ok(plan) } else { Err(loaded.diagnostics(c.errors)) }
 }
 
@@ -127,6 +137,8 @@ pub(crate) struct Compiler {
     base_dir: std::path::PathBuf,
     /// Rows that feed message tables, by owner.
     message_data: BTreeMap<String, MessageData>,
+    /// Every data file read, as read (a distributed run ships them to its workers).
+    data_files: Vec<std::path::PathBuf>,
 }
 
 /// What a session-name template sees: `i`, `n`, `group` and `data`. An object the template
@@ -310,6 +322,12 @@ impl Compiler {
             vars: params.vars.iter().map(|(k, v)| (k.clone(), v.text())).collect(),
             message_data: std::mem::take(&mut self.message_data),
             segment: None,
+            inputs: Vec::new(),
+            distribute: spec
+                .distribute
+                .as_ref()
+                .and_then(|d| d.ecs.as_ref())
+                .map(|e| crate::distribute::compile_ecs(self, e, root().key("distribute").key("ecs"))),
         }
     }
 
@@ -414,6 +432,7 @@ impl Compiler {
                         );
                     }
                     let base = std::path::Path::new(file).parent().unwrap_or(std::path::Path::new("."));
+                    self.data_files.push(base.join(from));
                     match super::data::load_rows(&base.join(from), MAX_SESSIONS as usize) {
                         Ok(rows) => rows,
                         Err(e) => {
@@ -754,6 +773,7 @@ impl Compiler {
         // Without its rows a template that uses them cannot be checked; the data error says why.
         let mut rows_missing = false;
         if let Some(from) = &spec.from {
+            self.data_files.push(self.base_dir.join(from));
             match super::data::load_rows(&self.base_dir.join(from), 10_000_000) {
                 Ok(rows) => {
                     first_row = rows.first().cloned().unwrap_or_default();

@@ -56,6 +56,13 @@ pub struct Plan {
     /// The slice of the plan this run carries out (`--segment i/n`), or `None` for all of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segment: Option<super::segment::SegmentPlan>,
+    /// Every file the plan was read from: the scenario, what it extends and includes, its data
+    /// files (what a distributed run ships to its workers).
+    #[serde(skip)]
+    pub inputs: Vec<std::path::PathBuf>,
+    /// `[distribute.ecs]`: where `--distribute ecs` runs its workers.
+    #[serde(skip)]
+    pub distribute: Option<crate::distribute::EcsDistribution>,
 }
 
 impl Plan {

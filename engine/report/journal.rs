@@ -101,6 +101,21 @@ impl RunObserver for JournalWriter {
     }
 }
 
+/// The totals of a journal's last sample, read from its end (a journal being written is read
+/// as far as it goes): how a coordinator follows a worker without a protocol of its own.
+pub fn last_totals(path: &Path) -> Option<Accounting> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut f = File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(64 * 1024))).ok()?;
+    let mut tail = String::new();
+    f.read_to_string(&mut tail).ok()?;
+    tail.lines().rev().find_map(|l| {
+        let v: serde_json::Value = serde_json::from_str(l).ok()?;
+        serde_json::from_value(v.get("sample")?.get("totals")?.clone()).ok()
+    })
+}
+
 /// Rebuilds what can be known of a run from its journal: the timeline, the totals at the last
 /// sample, phases and faults. Histograms and thresholds are not journalled, so the summary says
 /// the run did not finish and carries no verdicts.

@@ -13,7 +13,7 @@ mod verdict;
 
 pub use charts::Chart;
 pub use compare::{CompareRow, Comparison, ThresholdChange, compare, parse_tolerance};
-pub use journal::{JournalLine, JournalWriter, read_journal};
+pub use journal::{JournalLine, JournalWriter, last_totals, read_journal};
 pub use merge::{MergeError, merge_summaries};
 pub use model::{FaultRow, PhaseRow, ReportData, SessionRow, SliceRow, StatsRow, ThresholdRow};
 pub use render::{Format, IndexEntry, RenderError, Renderer, SkippedScenario, junit, write_reports};

@@ -31,6 +31,9 @@ pub struct LoadedScenario {
     pub origins: ParamOrigins,
     /// Which file wrote each key (`extends`, `include`).
     pub written: Written,
+    /// Every file the scenario is built from besides itself (`extends`, `include`), as read:
+    /// what a distributed run ships to its workers.
+    pub sources: Vec<String>,
 }
 
 /// Sorts errors as a reader meets them: the scenario's own first, then each other file's, in
@@ -249,6 +252,7 @@ pub fn load_bytes_with(file: &str, bytes: &[u8], overrides: &Overrides) -> Resul
     };
     let doc: Spanned<DeTable<'_>> = doc;
     let (doc, written) = compose::merge(doc, &sources);
+    let source_files: Vec<String> = sources.files.iter().map(|f| f.name.clone()).collect();
     let attribute = |items: &mut [Diagnostic]| {
         for d in items.iter_mut().filter(|d| d.origin.is_none()) {
             d.origin = written.file_of(&d.path);
@@ -293,6 +297,7 @@ pub fn load_bytes_with(file: &str, bytes: &[u8], overrides: &Overrides) -> Resul
                 params: params.clone(),
                 origins: origins.clone(),
                 written: written.clone(),
+                sources: source_files.clone(),
             })
         });
         for d in &mut structural {
@@ -304,7 +309,9 @@ pub fn load_bytes_with(file: &str, bytes: &[u8], overrides: &Overrides) -> Resul
     // gap in the walk can never let a malformed file through.
     let deserializer = toml::de::Deserializer::from(doc);
     match ScenarioSpec::deserialize(deserializer) {
-        Ok(spec) => Ok(LoadedScenario { file: file.to_owned(), source, spec, params, origins, written }),
+        Ok(spec) => {
+            Ok(LoadedScenario { file: file.to_owned(), source, spec, params, origins, written, sources: source_files })
+        }
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
             let items = vec![Diagnostic::at(KeyPath::root(), e.message().trim().to_owned()).span(span).label("here")];

@@ -63,6 +63,9 @@ pub struct ScenarioSpec {
     /// Scheduled faults: container kills, interrupts, pauses.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// Where `herd run --distribute` runs its workers (`[distribute.ecs]`).
+    #[serde(default)]
+    pub distribute: Option<crate::distribute::DistributeSpec>,
     /// Where results go besides the files in the output folder.
     #[serde(default)]
     pub output: Option<crate::outputs::OutputSpec>,
