@@ -157,8 +157,29 @@ fn segment_of(t: &Task) -> Option<String> {
     t.command.iter().position(|a| a == "--segment").and_then(|i| t.command.get(i + 1)).cloned()
 }
 
+/// Waits for a process to end, at most `limit`; one that does not is killed and the test fails.
+fn wait_within(child: Child, limit: Duration, what: &str) -> Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(o) => o.expect("wait"),
+        Err(_) => {
+            // SAFETY: kill(2) on a child this test started and has not reaped yet.
+            #[expect(unsafe_code, reason = "killing a hung child needs kill(2)")]
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            }
+            let o = rx.recv().expect("the killed child is reaped").expect("wait");
+            panic!("{what} did not end within {limit:?}:\n{}\n{}", text(&o.stdout), text(&o.stderr));
+        }
+    }
+}
+
 fn wait_output(child: Child) -> Output {
-    child.wait_with_output().expect("the coordinator ends")
+    wait_within(child, Duration::from_secs(300), "the coordinator")
 }
 
 const SCENARIO: &str = r#"
@@ -234,7 +255,7 @@ fn ecs_workers_run_the_commands_of_their_overrides_and_merge_into_the_whole_run(
         workers.push(w.spawn().expect("a worker starts"));
     }
     for (i, w) in workers.into_iter().enumerate() {
-        let o = w.wait_with_output().unwrap();
+        let o = wait_within(w, Duration::from_secs(300), "a worker");
         assert!(matches!(o.status.code(), Some(0 | 1)), "worker {}: {}", i + 1, text(&o.stderr));
     }
     let o = wait_output(coord);
@@ -385,4 +406,94 @@ fn missing_settings_are_named_before_anything_is_started() {
         "{err}"
     );
     assert!(!dir.path().join("herd-out/spread").exists(), "nothing is written before the settings are whole");
+}
+
+#[test]
+fn generation_b_over_ecs_workers_finds_each_slices_listener_through_s3() {
+    let aws = aws();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (ecs, s3) = rt.block_on(clients(&aws));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("work")).unwrap();
+    // Each slice starts a container of the reference system; a container may claim another
+    // slice's pair (the claim queue and the ownership table are shared) and then calls back to
+    // its own slice's listener with the other slice's task token, which is forwarded to the
+    // address that slice left in S3.
+    let toml = format!(
+        r#"
+name = "b-on-ecs"
+max_duration = "1m"
+reply_timeout = "15s"
+sample_interval = "1s"
+
+[target]
+kind = "aws"
+preset = "webordinary-b"
+allowed_accounts = ["123456789012"]
+provision = true
+containers = {{ kind = "local", command = ["{worker}", "--generation", "b", "--idle-exit-secs", "40"], count = 1 }}
+
+[[sessions]]
+count = 4
+project = "ecsb-{{{{ i % 4 }}}}"
+user = "u"
+thread = "t-{{{{ i }}}}"
+
+[[phases]]
+executor = "constant-arrival-rate"
+rate = "10/s"
+duration = "2s"
+
+[distribute.ecs]
+cluster = "{CLUSTER}"
+task_definition = "herd-worker"
+subnets = ["{subnet}"]
+security_groups = ["{sg}"]
+bucket = "{BUCKET}"
+lead = "5s"
+"#,
+        worker = common::moto::worker().display(),
+        subnet = aws.subnet,
+        sg = aws.sg,
+    );
+    std::fs::write(dir.path().join("work/b.toml"), toml).unwrap();
+    let mut coord = herd(
+        &aws,
+        &dir.path().join("work"),
+        &["run", "b.toml", "--distribute", "ecs", "--workers", "2", "--callback-listen", "127.0.0.1:0", "--out", "out"],
+    )
+    .spawn()
+    .expect("the coordinator starts");
+    let started = wait_for_tasks(&rt, &ecs, 2, &mut coord);
+    let mut workers = Vec::new();
+    for (i, t) in started.iter().enumerate() {
+        assert!(t.command.iter().any(|a| a == "--start-at"), "a real-clock run starts together: {t:?}");
+        let home = dir.path().join(format!("task-{}", i + 1));
+        std::fs::create_dir_all(&home).unwrap();
+        let args: Vec<&str> = t.command.iter().map(String::as_str).collect();
+        let mut w = herd(&aws, &home, &args);
+        for (k, v) in &t.environment {
+            w.env(k, v);
+        }
+        workers.push(w.spawn().expect("a worker starts"));
+    }
+    let mut logs = String::new();
+    for w in workers {
+        let o = wait_within(w, Duration::from_secs(300), "a worker");
+        logs.push_str(&text(&o.stderr));
+    }
+    let o = wait_output(coord);
+    let s = read_summary(&dir.path().join("work/out/b-on-ecs/summary.json"))
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}\n{logs}", text(&o.stdout), text(&o.stderr)));
+    let a = &s.accounting;
+    assert_eq!((a.sent, a.replied, a.lost, a.unknown_replies), (20, 20, 0, 0), "{a:?}\n{logs}");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    // Each slice left its listener's address in the run's folder.
+    let keys: Vec<String> = rt.block_on(async {
+        let out = s3.list_objects_v2().bucket(BUCKET).prefix("herd/").send().await.expect("ListObjectsV2");
+        out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect()
+    });
+    for i in 1..=2 {
+        assert!(keys.iter().any(|k| k.ends_with(&format!("/peers/slice-{i}.addr"))), "slice {i}: {keys:?}");
+    }
 }

@@ -173,6 +173,10 @@ pub(crate) struct RunArgs {
     /// this S3 folder, and its progress and results are left there (set by the coordinator).
     #[arg(long, value_name = "S3_URL", requires = "segment")]
     pub s3_run: Option<String>,
+    /// A worker's run folder as its peer book (set by the worker itself, never on the command
+    /// line).
+    #[arg(skip)]
+    pub peers_s3: Option<herd::targets::PeerBook>,
     /// A folder the slices of one run share (with `--segment`): each leaves the address of its
     /// Step Functions callback listener there, and a callback that carries another slice's task
     /// token is forwarded to that slice's listener, so containers can call back to any slice.

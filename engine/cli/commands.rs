@@ -20,7 +20,7 @@ use herd::report::{
 };
 use herd::runtime::{ClockKind, Outputs, RunOptions, run};
 use herd::scenario::{FileDiagnostics, published_schema};
-use herd::targets::TargetOptions;
+use herd::targets::{PeerBook, TargetOptions};
 use herd::text::printable_text;
 use herd::{EXIT_INVALID, EXIT_OUTPUT, EXIT_TARGET, HerdError};
 
@@ -596,7 +596,11 @@ pub(crate) fn run_code(args: &RunArgs) -> Result<u8> {
         let options = TargetOptions {
             callback_listen: args.callback_listen.clone(),
             output_dir: Some(dir.clone()),
-            peers: args.peers.clone(),
+            peers: match (&args.peers, &args.peers_s3) {
+                (Some(dir), _) => Some(PeerBook::Folder(dir.clone())),
+                (None, Some(book)) => Some(book.clone()),
+                (None, None) => None,
+            },
         };
         let mut target = match plan.target.build(&plan, &options) {
             Ok(t) => t,

@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::Result;
 use herd::distribute::{RunStore, S3Location, WorkerProgress, slice_folder};
 use herd::report::last_totals;
+use herd::targets::PeerBook;
 use herd::text::printable_text;
 use herd::{EXIT_INVALID, EXIT_OUTPUT, EXIT_TARGET};
 
@@ -34,10 +35,12 @@ pub(crate) fn run_worker(args: &RunArgs, at: &str) -> Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // A thread of its own drives the calls, so the progress thread's calls go through while
+    // the run holds the main thread.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let region = std::env::var("HERD_S3_REGION").ok();
     let endpoint = std::env::var("HERD_S3_ENDPOINT_URL").ok();
-    let store = rt.block_on(RunStore::connect(at, region.as_deref(), endpoint.as_deref()));
+    let store = rt.block_on(RunStore::connect(at.clone(), region.as_deref(), endpoint.as_deref()));
     let folder = slice_folder(seg.index, seg.count);
     // The scenario and its files, under a folder of this slice's own (workers on one machine
     // do not share it).
@@ -51,6 +54,8 @@ pub(crate) fn run_worker(args: &RunArgs, at: &str) -> Result<ExitCode> {
     }
     let mut local = args.clone();
     local.s3_run = None;
+    // The slices find each other's callback listeners in the run's folder.
+    local.peers_s3 = Some(PeerBook::S3 { at, region, endpoint_url: endpoint });
     local.paths = args.paths.iter().map(|p| input.join(p)).collect();
     // Totals as the run goes, from this worker's journal.
     let running = Arc::new(AtomicBool::new(true));

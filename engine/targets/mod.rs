@@ -36,7 +36,7 @@ pub use api::{
 };
 pub(crate) use registry::serialize_target;
 pub use registry::{
-    CompiledTarget, ContainerPool, FaultRefusal, ServiceLocation, TARGET_KINDS, TargetCompileCx, TargetConfig,
-    TargetError, TargetOptions, TargetSpec, build_target, default_target_spec, target_json,
+    CompiledTarget, ContainerPool, FaultRefusal, PeerBook, ServiceLocation, TARGET_KINDS, TargetCompileCx,
+    TargetConfig, TargetError, TargetOptions, TargetSpec, build_target, default_target_spec, target_json,
 };
 pub use sim::SimTarget;

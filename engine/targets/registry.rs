@@ -44,10 +44,26 @@ pub struct TargetOptions {
     /// The scenario's output folder, for files the target writes (worker logs go to
     /// `containers/` in it); none when nobody asked for files.
     pub output_dir: Option<std::path::PathBuf>,
-    /// A folder the slices of one segmented run share (`--peers`): each writes the address of
-    /// its callback listener there, and a callback that carries another slice's task token is
-    /// forwarded to that slice's listener.
-    pub peers: Option<std::path::PathBuf>,
+    /// Where the slices of one segmented run leave the addresses of their callback listeners
+    /// (`--peers`, or the S3 folder of `--distribute ecs`); a callback that carries another
+    /// slice's task token is forwarded to that slice's listener.
+    pub peers: Option<PeerBook>,
+}
+
+/// Where the slices of one run find each other's callback listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerBook {
+    /// A folder they share on one machine (`--peers`).
+    Folder(std::path::PathBuf),
+    /// The run's S3 folder (`--distribute ecs`), reached with this region and endpoint.
+    S3 {
+        /// The run's folder.
+        at: crate::distribute::S3Location,
+        /// Its region, when not the AWS configuration's.
+        region: Option<String>,
+        /// Its endpoint, when not AWS's.
+        endpoint_url: Option<String>,
+    },
 }
 
 /// Why the compile step refuses a fault on this target: the message and what to do instead.

@@ -53,40 +53,82 @@ fn slice_of(token: &str) -> Option<u32> {
     k.parse().ok()
 }
 
-/// A slice's listener among its peers (`--peers`): where it says its address, and how it
-/// reaches the others.
+/// Where a slice's peers leave their addresses.
+pub(crate) enum Book {
+    /// A folder on this machine.
+    Folder(std::path::PathBuf),
+    /// The run's S3 folder, `peers/slice-<i>.addr`; addresses read are kept (a listener does
+    /// not move during a run).
+    S3 { store: crate::distribute::RunStore, known: tokio::sync::Mutex<std::collections::HashMap<u32, String>> },
+}
+
+/// A slice's listener among its peers (`--peers`, or the S3 folder of `--distribute ecs`):
+/// where it says its address, and how it reaches the others.
 pub(crate) struct Peers {
     /// This slice, from 1.
     own: u32,
-    /// The folder the slices share.
-    dir: std::path::PathBuf,
+    book: Book,
     client: hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
 }
 
 impl Peers {
-    pub(crate) fn new(own: u32, dir: std::path::PathBuf) -> Self {
+    pub(crate) fn new(own: u32, book: Book) -> Self {
         let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
-        Self { own, dir, client }
+        Self { own, book, client }
     }
 
-    fn address_file(&self, slice: u32) -> std::path::PathBuf {
-        self.dir.join(format!("slice-{slice}.addr"))
+    /// Leaves this slice's listener address for the others: in a folder written whole, then
+    /// renamed, so a peer never reads half of it; in S3 as one object. A listener bound to
+    /// every interface is announced at the task's own address (ECS's task metadata), which is
+    /// where its peers and the system's containers reach it.
+    pub(crate) async fn announce(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        let metadata = std::env::var("ECS_CONTAINER_METADATA_URI_V4").ok();
+        let addr = advertised(addr, metadata.as_deref()).await;
+        match &self.book {
+            Book::Folder(dir) => {
+                std::fs::create_dir_all(dir)?;
+                let tmp = dir.join(format!(".slice-{}.addr.tmp", self.own));
+                std::fs::write(&tmp, addr.to_string())?;
+                std::fs::rename(tmp, dir.join(format!("slice-{}.addr", self.own)))?;
+            }
+            Book::S3 { store, .. } => store
+                .put(&format!("peers/slice-{}.addr", self.own), addr.to_string().into_bytes())
+                .await
+                .map_err(std::io::Error::other)?,
+        }
+        Ok(addr)
     }
 
-    /// Leaves this slice's listener address for the others (written whole, then renamed, so a
-    /// peer never reads half of it).
-    pub(crate) fn announce(&self, addr: SocketAddr) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
-        let tmp = self.dir.join(format!(".slice-{}.addr.tmp", self.own));
-        std::fs::write(&tmp, addr.to_string())?;
-        std::fs::rename(tmp, self.address_file(self.own))
+    /// Slice `slice`'s listener address, or why there is none.
+    async fn address(&self, slice: u32) -> Result<String, String> {
+        match &self.book {
+            Book::Folder(dir) => {
+                let file = dir.join(format!("slice-{slice}.addr"));
+                std::fs::read_to_string(&file)
+                    .map(|a| a.trim().to_owned())
+                    .map_err(|e| format!("slice {slice} has left no listener address in {}: {e}", file.display()))
+            }
+            Book::S3 { store, known } => {
+                if let Some(a) = known.lock().await.get(&slice) {
+                    return Ok(a.clone());
+                }
+                let key = format!("peers/slice-{slice}.addr");
+                match store.get(&key).await {
+                    Ok(Some(body)) => {
+                        let a = String::from_utf8_lossy(&body).trim().to_owned();
+                        known.lock().await.insert(slice, a.clone());
+                        Ok(a)
+                    }
+                    Ok(None) => Err(format!("slice {slice} has left no listener address at {}{key}", store.location())),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        }
     }
 
     /// Sends a callback on to slice `slice`'s listener and returns its answer.
     async fn forward(&self, slice: u32, target: &str, body: Bytes) -> Result<Response<Full<Bytes>>, String> {
-        let file = self.address_file(slice);
-        let addr = std::fs::read_to_string(&file)
-            .map_err(|e| format!("slice {slice} has left no listener address in {}: {e}", file.display()))?;
+        let addr = self.address(slice).await?;
         let req = Request::post(format!("http://{}/", addr.trim()))
             .header("x-amz-target", target)
             .header("content-type", "application/x-amz-json-1.0")
@@ -181,6 +223,48 @@ async fn handle(
     Ok(reply(StatusCode::OK, "{}"))
 }
 
+/// The address others reach a listener bound to `addr` at: `addr` itself, unless it is bound
+/// to every interface; then the task's address from ECS's task metadata endpoint (`metadata`,
+/// `$ECS_CONTAINER_METADATA_URI_V4`), else the loopback address (said in the log).
+async fn advertised(addr: SocketAddr, metadata: Option<&str>) -> SocketAddr {
+    if !addr.ip().is_unspecified() {
+        return addr;
+    }
+    if let Some(uri) = metadata {
+        match task_ip(uri).await {
+            Ok(ip) => return SocketAddr::new(ip, addr.port()),
+            Err(e) => tracing::warn!(target: "herd::aws", "cannot read the task's address from {uri}/task: {e}"),
+        }
+    }
+    tracing::warn!(
+        target: "herd::aws",
+        "the callback listener is bound to {addr}; other slices are told 127.0.0.1:{} (give --callback-listen an address they can reach)",
+        addr.port()
+    );
+    SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+}
+
+/// The task's first IPv4 address, from the ECS task metadata endpoint (version 4).
+async fn task_ip(uri: &str) -> Result<std::net::IpAddr, String> {
+    let client: hyper_util::client::legacy::Client<_, Full<Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let url: hyper::Uri = format!("{}/task", uri.trim_end_matches('/')).parse().map_err(|e| format!("{e}"))?;
+    let resp = tokio::time::timeout(Duration::from_secs(5), client.get(url))
+        .await
+        .map_err(|_| "no answer within 5 s".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))?;
+    json["Containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["Networks"].as_array().into_iter().flatten())
+        .flat_map(|n| n["IPv4Addresses"].as_array().into_iter().flatten())
+        .find_map(|a| a.as_str().and_then(|a| a.parse().ok()))
+        .ok_or_else(|| "no IPv4 address in Containers[].Networks[]".to_owned())
+}
+
 /// Binds the listener and serves it on the runtime; returns the bound address. Connections
 /// beyond `limits.max_connections` are closed at once, so a flood cannot use up herd's file
 /// descriptors (its own SQS and DynamoDB calls need them).
@@ -193,7 +277,8 @@ pub(crate) async fn serve(
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     if let Some(p) = &peers {
-        p.announce(addr)?;
+        let at = p.announce(addr).await?;
+        tracing::info!(target: "herd::aws", "the callback listener on {addr} is announced to the other slices as {at}");
     }
     let peers = peers.map(Arc::new);
     if !addr.ip().is_loopback() {
@@ -270,7 +355,7 @@ mod tests {
             let (tx1, mut rx1) = tokio::sync::mpsc::unbounded_channel();
             let (tx2, mut rx2) = tokio::sync::mpsc::unbounded_channel();
             let limits = ListenerLimits::default();
-            let peers = |own| Some(Peers::new(own, dir.path().to_path_buf()));
+            let peers = |own| Some(Peers::new(own, Book::Folder(dir.path().to_path_buf())));
             let one = serve("127.0.0.1:0", limits, tx1, peers(1)).await.unwrap();
             let two = serve("127.0.0.1:0", limits, tx2, peers(2)).await.unwrap();
             // Each left its address for the other.
@@ -292,6 +377,39 @@ mod tests {
             let said = replies(&mut rx1);
             assert!(said.len() == 1 && said[0].contains("slice 3") && said[0].contains("s3-xyz"), "{said:?}");
             assert!(replies(&mut rx2).is_empty());
+        });
+    }
+
+    /// A one-shot HTTP server answering `body`, as ECS's task metadata endpoint does.
+    async fn metadata_server(body: &'static str) -> String {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                let _ = s.write_all(format!("{head}{body}").as_bytes()).await;
+            }
+        });
+        format!("http://{addr}/v4/abc")
+    }
+
+    #[test]
+    fn a_listener_on_every_interface_is_announced_at_the_tasks_address() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let any: SocketAddr = "0.0.0.0:8787".parse().unwrap();
+            let task = r#"{"Containers":[{"Name":"herd","Networks":[{"NetworkMode":"awsvpc","IPv4Addresses":["10.0.2.106"]}]}]}"#;
+            let uri = metadata_server(task).await;
+            assert_eq!(advertised(any, Some(&uri)).await, "10.0.2.106:8787".parse::<SocketAddr>().unwrap());
+            // A bound address is its own; without metadata (or with nonsense) the loopback.
+            let own: SocketAddr = "10.1.1.1:9000".parse().unwrap();
+            assert_eq!(advertised(own, Some(&uri)).await, own);
+            assert_eq!(advertised(any, None).await, "127.0.0.1:8787".parse::<SocketAddr>().unwrap());
+            let junk = metadata_server("{\"Containers\":[]}").await;
+            assert_eq!(advertised(any, Some(&junk)).await, "127.0.0.1:8787".parse::<SocketAddr>().unwrap());
         });
     }
 

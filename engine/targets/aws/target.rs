@@ -28,7 +28,7 @@ use super::session_queues::SessionQueues;
 use super::sqs::{ClaimJob, InterruptJob, OutMsg, ReadControl, ReplyPointers, reply_reader, sender};
 use crate::plan::{ContainerSelector, Plan, Session, TargetContext, TargetMessageVars, Templates};
 use crate::targets::{
-    FaultOutcome, GaugeSample, Inbox, Micros, Observation, ObservationSender, Outbound, QueueGauge, Target,
+    FaultOutcome, GaugeSample, Inbox, Micros, Observation, ObservationSender, Outbound, PeerBook, QueueGauge, Target,
     TargetError, TargetIo, TargetOptions, observation_channel,
 };
 
@@ -284,7 +284,17 @@ impl AwsTarget {
             ReplyParams::StepFunctionsCallback { listen, limits } => {
                 let listen = options.callback_listen.clone().unwrap_or_else(|| listen.clone());
                 let peers = match (&plan.segment, &options.peers) {
-                    (Some(seg), Some(dir)) => Some(callback::Peers::new(seg.index, dir.clone())),
+                    (Some(seg), Some(PeerBook::Folder(dir))) => {
+                        Some(callback::Peers::new(seg.index, callback::Book::Folder(dir.clone())))
+                    }
+                    (Some(seg), Some(PeerBook::S3 { at, region, endpoint_url })) => {
+                        let store = rt.block_on(crate::distribute::RunStore::connect(
+                            at.clone(),
+                            region.as_deref(),
+                            endpoint_url.as_deref(),
+                        ));
+                        Some(callback::Peers::new(seg.index, callback::Book::S3 { store, known: Default::default() }))
+                    }
                     _ => None,
                 };
                 match rt.block_on(callback::serve(&listen, *limits, router_tx.clone(), peers)) {
