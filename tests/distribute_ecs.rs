@@ -497,3 +497,43 @@ lead = "5s"
         assert!(keys.iter().any(|k| k.ends_with(&format!("/peers/slice-{i}.addr"))), "slice {i}: {keys:?}");
     }
 }
+
+#[test]
+fn a_worker_that_refuses_its_slice_fails_the_run_while_its_task_still_runs() {
+    let aws = aws();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (ecs, _) = rt.block_on(clients(&aws));
+    let dir = tempfile::tempdir().unwrap();
+    write_scenario(dir.path(), &aws);
+    let mut coord = herd(
+        &aws,
+        &dir.path().join("work"),
+        &["run", "scenarios/spread.toml", "--distribute", "ecs", "--workers", "2", "--out", "out", "--quiet"],
+    )
+    .spawn()
+    .expect("the coordinator starts");
+    let started = wait_for_tasks(&rt, &ecs, 2, &mut coord);
+    // Worker 1 runs its command with a value it must refuse (exit 2), and says so in S3; its
+    // task is still RUNNING as far as ECS knows.
+    let home = dir.path().join("task-1");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut args: Vec<&str> = started[0].command.iter().map(String::as_str).collect();
+    args.extend(["--set", "phases.load.rate=banana"]);
+    let mut w = herd(&aws, &home, &args);
+    for (k, v) in &started[0].environment {
+        w.env(k, v);
+    }
+    let wo = wait_within(w.spawn().unwrap(), Duration::from_secs(120), "worker 1");
+    assert_eq!(wo.status.code(), Some(2), "{}", text(&wo.stderr));
+    let o = wait_output(coord);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("worker 1 of 2") && err.contains("refused its slice (exit 2)"), "{err}");
+    assert!(err.contains(&started[0].arn), "{err}");
+    let after = tasks(&rt, &ecs);
+    for t in &started {
+        let now = after.iter().find(|a| a.arn == t.arn).expect("task");
+        assert_eq!(now.status, "STOPPED", "{now:?}");
+        assert!(now.stopped_reason.contains("worker 1/2 failed"), "{now:?}");
+    }
+}

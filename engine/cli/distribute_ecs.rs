@@ -181,19 +181,8 @@ pub(crate) fn run_ecs(
         }
     }
     let outcome = follow(&rt, &fleet, &store, &mut slices, plan, args, start_at, stop, hurry);
-    match outcome {
-        Followed::Failed(message) => {
-            eprintln!("error: {message}; the other tasks were stopped");
-            return Ok(EXIT_TARGET);
-        }
-        Followed::TimedOut(message) => {
-            eprintln!("error: {message}");
-            return Ok(EXIT_TARGET);
-        }
-        Followed::Finished | Followed::Interrupted => {}
-    }
-    let interrupted = matches!(outcome, Followed::Interrupted);
-    // Every slice's folder comes home beside the merged one, whatever the merge makes of it.
+    // Every slice's folder comes home beside the merged one, whatever becomes of the run: what
+    // a failed or stopped run's workers left can still be reported.
     let mut runs: Vec<(String, RunSummary)> = Vec::new();
     let mut missing = Vec::new();
     for s in &slices {
@@ -201,7 +190,8 @@ pub(crate) fn run_ecs(
         let local = dir.join(&folder);
         if let Err(e) = rt.block_on(store.download_dir(&format!("slices/{folder}"), &local)) {
             eprintln!("error: cannot collect worker {} of {workers}: {}", s.index, printable_text(&e.to_string()));
-            return Ok(EXIT_TARGET);
+            missing.push(s.index);
+            continue;
         }
         let path = local.join("summary.json");
         match read_summary(&path) {
@@ -209,6 +199,25 @@ pub(crate) fn run_ecs(
             Err(_) => missing.push(s.index),
         }
     }
+    let left = |runs: &[(String, RunSummary)]| {
+        if runs.is_empty() {
+            String::new()
+        } else {
+            format!(" (the {} summaries the workers left are in {})", runs.len(), dir.display())
+        }
+    };
+    match &outcome {
+        Followed::Failed(message) => {
+            eprintln!("error: {message}; the other tasks were stopped{}", left(&runs));
+            return Ok(EXIT_TARGET);
+        }
+        Followed::TimedOut(message) => {
+            eprintln!("error: {message}{}", left(&runs));
+            return Ok(EXIT_TARGET);
+        }
+        Followed::Finished | Followed::Interrupted => {}
+    }
+    let interrupted = matches!(outcome, Followed::Interrupted);
     if !missing.is_empty() || slices.len() < workers as usize {
         let never: Vec<u32> = (slices.len() as u32 + 1..=workers).collect();
         eprintln!(
@@ -304,6 +313,7 @@ fn follow(
         (!args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(indicatif::ProgressBar::new_spinner);
     let started = Instant::now();
     let mut stopping: Option<Instant> = None;
+    let mut failure: Option<String> = None;
     let mut last_line = Instant::now();
     let finish = |bar: &Option<indicatif::ProgressBar>| {
         if let Some(b) = bar {
@@ -329,37 +339,24 @@ fn follow(
         }
         if slices.iter().all(|s| s.done().is_some()) {
             finish(&bar);
-            // 0 and 1 are verdicts and 130 an interruption; anything else failed its part.
-            if let Some(s) = slices.iter().find(|s| !matches!(s.done(), Some(0 | 1 | 130))) {
-                return Followed::Failed(format!(
-                    "worker {} of {workers} (task {}) {}; see the task's log",
-                    s.index,
-                    s.arn,
-                    describe_code(i32::from(s.done().unwrap_or_default()))
-                ));
+            if let Some(message) = failure {
+                return Followed::Failed(message);
             }
             return if stopping.is_some() { Followed::Interrupted } else { Followed::Finished };
         }
-        // A task that stopped without saying it is done failed, unless this coordinator
-        // stopped it (then its results are still awaited, for a while).
-        let failed = slices.iter().find(|s| {
-            s.done().is_none_or(|c| !matches!(c, 0 | 1 | 130)) && s.task.as_ref().is_some_and(TaskState::is_stopped)
-        });
-        if let Some(s) = failed
-            && stopping.is_none()
+        // A worker that ended other than 0 or 1 (verdicts) or 130 (interrupted) failed its
+        // part, and so did a task that stopped without saying it is done, unless this
+        // coordinator stopped it (then its results are still awaited, for a while).
+        if stopping.is_none()
+            && let Some((index, message)) = failed_worker(rt, store, slices, workers, count)
         {
-            // Its last word may have landed just after the look above.
-            let late = rt.block_on(store.progress(s.index, count)).ok().flatten();
-            if late.as_ref().is_none_or(|p| p.state != "done") {
-                let why = s.task.as_ref().and_then(|t| t.stopped.clone()).unwrap_or_default();
-                let message = format!("worker {} of {workers}: ECS task {} stopped: {why}", s.index, s.arn);
-                let n = rt.block_on(fleet.stop_all(&format!("herd: worker {}/{workers} failed", s.index), &[]));
-                if n > 0 {
-                    eprintln!("herd: {n} StopTask call(s) failed; stop those tasks by hand");
-                }
-                finish(&bar);
-                return Followed::Failed(message);
-            }
+            let n = rt.block_on(fleet.stop_all(&format!("herd: worker {index}/{workers} failed"), &[]));
+            eprintln!(
+                "\nherd: {message}; stopping the other ECS tasks and waiting for their results{}",
+                if n > 0 { format!(" ({n} StopTask calls failed; stop those by hand)") } else { String::new() }
+            );
+            failure = Some(message);
+            stopping = Some(Instant::now());
         }
         if (stop.load(Ordering::SeqCst) || Instant::now() > deadline) && stopping.is_none() {
             stopping = Some(Instant::now());
@@ -381,6 +378,9 @@ fn follow(
                 slices.iter().all(|s| s.done().is_some() || s.task.as_ref().is_some_and(TaskState::is_stopped));
             if all_stopped || hurry.load(Ordering::SeqCst) || since.elapsed() > args.stop_grace + STOP_MARGIN {
                 finish(&bar);
+                if let Some(message) = failure {
+                    return Followed::Failed(message);
+                }
                 if !stop.load(Ordering::SeqCst) {
                     return Followed::TimedOut(format!(
                         "the workers did not finish within {} of the start; they were stopped",
@@ -401,6 +401,44 @@ fn follow(
         }
         std::thread::sleep(POLL);
     }
+}
+
+/// The first worker that failed, said for people: one that ended with a code other than a
+/// verdict's or an interruption's, or whose task stopped before it said it was done (its last
+/// word is looked for once more: it may have landed just after the last look).
+fn failed_worker(
+    rt: &tokio::runtime::Runtime,
+    store: &RunStore,
+    slices: &[Slice],
+    workers: u32,
+    count: u32,
+) -> Option<(u32, String)> {
+    for s in slices {
+        match s.done() {
+            Some(0 | 1 | 130) => {}
+            Some(code) => {
+                let message = format!(
+                    "worker {} of {workers} (ECS task {}) {}; see the task's log",
+                    s.index,
+                    s.arn,
+                    describe_code(i32::from(code))
+                );
+                return Some((s.index, message));
+            }
+            None if s.task.as_ref().is_some_and(TaskState::is_stopped) => {
+                let late = rt.block_on(store.progress(s.index, count)).ok().flatten();
+                if late.as_ref().is_none_or(|p| p.state != "done") {
+                    let why = s.task.as_ref().and_then(|t| t.stopped.clone()).unwrap_or_default();
+                    return Some((
+                        s.index,
+                        format!("worker {} of {workers}: ECS task {} stopped: {why}", s.index, s.arn),
+                    ));
+                }
+            }
+            None => {}
+        }
+    }
+    None
 }
 
 /// One line: the tasks' states, and what the workers sent and had answered so far.
