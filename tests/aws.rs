@@ -650,12 +650,44 @@ fn a_run_distributed_over_local_workers_merges_their_slices_exactly() {
     assert!(queues_with_prefix("webordinary-output-awsd").is_empty());
 }
 
+/// A TCP relay on 127.0.0.1 to the address written in `target` (read when a connection
+/// comes), until `stop` is set: every container calls one slice's listener through it.
+fn relay_to(target: std::path::PathBuf, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> String {
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::SeqCst) {
+            let Ok((inbound, _)) = listener.accept() else {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            };
+            let _ = inbound.set_nonblocking(false);
+            let Ok(to) = std::fs::read_to_string(&target) else { continue };
+            let Ok(outbound) = std::net::TcpStream::connect(to.trim()) else { continue };
+            let (mut a, mut b) = (inbound.try_clone().unwrap(), outbound.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut a, &mut b);
+                let _ = b.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut a, mut b) = (outbound, inbound);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut a, &mut b);
+                let _ = b.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
 #[test]
-fn generation_b_over_local_workers_answers_every_task_whichever_slice_its_container_calls() {
+fn generation_b_over_four_local_workers_answers_every_task_though_every_container_calls_slice_one() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    // Each slice starts a container; a container may claim another slice's pair (the claim
-    // queue and the ownership table are the system's, shared) and then calls back to its own
-    // slice's listener with the other slice's task token, which is forwarded.
+    // Each of four slices starts a container; a container may claim any slice's pair (the
+    // claim queue and the ownership table are the system's, shared). Every container calls
+    // back to slice 1's listener (through a relay, as a load balancer in front of one worker
+    // would), so every task of slices 2 to 4 reaches the wrong listener and is forwarded.
     let toml = format!(
         r#"
 name = "aws-b-distributed"
@@ -671,8 +703,8 @@ provision = true
 containers = {{ kind = "local", command = ["{worker}", "--generation", "b", "--idle-exit-secs", "40"], count = 1 }}
 
 [[sessions]]
-count = 4
-project = "awsbd-{{{{ i % 4 }}}}"
+count = 8
+project = "awsbd-{{{{ i % 8 }}}}"
 user = "u"
 thread = "t-{{{{ i }}}}"
 
@@ -683,24 +715,50 @@ duration = "2s"
 "#,
         worker = worker().display()
     );
-    let (o, s, dir) = run_scenario(
-        &toml,
-        "aws-b-distributed",
-        &["--distribute", "local", "--workers", "2", "--callback-listen", "127.0.0.1:0"],
-    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("b.toml"), toml).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let relay = relay_to(dir.path().join("out/aws-b-distributed/peers/slice-1.addr"), stop.clone());
+    let o = herd_command(
+        dir.path(),
+        &[
+            "run",
+            "b.toml",
+            "--out",
+            "out",
+            "--quiet",
+            "--distribute",
+            "local",
+            "--workers",
+            "4",
+            "--callback-listen",
+            "127.0.0.1:0",
+        ],
+    )
+    // The reference worker prefers this endpoint to the one its own slice gives it.
+    .env("AWS_ENDPOINT_URL_SFN", &relay)
+    .output()
+    .expect("herd runs");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
     // The system's shared queues and table stay after the slices (they leave them for each
     // other); the test removes them.
     common::moto::delete_queues_with_prefix("webordinary-");
-    let logs: String = (1..=2)
-        .map(|i| std::fs::read_to_string(dir.path().join(format!("out/aws-b-distributed/worker-{i}-of-2.log"))))
+    let logs: String = (1..=4)
+        .map(|i| std::fs::read_to_string(dir.path().join(format!("out/aws-b-distributed/worker-{i}-of-4.log"))))
         .filter_map(Result::ok)
         .collect();
-    let s = s.unwrap_or_else(|| panic!("no merged summary:\n{}\n{}\n{logs}", text(&o.stdout), text(&o.stderr)));
+    let s = read_summary(&dir.path().join("out/aws-b-distributed/summary.json"))
+        .unwrap_or_else(|e| panic!("no merged summary ({e}):\n{}\n{}\n{logs}", text(&o.stdout), text(&o.stderr)));
     let a = &s.accounting;
     assert_eq!((a.sent, a.replied, a.lost, a.unknown_replies), (20, 20, 0, 0), "{a:?}\n{logs}");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    // Both slices left their listener's address for the other.
-    for i in 1..=2 {
+    // Slices 2 to 4 had their replies, which only a forward from slice 1 could bring them.
+    assert_eq!(s.slices.len(), 4);
+    for slice in &s.slices[1..] {
+        assert_eq!(slice.replied, slice.sent, "{:?}: its replies came through slice 1", slice.segment);
+    }
+    assert!(s.slices[1..].iter().map(|x| x.replied).sum::<u64>() > 0, "{:?}", s.slices);
+    for i in 1..=4 {
         assert!(dir.path().join(format!("out/aws-b-distributed/peers/slice-{i}.addr")).is_file());
     }
 }
