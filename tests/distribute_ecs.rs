@@ -236,12 +236,14 @@ fn ecs_workers_run_the_commands_of_their_overrides_and_merge_into_the_whole_run(
     // Each task runs one slice of the shipped scenario, from the run's S3 folder, and nothing
     // in its command points at this machine.
     let mut workers = Vec::new();
+    let mut run_folder = String::new();
     for (i, t) in started.iter().enumerate() {
         assert_eq!(t.command.first().map(String::as_str), Some("run"), "{t:?}");
         assert_eq!(t.command.get(1).map(String::as_str), Some("scenarios/spread.toml"), "{t:?}");
         assert_eq!(segment_of(t), Some(format!("{}/3", i + 1)));
         let at = t.command.iter().position(|a| a == "--s3-run").map(|p| t.command[p + 1].clone()).expect("--s3-run");
         assert!(at.starts_with(&format!("s3://{BUCKET}/qa/spread-")), "{at}");
+        run_folder = at.clone();
         assert!(!t.command.iter().any(|a| a.contains(dir.path().to_str().unwrap())), "{t:?}");
         assert!(t.environment.contains(&("HERD_S3_ENDPOINT_URL".into(), aws.endpoint.clone())), "{t:?}");
         // The worker: a machine of its own (an empty folder), the task's command and environment.

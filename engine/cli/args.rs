@@ -124,7 +124,9 @@ pub(crate) struct ReportArgs {
 /// Options of `herd merge`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct MergeArgs {
-    /// summary.json files, or folders searched (recursively) for them.
+    /// summary.json files, folders searched (recursively) for them, or the S3 folder of a
+    /// `--distribute ecs` run (`s3://bucket/prefix/run/`, as its coordinator printed it), whose
+    /// slices are downloaded first.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Write the merged summary and its reports into `<out>/<scenario-name>/`; summaries

@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
+use herd::distribute::{RunStore, S3Location};
 use herd::report::{Renderer, merge_summaries, read_summary, terminal_summary, write_reports, write_summary};
 use herd::text::printable_text;
-use herd::{EXIT_INVALID, HerdError};
+use herd::{EXIT_INVALID, EXIT_TARGET, HerdError};
 
 use super::args::MergeArgs;
 
@@ -38,6 +39,25 @@ fn same_place(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// Downloads `slices/` of the run folder `url` into `<out>/.from-s3/<bucket>/<prefix>`.
+fn fetch_slices(url: &str, out: &Path) -> Result<PathBuf, (u8, String)> {
+    let at: S3Location = url.parse().map_err(|e: herd::distribute::DistributeError| (EXIT_INVALID, e.to_string()))?;
+    let dir = out.join(".from-s3").join(&at.bucket).join(at.prefix.trim_end_matches('/'));
+    let rt =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| (EXIT_TARGET, e.to_string()))?;
+    let endpoint = std::env::var("HERD_S3_ENDPOINT_URL").ok();
+    let store = rt.block_on(RunStore::connect(at, None, endpoint.as_deref()));
+    let _ = std::fs::remove_dir_all(&dir);
+    match rt.block_on(store.download_dir("slices", &dir)) {
+        Ok(0) => Err((
+            EXIT_INVALID,
+            format!("{url}: no slices/ in this run folder; give the folder a distributed run printed"),
+        )),
+        Ok(_) => Ok(dir),
+        Err(e) => Err((EXIT_TARGET, format!("{url}: {e}"))),
+    }
+}
+
 pub(crate) fn cmd_merge(args: &MergeArgs) -> Result<ExitCode> {
     let invalid = |msg: String| {
         eprintln!("error: {}", printable_text(&msg));
@@ -47,6 +67,22 @@ pub(crate) fn cmd_merge(args: &MergeArgs) -> Result<ExitCode> {
     // Summaries found by searching a folder, rather than named.
     let mut searched: Vec<PathBuf> = Vec::new();
     for input in &args.inputs {
+        // A distributed run's S3 folder (what its coordinator would have collected): its
+        // slices come down under a hidden folder of --out, then are searched like any folder.
+        let local;
+        let input = match input.to_str().filter(|s| s.starts_with("s3://")) {
+            Some(url) => match fetch_slices(url, &args.out) {
+                Ok(dir) => {
+                    local = dir;
+                    &local
+                }
+                Err((code, e)) => {
+                    eprintln!("error: {}", printable_text(&e));
+                    return Ok(ExitCode::from(code));
+                }
+            },
+            None => input,
+        };
         if input.is_dir() {
             let before = paths.len();
             if let Err(e) = find_summaries(input, &args.out, &mut paths) {

@@ -22,6 +22,12 @@ use super::args::RunArgs;
 /// How often a worker leaves its totals.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
+/// Every this many progress ticks (30 s), the journal so far goes up too.
+const JOURNAL_EVERY_TICKS: u32 = 15;
+
+/// A journal larger than this is not uploaded while the run goes (only at its end).
+const MAX_JOURNAL_UPLOAD: u64 = 64 << 20;
+
 /// Runs one worker; its exit code is its run's, or 4 when its results could not be uploaded.
 pub(crate) fn run_worker(args: &RunArgs, at: &str) -> Result<ExitCode> {
     let Some(seg) = args.segment else {
@@ -63,15 +69,28 @@ pub(crate) fn run_worker(args: &RunArgs, at: &str) -> Result<ExitCode> {
         let (store, running, out, folder) = (store.clone(), running.clone(), args.out.clone(), folder.clone());
         let handle = rt.handle().clone();
         std::thread::spawn(move || {
+            let mut ticks = 0u32;
             while running.load(Ordering::SeqCst) {
                 std::thread::sleep(PROGRESS_EVERY);
                 if !running.load(Ordering::SeqCst) {
                     break;
                 }
-                let totals = journals(&out, &folder).iter().filter_map(|j| last_totals(j)).next_back();
+                ticks += 1;
+                let journal = journals(&out, &folder).into_iter().next_back();
+                let totals = journal.as_deref().and_then(last_totals);
                 let p = WorkerProgress { state: "running".into(), totals: totals.unwrap_or_default(), exit_code: None };
                 if let Err(e) = handle.block_on(store.put_progress(seg.index, seg.count, &p)) {
                     tracing::warn!(target: "herd::distribute", "cannot leave progress: {e}");
+                }
+                // The journal so far, now and then: a task that is killed outright (out of
+                // memory, Spot taken back) still leaves a timeline `herd report` can render.
+                if ticks % JOURNAL_EVERY_TICKS == 0
+                    && let Some(j) = journal
+                    && std::fs::metadata(&j).is_ok_and(|m| m.len() <= MAX_JOURNAL_UPLOAD)
+                    && let Ok(body) = std::fs::read(&j)
+                    && let Err(e) = handle.block_on(store.put(&format!("slices/{folder}/journal.jsonl"), body))
+                {
+                    tracing::warn!(target: "herd::distribute", "cannot upload the journal so far: {e}");
                 }
             }
         })
