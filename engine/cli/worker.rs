@@ -84,7 +84,7 @@ pub(crate) fn run_worker(args: &RunArgs, at: &str) -> Result<ExitCode> {
                 }
                 // The journal so far, now and then: a task that is killed outright (out of
                 // memory, Spot taken back) still leaves a timeline `herd report` can render.
-                if ticks % JOURNAL_EVERY_TICKS == 0
+                if ticks.is_multiple_of(JOURNAL_EVERY_TICKS)
                     && let Some(j) = journal
                     && std::fs::metadata(&j).is_ok_and(|m| m.len() <= MAX_JOURNAL_UPLOAD)
                     && let Ok(body) = std::fs::read(&j)
