@@ -281,6 +281,12 @@ fn ecs_workers_run_the_commands_of_their_overrides_and_merge_into_the_whole_run(
     {
         assert!(keys.iter().any(|k| k.ends_with(want)), "{want} missing from {keys:?}");
     }
+    // Had the coordinator died, its run folder would still merge into the same run.
+    let again = herd(&aws, &dir.path().join("work"), &["merge", &run_folder, "--out", "again"]).output().unwrap();
+    let m2 = read_summary(&dir.path().join("work/again/spread/summary.json"))
+        .unwrap_or_else(|e| panic!("{e}\n{}", text(&again.stderr)));
+    assert_eq!(m2.accounting, whole.accounting);
+    assert_eq!(m2.slices.len(), 3);
 }
 
 #[test]
