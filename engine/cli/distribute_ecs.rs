@@ -32,6 +32,9 @@ const STOP_MARGIN: Duration = Duration::from_secs(90);
 /// One slice's worker as the coordinator follows it.
 struct Slice {
     index: u32,
+    /// How many slices the run was cut into (more than were started, if it was stopped while
+    /// starting them).
+    count: u32,
     arn: String,
     progress: Option<WorkerProgress>,
     task: Option<TaskState>,
@@ -167,7 +170,7 @@ pub(crate) fn run_ecs(
         }
         let command = worker_command(plan, args, &files.scenario, i, workers, start_at, &at);
         match rt.block_on(fleet.start(command, &environment, &format!("herd-{}", &id[id.len() - 6..]))) {
-            Ok(arn) => slices.push(Slice { index: i, arn, progress: None, task: None }),
+            Ok(arn) => slices.push(Slice { index: i, count: workers, arn, progress: None, task: None }),
             Err(e) => {
                 let failed = rt.block_on(fleet.stop_all(&format!("herd: worker {i}/{workers} could not start"), &[]));
                 eprintln!(
@@ -305,8 +308,7 @@ fn follow(
     stop: &AtomicBool,
     hurry: &AtomicBool,
 ) -> Followed {
-    let workers = slices.len() as u32;
-    let count = plan.segment.as_ref().map_or(workers, |s| s.count).max(workers);
+    let workers = slices.first().map_or(0, |s| s.count);
     let lead = start_at.and_then(|t| t.duration_since(SystemTime::now()).ok()).unwrap_or_default();
     let deadline = Instant::now() + lead + plan.max_duration + args.stop_grace + FINISH_MARGIN;
     let bar =
@@ -331,7 +333,7 @@ fn follow(
             Err(e) => tracing::warn!(target: "herd::distribute", "{e}"),
         }
         for s in slices.iter_mut().filter(|s| s.done().is_none()) {
-            match rt.block_on(store.progress(s.index, count)) {
+            match rt.block_on(store.progress(s.index, s.count)) {
                 Ok(Some(p)) => s.progress = Some(p),
                 Ok(None) => {}
                 Err(e) => tracing::warn!(target: "herd::distribute", "{e}"),
@@ -348,7 +350,7 @@ fn follow(
         // part, and so did a task that stopped without saying it is done, unless this
         // coordinator stopped it (then its results are still awaited, for a while).
         if stopping.is_none()
-            && let Some((index, message)) = failed_worker(rt, store, slices, workers, count)
+            && let Some((index, message)) = failed_worker(rt, store, slices, workers)
         {
             let n = rt.block_on(fleet.stop_all(&format!("herd: worker {index}/{workers} failed"), &[]));
             eprintln!(
@@ -411,7 +413,6 @@ fn failed_worker(
     store: &RunStore,
     slices: &[Slice],
     workers: u32,
-    count: u32,
 ) -> Option<(u32, String)> {
     for s in slices {
         match s.done() {
@@ -426,7 +427,7 @@ fn failed_worker(
                 return Some((s.index, message));
             }
             None if s.task.as_ref().is_some_and(TaskState::is_stopped) => {
-                let late = rt.block_on(store.progress(s.index, count)).ok().flatten();
+                let late = rt.block_on(store.progress(s.index, s.count)).ok().flatten();
                 if late.as_ref().is_none_or(|p| p.state != "done") {
                     let why = s.task.as_ref().and_then(|t| t.stopped.clone()).unwrap_or_default();
                     return Some((
