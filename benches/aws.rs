@@ -63,8 +63,14 @@ fn cpus() -> usize {
 
 /// Runs herd on `scenario` pinned to CPU 0 against `endpoint`; waits for it with wait4(2) to
 /// learn its CPU time and peak RSS.
-#[expect(clippy::zombie_processes, reason = "wait4(2) reaps the child, for its CPU time and peak RSS")]
 fn run_herd(dir: &Path, scenario: &str, endpoint: &str) -> Usage {
+    run_herd_with(dir, scenario, endpoint, &[])
+}
+
+/// [`run_herd`] with more arguments for `herd run` (the CPU time includes its workers', which
+/// it waits for).
+#[expect(clippy::zombie_processes, reason = "wait4(2) reaps the child, for its CPU time and peak RSS")]
+fn run_herd_with(dir: &Path, scenario: &str, endpoint: &str, extra: &[&str]) -> Usage {
     let file = dir.join("bench.toml");
     std::fs::write(&file, scenario).expect("write the scenario");
     // HERD_BENCH_PERF=<file> records herd's profile with perf (`perf report -i <file>`).
@@ -83,6 +89,7 @@ fn run_herd(dir: &Path, scenario: &str, endpoint: &str) -> Usage {
         Err(_) => Command::new(env!("CARGO_BIN_EXE_herd")),
     };
     cmd.args(["run", file.to_str().expect("a UTF-8 path"), "--out", "out", "--quiet"])
+        .args(extra)
         .current_dir(dir)
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", "bench")
@@ -278,11 +285,25 @@ fn send_ceiling_case(batch: u32, quick: bool) -> Measured {
 /// Round trips a second against the instant echo server at `rate` (above what herd can do: the
 /// ceiling; below it: the latency herd adds).
 fn round_trip_case(rate: &str, quick: bool) -> Measured {
+    round_trip_case_with(rate, quick, 1, &[])
+}
+
+/// [`round_trip_case`] over `pairs` project+user pairs (each with its own work and reply
+/// queues), with more arguments for `herd run` (`--distribute local --workers 2`: the workers
+/// share herd's core, and the merged summary is measured).
+fn round_trip_case_with(rate: &str, quick: bool, pairs: u32, extra: &[&str]) -> Measured {
     let (server, endpoint) = start_server(Some(Duration::ZERO));
     let dir = tempfile::tempdir().expect("a temporary folder");
     let secs = if quick { 3.0 } else { 5.0 };
-    let text = scenario(&endpoint, rate, &format!("{secs}s"), 100, "max_in_flight = 10000000");
-    let usage = run_herd(dir.path(), &text, &endpoint);
+    let mut text = scenario(&endpoint, rate, &format!("{secs}s"), 100, "max_in_flight = 10000000");
+    if pairs > 1 {
+        // The fake server echoes `<name>-work` to `<name>-reply`, so each pair's queues do.
+        text = text
+            .replace("/bench-work\"", "/bench-{{ session.project }}-work\"")
+            .replace("/bench-reply\"", "/bench-{{ session.project }}-reply\"")
+            .replace("count = 100\n", &format!("count = 100\nproject = \"p{{{{ i % {pairs} }}}}\"\n"));
+    }
+    let usage = run_herd_with(dir.path(), &text, &endpoint, extra);
     let s = summary(dir.path());
     // Replies a second over the span in which the server handed them out.
     let truths = server.truths();
@@ -476,6 +497,19 @@ fn main() {
         ("send ceiling, one message per request (batch = 1), no echo", Box::new(|q| send_ceiling_case(1, q))),
         ("round trip ceiling, instant echo, offered 50000/s", Box::new(|q| round_trip_case("50000/s", q))),
         ("round trip, instant echo, 5000/s", Box::new(|q| round_trip_case("5000/s", q))),
+        (
+            "round trip ceiling, 10 pairs, one process, offered 50000/s",
+            Box::new(|q| round_trip_case_with("50000/s", q, 10, &[])),
+        ),
+        (
+            "round trip ceiling, 10 pairs, 2 local workers, offered 50000/s",
+            Box::new(|q| round_trip_case_with("50000/s", q, 10, &["--distribute", "local", "--workers", "2"])),
+        ),
+        ("round trip, 10 pairs, one process, 5000/s", Box::new(|q| round_trip_case_with("5000/s", q, 10, &[]))),
+        (
+            "round trip, 10 pairs, 2 local workers, 5000/s",
+            Box::new(|q| round_trip_case_with("5000/s", q, 10, &["--distribute", "local", "--workers", "2"])),
+        ),
         ("pacing 20/s", Box::new(pacing_case)),
         ("idle sessions", Box::new(idle_sessions_case)),
         ("soak", Box::new(soak_case)),
