@@ -30,6 +30,7 @@
 //! assert_eq!(result.accounting.replied + result.accounting.failed + result.accounting.lost, 6);
 //! ```
 
+pub mod cost;
 pub mod distribute;
 mod error;
 pub mod metrics;

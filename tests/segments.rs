@@ -93,6 +93,8 @@ fn merged_slices_of_a_simulated_run_equal_the_whole_run_exactly() {
             merges.push(at.clone());
             assert_eq!(merged.accounting, whole.accounting, "{at}");
             assert_eq!(merged.unrecovered_kills, whole.unrecovered_kills, "{at}");
+            // The system's cost is counted once (slice 1 runs and bills the whole model).
+            assert_eq!(merged.cost, whole.cost, "{at}");
             // Every series, its count and its histogram, exactly.
             let series = |s: &herd::report::RunSummary| {
                 s.metrics

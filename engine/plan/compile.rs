@@ -323,6 +323,7 @@ impl Compiler {
             message_data: std::mem::take(&mut self.message_data),
             segment: None,
             inputs: Vec::new(),
+            cost: crate::cost::compile_cost(self, spec.cost.as_ref(), root().key("cost")),
             distribute: spec
                 .distribute
                 .as_ref()

@@ -27,4 +27,5 @@ pub(crate) use template::{message_value, phase_value};
 pub use threshold::{Aggregate, Cmp, TagFilter};
 pub(crate) use threshold::{parse_key as parse_threshold_key, parse_rule as parse_threshold_rule};
 pub(crate) use units::parse_duration as parse_duration_text;
+pub(crate) use units::parse_size as parse_size_public;
 pub use units::{format_bytes, format_duration};

@@ -60,6 +60,9 @@ pub struct Plan {
     /// files (what a distributed run ships to its workers).
     #[serde(skip)]
     pub inputs: Vec<std::path::PathBuf>,
+    /// How the run's cost is estimated (`[cost]`).
+    #[serde(skip)]
+    pub cost: crate::cost::CostParams,
     /// `[distribute.ecs]`: where `--distribute ecs` runs its workers.
     #[serde(skip)]
     pub distribute: Option<crate::distribute::EcsDistribution>,

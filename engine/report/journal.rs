@@ -190,5 +190,6 @@ pub fn read_journal(path: &Path) -> Result<RunSummary, String> {
         comparison: None,
         run,
         slices: Vec::new(),
+        cost: None,
     })
 }

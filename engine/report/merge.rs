@@ -185,6 +185,7 @@ pub fn merge_summaries(runs: &[(String, RunSummary)], command_line: &str) -> Res
         cleanup_failures.extend(s.cleanup_failures.iter().map(|c| format!("{source}: {c}")));
     }
     let slices = runs.iter().zip(&skews).map(|((source, s), skew)| slice_record(source, s, *skew)).collect();
+    let sent_in_all = accounting.sent;
     Ok(RunSummary {
         summary_version: SUMMARY_VERSION,
         scenario: first.scenario.clone(),
@@ -234,7 +235,20 @@ pub fn merge_summaries(runs: &[(String, RunSummary)], command_line: &str) -> Res
             segment: None,
         },
         slices,
+        cost: merged_cost(runs, sent_in_all),
     })
+}
+
+/// The runs' usage added up and priced again (with the first run's prices), per 1,000 of all
+/// the messages they sent; none when no run had an estimate.
+fn merged_cost(runs: &[(String, RunSummary)], sent: u64) -> Option<crate::cost::CostEstimate> {
+    let mut with = runs.iter().filter_map(|(_, s)| s.cost.as_ref());
+    let first = with.next()?;
+    let mut usage = first.usage.clone();
+    for c in with {
+        usage.absorb(&c.usage);
+    }
+    Some(crate::cost::estimate(&usage, &first.params, sent))
 }
 
 /// Slices of a segmented run merge only as a whole: every slice of one cut, each once, and no

@@ -76,6 +76,8 @@ pub struct ReportData {
     pub phases: Vec<PhaseRow>,
     /// The runs a merged summary was made from (`herd merge`), one row each; empty otherwise.
     pub slices: Vec<SliceRow>,
+    /// What the run cost at list prices, when the target counted its usage.
+    pub cost: Option<CostView>,
     /// The ten slowest sessions.
     pub slowest_sessions: Vec<SessionRow>,
     /// Faults in time order.
@@ -153,6 +155,91 @@ pub struct PhaseRow {
     pub p50: String,
     /// 99th percentile latency of the phase.
     pub p99: String,
+}
+
+/// The cost estimate, formatted.
+#[derive(Debug, Clone, Serialize)]
+pub struct CostView {
+    /// US dollars in all, e.g. `$0.0123`.
+    pub total: String,
+    /// Per 1,000 messages sent, or `-`.
+    pub per_1000: String,
+    /// The system's side alone, per 1,000 messages, or `-`.
+    pub system_per_1000: String,
+    /// Where and when the prices were read, and from where.
+    pub prices: String,
+    /// Whether any line is modelled rather than measured.
+    pub any_modelled: bool,
+    /// One row per item.
+    pub lines: Vec<CostRow>,
+}
+
+/// One item of the estimate.
+#[derive(Debug, Clone, Serialize)]
+pub struct CostRow {
+    /// The item.
+    pub item: String,
+    /// `herd` or `system`.
+    pub by: String,
+    /// How much, with its unit.
+    pub quantity: String,
+    /// The list price, e.g. `$0.40 per 1,000,000 requests`.
+    pub price: String,
+    /// US dollars.
+    pub amount: String,
+    /// `measured` or `modelled`.
+    pub basis: String,
+}
+
+/// Dollars with enough digits for small amounts.
+fn dollars(v: f64) -> String {
+    if v >= 100.0 {
+        format!("${v:.2}")
+    } else if v >= 0.01 {
+        format!("${v:.4}")
+    } else {
+        format!("${v:.6}")
+    }
+}
+
+/// The estimate for the report.
+fn cost_view(c: &crate::cost::CostEstimate) -> CostView {
+    let per = |p: f64| match p {
+        p if p >= 1e6 => "1,000,000",
+        p if p >= 1e3 => "1,000",
+        _ => "1",
+    };
+    CostView {
+        total: dollars(c.total),
+        per_1000: c.per_1000_messages.map_or_else(|| "-".to_owned(), dollars),
+        system_per_1000: c.system_per_1000_messages.map_or_else(|| "-".to_owned(), dollars),
+        prices: format!("{} list prices as of {} ({})", c.region, c.prices_as_of, c.prices_source),
+        any_modelled: c.lines.iter().any(|l| l.basis == crate::cost::Basis::Modelled),
+        lines: c
+            .lines
+            .iter()
+            .map(|l| CostRow {
+                item: l.item.clone(),
+                by: l.by.clone(),
+                quantity: if l.quantity.fract() == 0.0 {
+                    format!("{} {}", l.quantity, l.unit)
+                } else {
+                    format!("{:.4} {}", l.quantity, l.unit)
+                },
+                price: if l.per > 1.0 {
+                    format!("${} per {} {}", l.price, per(l.per), l.unit)
+                } else {
+                    format!("${} per {}", l.price, l.unit.trim_end_matches('s'))
+                },
+                amount: dollars(l.amount),
+                basis: match l.basis {
+                    crate::cost::Basis::Measured => "measured",
+                    crate::cost::Basis::Modelled => "modelled",
+                }
+                .to_owned(),
+            })
+            .collect(),
+    }
 }
 
 /// One of the runs a merged summary was made from.
@@ -368,6 +455,7 @@ impl ReportData {
                     }
                 })
                 .collect(),
+            cost: s.cost.as_ref().map(cost_view),
             slowest_sessions,
             faults,
             charts: timeline_charts(s),

@@ -229,6 +229,10 @@ pub struct RunSummary {
     /// given; empty for a single run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slices: Vec<SliceRecord>,
+    /// What the run cost at list prices, item by item, measured or modelled; none when the
+    /// target counted nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::cost::CostEstimate>,
 }
 
 /// One of the runs a merged summary was made from.
@@ -576,7 +580,20 @@ pub fn summarize(plan: &Plan, result: &RunResult, clock: ClockKind, run: RunInfo
         comparison: None,
         run,
         slices: Vec::new(),
+        cost: cost_of(plan, result),
     }
+}
+
+/// The run's cost estimate. A simulated slice runs the whole model, so only slice 1 carries
+/// the system's (and herd's) usage: the merge then counts it once.
+fn cost_of(plan: &Plan, result: &RunResult) -> Option<crate::cost::CostEstimate> {
+    if plan.segment.as_ref().is_some_and(|s| s.whole_model && s.index != 1) {
+        return None;
+    }
+    if result.usage.items.is_empty() {
+        return None;
+    }
+    Some(crate::cost::estimate(&result.usage, &plan.cost, result.accounting.sent))
 }
 
 /// Writes `summary.json` atomically (temporary file, then rename) so a crash mid-write never

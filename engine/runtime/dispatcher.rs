@@ -895,6 +895,7 @@ impl Dispatcher<'_> {
         if last_t.is_none_or(|t| t < secs(self.clock.now())) {
             self.sample();
         }
+        let usage = self.target.usage(self.clock.now());
         let cleanup_failures = self.target.finish();
         let files = self.target.files();
         for left in &cleanup_failures {
@@ -923,6 +924,7 @@ impl Dispatcher<'_> {
             cleanup_failures,
             files,
             ownership_changes: ledger.ownership_changes,
+            usage,
         }
     }
 }

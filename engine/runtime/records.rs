@@ -331,6 +331,8 @@ pub struct RunResult {
     pub files: Vec<std::path::PathBuf>,
     /// Every change of a project+user's owner seen in the ownership table, in time order.
     pub ownership_changes: Vec<OwnershipChange>,
+    /// What the run used of each billed item, for the cost estimate.
+    pub usage: crate::cost::Usage,
 }
 
 /// A project+user changed hands.

@@ -63,6 +63,9 @@ pub struct ScenarioSpec {
     /// Scheduled faults: container kills, interrupts, pauses.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// How the run's cost is estimated: the container's size and any list price to replace.
+    #[serde(default)]
+    pub cost: Option<crate::cost::CostSpec>,
     /// Where `herd run --distribute` runs its workers (`[distribute.ecs]`).
     #[serde(default)]
     pub distribute: Option<crate::distribute::DistributeSpec>,

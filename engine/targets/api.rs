@@ -422,6 +422,12 @@ pub trait Target: Send {
     fn settle(&self) -> Micros {
         0
     }
+    /// What the run used of each billed item so far (SQS requests, container time, DynamoDB
+    /// units...), counted where the target can count it and modelled where it cannot, for the
+    /// cost estimate; called once, at `now`, before `finish`.
+    fn usage(&self, _now: Micros) -> crate::cost::Usage {
+        crate::cost::Usage::default()
+    }
     /// Files the target wrote for the report to link (worker logs), known after `finish`.
     fn files(&self) -> Vec<std::path::PathBuf> {
         Vec::new()

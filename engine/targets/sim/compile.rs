@@ -181,6 +181,8 @@ impl CompiledTarget for SimParams {
     }
 
     fn build(&self, plan: &Plan, _options: &TargetOptions) -> Result<Box<dyn Target>, TargetError> {
-        Ok(Box::new(SimTarget::new(self.clone(), &plan.sessions, plan.seed)))
+        let mut sim = SimTarget::new(self.clone(), &plan.sessions, plan.seed);
+        sim.task_size = (plan.cost.task_vcpu, plan.cost.task_memory_gb);
+        Ok(Box::new(sim))
     }
 }

@@ -54,6 +54,10 @@ struct Container {
     epoch: u64,
     busy_since: Option<Micros>,
     busy_accum: Micros,
+    /// Time spent processing over the container's life (for its idle long polls).
+    busy_total: Micros,
+    /// When it stopped (killed or retired), for its Fargate bill.
+    died_at: Option<Micros>,
     /// Told to stop gracefully: it finishes its current message, then releases its claim and
     /// exits.
     stopping: bool,
@@ -100,6 +104,25 @@ pub struct SimTarget {
     timers: BTreeMap<u64, Timer>,
     next_token: u64,
     last_sample: Micros,
+    /// The calls the modelled system made, for the cost estimate.
+    calls: SimCalls,
+    /// vCPUs and GB of one container (`[cost]`), for its Fargate bill.
+    pub(crate) task_size: (f64, f64),
+}
+
+/// Calls the modelled system makes, counted as the model runs (see [`SimTarget::usage`]).
+#[derive(Debug, Default, Clone, Copy)]
+struct SimCalls {
+    /// Messages herd put on the work queues.
+    sent: u64,
+    /// Messages a container received (redeliveries included).
+    received: u64,
+    /// Replies a container sent (successes, failures, interruptions).
+    replies: u64,
+    /// Claims a container took (the router's CLAIM_REQUEST, its receipt, the ownership write).
+    claims: u64,
+    /// Claims a container gave back (the ownership row deleted).
+    releases: u64,
 }
 
 impl SimTarget {
@@ -117,6 +140,8 @@ impl SimTarget {
             timers: BTreeMap::new(),
             next_token: 0,
             last_sample: 0,
+            calls: SimCalls::default(),
+            task_size: (1.0, 2.0),
         };
         for _ in 0..sim.params.warm_containers {
             let id = sim.containers.len() as u64;
@@ -178,6 +203,7 @@ impl SimTarget {
                 continue;
             }
             p.owner = Some(c as u64);
+            self.calls.claims += 1;
             let container = &mut self.containers[c];
             container.claim = Some(pair);
             container.threads_seen.clear();
@@ -214,6 +240,7 @@ impl SimTarget {
             return;
         }
         let msg = p.queue.pop_front().unwrap_or_else(unreachable_msg);
+        self.calls.received += 1;
         let thread_changed = self.containers[ci].last_thread.is_some_and(|t| t != msg.session);
         let switch = if thread_changed { us(self.params.switch_cost.sample(&mut self.rng)) } else { 0 };
         if thread_changed {
@@ -236,6 +263,7 @@ impl SimTarget {
         let container = &mut self.containers[c];
         if let Some(since) = container.busy_since.take() {
             container.busy_accum += now.saturating_sub(since.max(self.last_sample));
+            container.busy_total += now.saturating_sub(since);
         }
     }
 
@@ -246,6 +274,7 @@ impl SimTarget {
         self.containers[ci].processed += 1;
         self.containers[ci].epoch += 1;
         let failed = self.params.failure_rate > 0.0 && rand::Rng::random_bool(&mut self.rng, self.params.failure_rate);
+        self.calls.replies += 1;
         io.observe(Observation::Reply { id: done.msg.id, success: !failed, interrupted: false });
         if !failed {
             let took = us(self.params.preview_load.sample(&mut self.rng));
@@ -263,6 +292,7 @@ impl SimTarget {
         self.finish_busy(now, c);
         let current = self.containers[c].current.take()?;
         self.containers[c].epoch += 1;
+        self.calls.replies += 1;
         io.observe(Observation::Reply { id: current.msg.id, success: false, interrupted: true });
         if self.params.double_reply_on_interrupt {
             // The defect: the interrupted work carries on and reports success as well.
@@ -277,8 +307,10 @@ impl SimTarget {
         self.finish_busy(now, c);
         let container = &mut self.containers[c];
         container.alive = false;
+        container.died_at = Some(now);
         container.epoch += 1;
         if let Some(pair) = container.claim.take() {
+            self.calls.releases += 1;
             let p = self.pairs.entry(pair.clone()).or_default();
             p.owner = None;
             if !p.queue.is_empty() {
@@ -297,6 +329,7 @@ impl SimTarget {
         self.finish_busy(now, c);
         let container = &mut self.containers[c];
         container.alive = false;
+        container.died_at = Some(now);
         container.epoch += 1;
         let claim = container.claim.take();
         let current = container.current.take();
@@ -379,6 +412,8 @@ impl Container {
             epoch: 0,
             busy_since: None,
             busy_accum: 0,
+            busy_total: 0,
+            died_at: None,
             stopping: false,
             idle: None,
             idle_timer: false,
@@ -387,8 +422,41 @@ impl Container {
 }
 
 impl Target for SimTarget {
+    /// The modelled system's calls, all modelled: a received message costs the container a
+    /// ReceiveMessage (one message a receive, as the real containers take them) and a
+    /// DeleteMessage, a reply a SendMessage and a DynamoDB read (the ownership check before the
+    /// reply), and a claim the router's CLAIM_REQUEST, its receipt and a conditional write
+    /// (a release deletes the row: one more write); an idle container long-polls its queue
+    /// every 20 s; each container is billed by the second from the moment it was asked for to
+    /// its end (one minute at least). herd's own side: a SendMessage per message (what it does
+    /// when messages are not due together) and a ReceiveMessage per 10 replies.
+    fn usage(&self, now: Micros) -> crate::cost::Usage {
+        use crate::cost::{Basis, Usage, UsageKind, billed_seconds};
+        let c = self.calls;
+        let mut u = Usage::default();
+        let mut container_seconds = 0.0;
+        let mut idle_polls = 0.0;
+        for k in &self.containers {
+            let end = k.died_at.unwrap_or(now);
+            container_seconds += billed_seconds(end.saturating_sub(k.asked_at) as f64 / 1e6);
+            let ready = k.ready_at.map_or(k.asked_at, |r| r.min(end));
+            let busy = k.busy_total + k.busy_since.map_or(0, |s| end.saturating_sub(s));
+            let idle = end.saturating_sub(ready).saturating_sub(busy) as f64 / 1e6;
+            idle_polls += (idle / 20.0).floor();
+        }
+        let system_sqs = (2 * c.received + c.replies + 2 * c.claims) as f64 + idle_polls;
+        u.add(UsageKind::SqsRequests, system_sqs, Basis::Modelled, "system");
+        u.add(UsageKind::FargateVcpuSeconds, container_seconds * self.task_size.0, Basis::Modelled, "system");
+        u.add(UsageKind::FargateGbSeconds, container_seconds * self.task_size.1, Basis::Modelled, "system");
+        u.add(UsageKind::DynamodbWriteUnits, (c.claims + c.releases) as f64, Basis::Modelled, "system");
+        u.add(UsageKind::DynamodbReadUnits, c.replies as f64, Basis::Modelled, "system");
+        u.add(UsageKind::SqsRequests, c.sent as f64 + (c.replies as f64 / 10.0).ceil(), Basis::Modelled, "herd");
+        u
+    }
+
     fn send(&mut self, now: Micros, msg: &Outbound, io: &mut TargetIo) {
         let pair = self.pair_keys[msg.session].clone();
+        self.calls.sent += 1;
         let queued = QueuedMsg { id: msg.id, session: msg.session, visible_at: now };
         let p = self.pairs.entry(pair.clone()).or_default();
         p.queue.push_back(queued);
@@ -458,6 +526,7 @@ impl Target for SimTarget {
                 container.idle = None;
                 if let Some(pair) = self.containers[ci].claim.take() {
                     self.containers[ci].epoch += 1;
+                    self.calls.releases += 1;
                     if let Some(p) = self.pairs.get_mut(&pair) {
                         p.owner = None;
                     }
