@@ -68,7 +68,7 @@ pub(crate) fn remote_pass_on() -> Vec<String> {
     args
 }
 
-fn compile_options() -> &'static CompileOptions {
+pub(crate) fn compile_options() -> &'static CompileOptions {
     static DEFAULT: std::sync::OnceLock<CompileOptions> = std::sync::OnceLock::new();
     COMPILE.get().map_or_else(|| DEFAULT.get_or_init(CompileOptions::default), |(o, _)| o)
 }
@@ -560,6 +560,20 @@ pub(crate) fn run_code(args: &RunArgs) -> Result<u8> {
     for mut plan in plans {
         if let Some(seed) = args.seed {
             plan.seed = seed;
+        }
+        if let Some(m) = plan.matrix.clone() {
+            if multiple {
+                eprintln!("== {} ({}): {} variants", plan.name, plan.file, m.variants.len());
+            }
+            let code = super::matrix::run_matrix(&plan, &m, args, &stop, &hurry, &renderer)?;
+            if code == EXIT_INVALID || code == EXIT_TARGET {
+                return Ok(code);
+            }
+            worst = worst.max(code);
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            continue;
         }
         if let (Some(how), Some(workers)) = (args.distribute, args.workers) {
             if multiple {

@@ -4,6 +4,7 @@ mod args;
 mod commands;
 mod distribute;
 mod distribute_ecs;
+mod matrix;
 mod merge;
 mod progress;
 mod select;

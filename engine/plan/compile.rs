@@ -324,6 +324,7 @@ impl Compiler {
             segment: None,
             inputs: Vec::new(),
             cost: crate::cost::compile_cost(self, spec.cost.as_ref(), root().key("cost")),
+            matrix: spec.matrix.as_ref().and_then(|m| super::compile_matrix(self, m, root().key("matrix"))),
             distribute: spec
                 .distribute
                 .as_ref()

@@ -3,6 +3,7 @@
 mod compile;
 mod data;
 mod distribution;
+mod matrix;
 mod model;
 #[cfg(test)]
 mod parser_props;
@@ -15,6 +16,8 @@ pub(crate) use compile::Compiler;
 pub use compile::{CompileOptions, compile, compile_with, load_and_compile, load_and_compile_with};
 pub(crate) use compile::{field_name, instruction_name};
 pub use distribution::Distribution;
+pub(crate) use matrix::compile_matrix;
+pub use matrix::{MAX_VARIANTS, MatrixPlan, Variant};
 pub use model::*;
 pub use segment::{MAX_SEGMENTS, Segment, SegmentPlan, apply_segment, slice_of_sessions};
 pub(crate) use template::explain as explain_template_error;

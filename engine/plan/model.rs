@@ -60,6 +60,9 @@ pub struct Plan {
     /// files (what a distributed run ships to its workers).
     #[serde(skip)]
     pub inputs: Vec<std::path::PathBuf>,
+    /// The what-if sweep (`[matrix]`), when the scenario has one.
+    #[serde(skip)]
+    pub matrix: Option<super::matrix::MatrixPlan>,
     /// How the run's cost is estimated (`[cost]`).
     #[serde(skip)]
     pub cost: crate::cost::CostParams,

@@ -13,12 +13,14 @@ use super::model::ReportData;
 use super::summary::RunSummary;
 
 /// The built-in templates, by name. A folder given with `--templates` may replace any of them.
-const BUILT_IN: [(&str, &str); 5] = [
+const BUILT_IN: [(&str, &str); 7] = [
     ("report.html", include_str!("../../reports/report.html")),
     ("report.md", include_str!("../../reports/report.md")),
     ("index.html", include_str!("../../reports/index.html")),
     ("index.md", include_str!("../../reports/index.md")),
     ("compare.md", include_str!("../../reports/compare.md")),
+    ("matrix.html", include_str!("../../reports/matrix.html")),
+    ("matrix.md", include_str!("../../reports/matrix.md")),
 ];
 
 /// The report formats.
@@ -142,6 +144,11 @@ impl Renderer {
         let ctx =
             serde_json::json!({ "entries": entries, "failed": failed, "total": entries.len(), "skipped": skipped });
         self.render(if html { "index.html" } else { "index.md" }, &ctx)
+    }
+
+    /// A what-if sweep's comparison, in HTML or Markdown.
+    pub fn sweep(&self, sweep: &super::sweep::Sweep, html: bool) -> Result<String, RenderError> {
+        self.render(if html { "matrix.html" } else { "matrix.md" }, &serde_json::json!({ "m": sweep }))
     }
 
     /// A comparison as Markdown.

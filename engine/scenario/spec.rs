@@ -63,6 +63,11 @@ pub struct ScenarioSpec {
     /// Scheduled faults: container kills, interrupts, pauses.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
+    /// A what-if sweep: the scenario runs once per variant (the cross product of `values`, or
+    /// the listed `combinations`), side by side on the machine's cores, and a comparison report
+    /// picks the best variant. Simulated target only.
+    #[serde(default)]
+    pub matrix: Option<MatrixSpec>,
     /// How the run's cost is estimated: the container's size and any list price to replace.
     #[serde(default)]
     pub cost: Option<crate::cost::CostSpec>,
@@ -96,6 +101,24 @@ pub struct ScenarioSpec {
     /// says `--allow-large`). Default false.
     #[serde(default)]
     pub allow_large: Option<bool>,
+}
+
+/// A what-if sweep over model and load parameters.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct MatrixSpec {
+    /// The values to try per parameter, by the path `--set` takes:
+    /// `{ "target.containers.max" = [2, 4, 8], "vars.rate" = ["10/s", "20/s"] }`. Every
+    /// combination runs (the cross product), unless `combinations` lists them.
+    #[serde(default)]
+    pub values: IndexMap<String, Vec<VarSpec>>,
+    /// The variants to run instead of the cross product, each a table of path to value:
+    /// `[{ "target.containers.max" = 2 }, { "target.containers.max" = 8, "vars.rate" = "5/s" }]`.
+    #[serde(default)]
+    pub combinations: Vec<IndexMap<String, VarSpec>>,
+    /// How many variants run at once. Default: the machine's cores.
+    #[serde(default)]
+    pub parallel: Option<i64>,
 }
 
 /// A parameter's default value: text, a whole number, a number or a boolean.
