@@ -34,6 +34,8 @@ pub struct SweepRow {
     pub p99_ms: Option<f64>,
     /// The most containers running at once.
     pub containers: u64,
+    /// Thread switches the containers made.
+    pub switches: u64,
     /// Estimated cost in US dollars.
     pub cost: Option<f64>,
     /// Per 1,000 messages.
@@ -89,6 +91,7 @@ pub fn sweep_row(v: &Variant, s: &RunSummary, folder: &str) -> SweepRow {
         p50_ms: ms(metric(s, "message_latency", |m| m.p50)),
         p99_ms: ms(metric(s, "message_latency", |m| m.p99)),
         containers,
+        switches: s.metrics.iter().find(|m| m.name == "session_switch" && m.tag_key.is_none()).map_or(0, |m| m.count),
         cost: s.cost.as_ref().map(|c| c.total),
         cost_per_1000: s.cost.as_ref().and_then(|c| c.per_1000_messages),
         best: false,
@@ -255,6 +258,7 @@ mod tests {
             p50_ms: p99,
             p99_ms: p99,
             containers: 1,
+            switches: 0,
             cost,
             cost_per_1000: cost,
             best: false,

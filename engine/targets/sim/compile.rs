@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::model::SimTarget;
-use super::spec::{InterruptPolicySpec, SimTargetSpec};
+use super::spec::{FifoGroupSpec, InterruptPolicySpec, SimTargetSpec};
 use crate::plan::{Compiler, Distribution, FaultKind, Plan};
 use crate::runtime::ClockKind;
 use crate::scenario::KeyPath;
@@ -62,6 +62,18 @@ pub struct SimParams {
     pub cpu_idle: f64,
     /// CPU percent when busy.
     pub cpu_busy: f64,
+    /// Idle containers kept ready beyond the claimed ones.
+    pub warm_pool: u32,
+    /// Messages one receive returns.
+    pub receive_batch: u32,
+    /// Time a receive call adds, if modelled.
+    pub receive_overhead: Option<Distribution>,
+    /// FIFO groups per session rather than per pair.
+    pub fifo_per_session: bool,
+    /// How long an ownership lookup is reused (none: every message reads the table).
+    pub lookup_ttl: Option<Duration>,
+    /// Time a lookup that misses the cache adds, if modelled.
+    pub lookup_time: Option<Distribution>,
     /// Defect: delete before processing.
     pub delete_before_processing: bool,
     /// Defect: reply twice to an interrupted message.
@@ -92,14 +104,50 @@ fn compile_sim(c: &mut Compiler, spec: &SimTargetSpec, path: &KeyPath) -> SimPar
     let mpath = path.key("memory");
     let cpu = spec.cpu.clone().unwrap_or_default();
     let defects = spec.defects.clone().unwrap_or_default();
+    let warm_pool = c.count(cpath.key("warm_pool"), containers.warm_pool.map_or(0, i64::from), 0, 10_000) as u32;
+    if warm_pool > max_containers {
+        c.err_help(
+            cpath.key("warm_pool"),
+            format!("`warm_pool` = {warm_pool} is above `max` = {max_containers}"),
+            "the warm pool is part of the pool; raise `max` or lower `warm_pool`",
+        );
+    }
+    let cold_default = match (containers.image, &containers.cold_start) {
+        (Some(_), Some(_)) => {
+            c.err_help(
+                cpath.key("image"),
+                "`image` and `cold_start` both say how long a container takes to start",
+                "keep one: `image` for a named profile, `cold_start` for a distribution of your own",
+            );
+            "lognormal(p50 = 35s, p99 = 60s)"
+        }
+        (Some(image), None) => image.cold_start(),
+        (None, _) => "lognormal(p50 = 35s, p99 = 60s)",
+    };
+    let queue = spec.queue.clone().unwrap_or_default();
+    let qpath = path.key("queue");
+    let receive_batch = c.count(qpath.key("receive_batch"), queue.receive_batch.unwrap_or(1), 1, 10) as u32;
+    let receive_overhead =
+        queue.receive_overhead.as_deref().map(|t| c.distribution(qpath.key("receive_overhead"), Some(t), "fixed(0s)"));
+    let (lookup_ttl, lookup_time) = match &spec.lookup_cache {
+        None => (None, None),
+        Some(cache) => {
+            let lpath = path.key("lookup_cache");
+            let ttl = c.duration(lpath.key("ttl"), cache.ttl.as_deref(), Duration::from_secs(30));
+            let time = cache.lookup.as_deref().map(|t| c.distribution(lpath.key("lookup"), Some(t), "fixed(0s)"));
+            ((!ttl.is_zero()).then_some(ttl), time)
+        }
+    };
     SimParams {
+        warm_pool,
+        receive_batch,
+        receive_overhead,
+        fifo_per_session: queue.fifo_group == Some(FifoGroupSpec::Session),
+        lookup_ttl,
+        lookup_time,
         max_containers,
         warm_containers,
-        cold_start: c.distribution(
-            cpath.key("cold_start"),
-            containers.cold_start.as_deref(),
-            "lognormal(p50 = 35s, p99 = 60s)",
-        ),
+        cold_start: c.distribution(cpath.key("cold_start"), containers.cold_start.as_deref(), cold_default),
         idle_release: c.duration(
             cpath.key("idle_release"),
             containers.idle_release.as_deref(),

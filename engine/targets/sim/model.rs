@@ -58,6 +58,10 @@ struct Container {
     busy_total: Micros,
     /// When it stopped (killed or retired), for its Fargate bill.
     died_at: Option<Micros>,
+    /// Messages left from its last ReceiveMessage (`queue.receive_batch`).
+    prefetched: u32,
+    /// When it last looked its pair's owner up in the table (`lookup_cache`).
+    last_lookup: Option<Micros>,
     /// Told to stop gracefully: it finishes its current message, then releases its claim and
     /// exits.
     stopping: bool,
@@ -117,6 +121,10 @@ struct SimCalls {
     sent: u64,
     /// Messages a container received (redeliveries included).
     received: u64,
+    /// ReceiveMessage calls that returned them.
+    receive_calls: u64,
+    /// Ownership lookups that read the table (every message's, less the cache's hits).
+    lookups: u64,
     /// Replies a container sent (successes, failures, interruptions).
     replies: u64,
     /// Claims a container took (the router's CLAIM_REQUEST, its receipt, the ownership write).
@@ -143,7 +151,8 @@ impl SimTarget {
             calls: SimCalls::default(),
             task_size: (1.0, 2.0),
         };
-        for _ in 0..sim.params.warm_containers {
+        // A warm pool is ready from the start, as warm containers are.
+        for _ in 0..sim.params.warm_containers.max(sim.params.warm_pool) {
             let id = sim.containers.len() as u64;
             sim.containers.push(Container::new(id, 0, None));
         }
@@ -185,10 +194,31 @@ impl SimTarget {
         if self.claim_queue.len() > starting_free && self.live_count() < self.params.max_containers as usize {
             self.start_container(now, io);
         }
+        self.top_up_pool(now, io);
     }
 
-    /// Gives waiting pairs to ready, unclaimed containers in order.
+    /// Starts containers until `warm_pool` of them are unclaimed (ready or starting), within
+    /// the pool's maximum.
+    fn top_up_pool(&mut self, now: Micros, io: &mut TargetIo) {
+        if self.params.warm_pool == 0 {
+            return;
+        }
+        loop {
+            let spare = self.containers.iter().filter(|c| c.alive && !c.stopping && c.claim.is_none()).count();
+            if spare >= self.params.warm_pool as usize || self.live_count() >= self.params.max_containers as usize {
+                return;
+            }
+            self.start_container(now, io);
+        }
+    }
+
+    /// Gives waiting pairs to ready, unclaimed containers in order, then tops the warm pool up.
     fn assign_claims(&mut self, now: Micros, io: &mut TargetIo) {
+        self.assign_waiting(now, io);
+        self.top_up_pool(now, io);
+    }
+
+    fn assign_waiting(&mut self, now: Micros, io: &mut TargetIo) {
         while let Some(pair) = self.claim_queue.front().cloned() {
             let Some(c) =
                 self.containers.iter().position(|c| c.ready() && c.claim.is_none() && c.paused_until.is_none())
@@ -208,6 +238,8 @@ impl SimTarget {
             container.claim = Some(pair);
             container.threads_seen.clear();
             container.last_thread = None;
+            container.prefetched = 0;
+            container.last_lookup = None;
             container.epoch += 1;
             self.dispatch(now, c as u64, io);
         }
@@ -222,7 +254,9 @@ impl SimTarget {
         }
         let Some(pair) = container.claim.clone() else { return };
         let p = self.pairs.entry(pair.clone()).or_default();
-        let Some(pos) = p.queue.iter().position(|m| m.visible_at <= now) else {
+        let last = self.containers[ci].last_thread;
+        let pick = if self.params.fifo_per_session { pick_per_session(&p.queue, now, last) } else { None };
+        let Some(pos) = pick.or_else(|| p.queue.iter().position(|m| m.visible_at <= now)) else {
             // Nothing visible: a hidden message comes back by its own timer; otherwise idle.
             if p.queue.is_empty() {
                 let at = now + us(self.params.idle_release);
@@ -235,19 +269,44 @@ impl SimTarget {
             }
             return;
         };
-        // FIFO: a hidden message ahead of visible ones blocks its group, as on a FIFO queue.
-        if pos != 0 {
+        // FIFO: a hidden message ahead of visible ones blocks its group, as on a FIFO queue
+        // (with a group per session, `pick_per_session` only offers messages nothing holds back).
+        if pos != 0 && pick.is_none() {
             return;
         }
-        let msg = p.queue.pop_front().unwrap_or_else(unreachable_msg);
+        let msg = p.queue.remove(pos).unwrap_or_else(unreachable_msg);
+        let visible_left = p.queue.iter().filter(|m| m.visible_at <= now).count() as u32;
         self.calls.received += 1;
+        // A container with messages left from its last receive takes the next without a call.
+        let mut extra = 0;
+        if self.containers[ci].prefetched > 0 {
+            self.containers[ci].prefetched -= 1;
+        } else {
+            self.calls.receive_calls += 1;
+            self.containers[ci].prefetched = visible_left.min(self.params.receive_batch - 1);
+            if let Some(d) = &self.params.receive_overhead {
+                extra += us(d.sample(&mut self.rng));
+            }
+        }
+        // The ownership lookup before the work: read from the table unless cached.
+        let cached = self
+            .params
+            .lookup_ttl
+            .is_some_and(|ttl| self.containers[ci].last_lookup.is_some_and(|at| now.saturating_sub(at) < us(ttl)));
+        if !cached {
+            self.calls.lookups += 1;
+            self.containers[ci].last_lookup = Some(now);
+            if let Some(d) = &self.params.lookup_time {
+                extra += us(d.sample(&mut self.rng));
+            }
+        }
         let thread_changed = self.containers[ci].last_thread.is_some_and(|t| t != msg.session);
         let switch = if thread_changed { us(self.params.switch_cost.sample(&mut self.rng)) } else { 0 };
         if thread_changed {
             io.observe(Observation::SessionSwitch { id: msg.id, took: switch });
         }
         let work = us(self.params.processing.sample(&mut self.rng)).max(1);
-        let done_at = now + switch + work;
+        let done_at = now + extra + switch + work;
         let deleted = self.params.delete_before_processing;
         let container = &mut self.containers[ci];
         container.epoch += 1;
@@ -414,11 +473,36 @@ impl Container {
             busy_accum: 0,
             busy_total: 0,
             died_at: None,
+            prefetched: 0,
+            last_lookup: None,
             stopping: false,
             idle: None,
             idle_timer: false,
         }
     }
+}
+
+/// With a FIFO group per session: the queue position of the message to take, among those
+/// whose session has no hidden message ahead of them, the container's current thread's first.
+fn pick_per_session(queue: &VecDeque<QueuedMsg>, now: Micros, last: Option<usize>) -> Option<usize> {
+    let mut held: BTreeSet<usize> = BTreeSet::new();
+    let mut first = None;
+    for (i, m) in queue.iter().enumerate() {
+        if held.contains(&m.session) {
+            continue;
+        }
+        if m.visible_at > now {
+            held.insert(m.session);
+            continue;
+        }
+        if Some(m.session) == last {
+            return Some(i);
+        }
+        first.get_or_insert(i);
+        // Only the first message of a session can be taken.
+        held.insert(m.session);
+    }
+    first
 }
 
 impl Target for SimTarget {
@@ -444,12 +528,12 @@ impl Target for SimTarget {
             let idle = end.saturating_sub(ready).saturating_sub(busy) as f64 / 1e6;
             idle_polls += (idle / 20.0).floor();
         }
-        let system_sqs = (2 * c.received + c.replies + 2 * c.claims) as f64 + idle_polls;
+        let system_sqs = (c.receive_calls + c.received + c.replies + 2 * c.claims) as f64 + idle_polls;
         u.add(UsageKind::SqsRequests, system_sqs, Basis::Modelled, "system");
         u.add(UsageKind::FargateVcpuSeconds, container_seconds * self.task_size.0, Basis::Modelled, "system");
         u.add(UsageKind::FargateGbSeconds, container_seconds * self.task_size.1, Basis::Modelled, "system");
         u.add(UsageKind::DynamodbWriteUnits, (c.claims + c.releases) as f64, Basis::Modelled, "system");
-        u.add(UsageKind::DynamodbReadUnits, c.replies as f64, Basis::Modelled, "system");
+        u.add(UsageKind::DynamodbReadUnits, c.lookups as f64, Basis::Modelled, "system");
         u.add(UsageKind::SqsRequests, c.sent as f64 + (c.replies as f64 / 10.0).ceil(), Basis::Modelled, "herd");
         u
     }

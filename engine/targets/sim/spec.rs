@@ -46,6 +46,14 @@ pub struct SimTargetSpec {
     /// CPU model of one container, sampled as `container_cpu` (percent of its vCPUs).
     #[serde(default)]
     pub cpu: Option<SimCpuSpec>,
+    /// The work queue as the containers use it: receive batch size, the cost of a receive, and
+    /// how FIFO message groups are cut.
+    #[serde(default)]
+    pub queue: Option<SimQueueSpec>,
+    /// A cache of ownership lookups in front of DynamoDB: a container that looked its
+    /// project+user up less than `ttl` ago does not read the table again.
+    #[serde(default)]
+    pub lookup_cache: Option<SimLookupCacheSpec>,
     /// Switches that reproduce known defects of the real system, so the engine's detectors can be
     /// shown to catch them.
     #[serde(default)]
@@ -82,9 +90,86 @@ pub struct SimContainersSpec {
     /// claim it. Default `"5m"`.
     #[serde(default)]
     pub idle_release: Option<String>,
+    /// Idle, unclaimed containers kept ready beyond the claimed ones (a warm pool), within
+    /// `max`: ready at the start, and topped up with a cold start whenever one is claimed.
+    /// Default 0.
+    #[serde(default)]
+    pub warm_pool: Option<u32>,
+    /// A named cold-start profile instead of `cold_start`: `"standard"` (the real system's
+    /// image, lognormal p50 35 s, p99 60 s), `"optimised"` (pre-compiled code and cached
+    /// dependencies: p50 15 s, p99 25 s) or `"slim"` (a lighter image as well: p50 8 s, p99
+    /// 14 s). The two faster profiles are planning assumptions, not measurements.
+    #[serde(default)]
+    pub image: Option<ImageProfileSpec>,
     /// Start a replacement when a container is killed, as an ECS service does. Default true.
     #[serde(default)]
     pub replace_killed: Option<bool>,
+}
+
+/// A named cold-start profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageProfileSpec {
+    /// The real system's image: lognormal p50 35 s, p99 60 s.
+    Standard,
+    /// Pre-compiled code and cached dependencies: lognormal p50 15 s, p99 25 s.
+    Optimised,
+    /// A lighter image, pre-compiled: lognormal p50 8 s, p99 14 s.
+    Slim,
+}
+
+impl ImageProfileSpec {
+    /// The profile's cold-start distribution.
+    pub fn cold_start(self) -> &'static str {
+        match self {
+            Self::Standard => "lognormal(p50 = 35s, p99 = 60s)",
+            Self::Optimised => "lognormal(p50 = 15s, p99 = 25s)",
+            Self::Slim => "lognormal(p50 = 8s, p99 = 14s)",
+        }
+    }
+}
+
+/// The work queue as the simulated containers use it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct SimQueueSpec {
+    /// Messages one ReceiveMessage may return, 1 to 10: a container with messages left from
+    /// its last receive takes the next without a call. Default 1 (as the real containers do).
+    #[serde(default)]
+    pub receive_batch: Option<i64>,
+    /// Time one ReceiveMessage call adds before the first message it returns is processed, as
+    /// a distribution, e.g. `"fixed(20ms)"`. Default none.
+    #[serde(default)]
+    pub receive_overhead: Option<String>,
+    /// How FIFO message groups are cut: `"pair"` (one group per project+user: a hidden message
+    /// holds back every later one of its pair, and messages are taken in arrival order) or
+    /// `"session"` (one group per thread: a hidden message holds back only its thread's, and
+    /// a container takes its current thread's next message first). Default `"pair"`.
+    #[serde(default)]
+    pub fifo_group: Option<FifoGroupSpec>,
+}
+
+/// How FIFO message groups are cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum FifoGroupSpec {
+    /// One group per project+user.
+    Pair,
+    /// One group per session (thread).
+    Session,
+}
+
+/// A cache of ownership lookups.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct SimLookupCacheSpec {
+    /// How long a lookup is reused, e.g. `"30s"`; `"0s"` turns the cache off. Default `"30s"`.
+    #[serde(default)]
+    pub ttl: Option<String>,
+    /// Time one DynamoDB lookup adds before a message is processed (a cache hit adds none), as
+    /// a distribution, e.g. `"lognormal(p50 = 5ms, p99 = 20ms)"`. Default none.
+    #[serde(default)]
+    pub lookup: Option<String>,
 }
 
 /// Memory model of one simulated container.
