@@ -158,3 +158,42 @@ fn a_named_image_profile_is_its_cold_start_distribution() {
     let standard = run(&base("image = \"standard\""));
     assert!(p99_ms(&named) < p99_ms(&standard), "an optimised image starts sooner");
 }
+
+#[test]
+fn the_services_scaling_rule_decides_how_many_containers_run() {
+    let scenario = |scaling: &str| {
+        format!(
+            r#"
+name = "scale"
+seed = 4
+max_duration = "30m"
+sample_interval = "10s"
+[target]
+kind = "sim"
+containers = {{ max = 6, warm = 1 }}
+interrupt_policy = "never"
+scaling = {scaling}
+[[sessions]]
+count = 30
+project = "p-{{{{ i % 6 }}}}"
+[[phases]]
+executor = "constant-arrival-rate"
+rate = "2/s"
+duration = "3m"
+"#
+        )
+    };
+    let most = |s: &RunSummary| {
+        s.metrics.iter().find(|m| m.name == "containers_running" && m.tag_key.is_none()).and_then(|m| m.max).unwrap()
+    };
+    let on_demand = run(&scenario("{ kind = \"on-demand\" }"));
+    let fixed = run(&scenario("{ kind = \"fixed\" }"));
+    let tracking = run(&scenario("{ kind = \"queue-depth\", per_container = 50, period = \"30s\", min = 1 }"));
+    assert_eq!(most(&fixed), 6.0, "a fixed service runs its maximum");
+    assert_eq!(most(&on_demand), 6.0, "six pairs claim six containers");
+    // Tracking 50 waiting messages a container, the service scales out from its one warm
+    // container as work piles up, but not to the maximum; the pairs without a container wait.
+    assert!(most(&tracking) > 1.0 && most(&tracking) < 6.0, "{}", most(&tracking));
+    assert!(p99_ms(&tracking) > p99_ms(&on_demand));
+    assert_eq!(tracking.accounting.sent, on_demand.accounting.sent);
+}

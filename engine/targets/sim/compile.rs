@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::model::SimTarget;
-use super::spec::{FifoGroupSpec, InterruptPolicySpec, SimTargetSpec};
+use super::spec::{FifoGroupSpec, InterruptPolicySpec, SimScalingSpec, SimTargetSpec};
 use crate::plan::{Compiler, Distribution, FaultKind, Plan};
 use crate::runtime::ClockKind;
 use crate::scenario::KeyPath;
@@ -23,6 +23,28 @@ pub enum InterruptPolicy {
     OtherThread,
     /// Every new message interrupts.
     Always,
+}
+
+/// How the service decides how many containers run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum Scaling {
+    /// Start a container when a pair waits for a claim.
+    OnDemand,
+    /// `max` containers from the start.
+    Fixed,
+    /// Target tracking on waiting messages per container.
+    QueueDepth {
+        /// Waiting messages per container.
+        per_container: f64,
+        /// Evaluation period.
+        period: Duration,
+        /// Least time between scale-outs.
+        out_cooldown: Duration,
+        /// Least time between scale-ins.
+        in_cooldown: Duration,
+        /// Fewest containers.
+        min: u32,
+    },
 }
 
 /// Parameters of the simulated target.
@@ -64,6 +86,8 @@ pub struct SimParams {
     pub cpu_busy: f64,
     /// Idle containers kept ready beyond the claimed ones.
     pub warm_pool: u32,
+    /// How many containers run.
+    pub scaling: Scaling,
     /// Messages one receive returns.
     pub receive_batch: u32,
     /// Time a receive call adds, if modelled.
@@ -138,8 +162,40 @@ fn compile_sim(c: &mut Compiler, spec: &SimTargetSpec, path: &KeyPath) -> SimPar
             ((!ttl.is_zero()).then_some(ttl), time)
         }
     };
+    let scaling = match &spec.scaling {
+        None | Some(SimScalingSpec::OnDemand) => Scaling::OnDemand,
+        Some(SimScalingSpec::Fixed) => Scaling::Fixed,
+        Some(SimScalingSpec::QueueDepth(q)) => {
+            let spath = path.key("scaling");
+            let per_container = q.per_container.unwrap_or(5.0);
+            if !(per_container.is_finite() && per_container > 0.0) {
+                c.err(
+                    spath.key("per_container"),
+                    format!(
+                        "per_container is {per_container}; write the waiting messages one container should have, e.g. 5"
+                    ),
+                );
+            }
+            let min = q.min.unwrap_or(1);
+            if min > max_containers {
+                c.err(spath.key("min"), format!("`min` = {min} is above `containers.max` = {max_containers}"));
+            }
+            let minute = Duration::from_secs(60);
+            Scaling::QueueDepth {
+                per_container,
+                period: match q.period.as_deref() {
+                    Some(t) => c.positive_duration(spath.key("period"), t),
+                    None => minute,
+                },
+                out_cooldown: c.duration(spath.key("scale_out_cooldown"), q.scale_out_cooldown.as_deref(), minute),
+                in_cooldown: c.duration(spath.key("scale_in_cooldown"), q.scale_in_cooldown.as_deref(), 5 * minute),
+                min,
+            }
+        }
+    };
     SimParams {
         warm_pool,
+        scaling,
         receive_batch,
         receive_overhead,
         fifo_per_session: queue.fifo_group == Some(FifoGroupSpec::Session),

@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::compile::{InterruptPolicy, SimParams};
+use super::compile::{InterruptPolicy, Scaling, SimParams};
 use crate::plan::{ContainerSelector, Session};
 use crate::targets::{FaultOutcome, GaugeSample, Micros, Observation, Outbound, QueueGauge, Target, TargetIo};
 
@@ -112,6 +112,16 @@ pub struct SimTarget {
     calls: SimCalls,
     /// vCPUs and GB of one container (`[cost]`), for its Fargate bill.
     pub(crate) task_size: (f64, f64),
+    /// The queue-depth rule's state.
+    scaling: ScalingState,
+}
+
+/// When the queue-depth rule next looks, and when it last scaled each way.
+#[derive(Debug, Default, Clone, Copy)]
+struct ScalingState {
+    next_eval: Micros,
+    last_out: Option<Micros>,
+    last_in: Option<Micros>,
 }
 
 /// Calls the modelled system makes, counted as the model runs (see [`SimTarget::usage`]).
@@ -150,6 +160,7 @@ impl SimTarget {
             last_sample: 0,
             calls: SimCalls::default(),
             task_size: (1.0, 2.0),
+            scaling: ScalingState::default(),
         };
         // A warm pool is ready from the start, as warm containers are.
         for _ in 0..sim.params.warm_containers.max(sim.params.warm_pool) {
@@ -191,10 +202,61 @@ impl SimTarget {
         self.assign_claims(now, io);
         let starting_free =
             self.containers.iter().filter(|c| c.alive && c.ready_at.is_some() && c.claim.is_none()).count();
-        if self.claim_queue.len() > starting_free && self.live_count() < self.params.max_containers as usize {
+        // Only a service that scales on demand starts a container for a waiting claim; one
+        // that scales on its own rule lets the claim wait for capacity.
+        if self.params.scaling == Scaling::OnDemand
+            && self.claim_queue.len() > starting_free
+            && self.live_count() < self.params.max_containers as usize
+        {
             self.start_container(now, io);
         }
         self.top_up_pool(now, io);
+    }
+
+    /// The service's own scaling rule, evaluated as the run goes (on every message and every
+    /// sample): a fixed service runs `max` containers; a queue-depth service moves towards the
+    /// waiting messages per container once a period, after its cooldowns.
+    fn scale(&mut self, now: Micros, io: &mut TargetIo) {
+        match self.params.scaling {
+            Scaling::OnDemand => {}
+            Scaling::Fixed => {
+                while self.live_count() < self.params.max_containers as usize {
+                    self.start_container(now, io);
+                }
+            }
+            Scaling::QueueDepth { per_container, period, out_cooldown, in_cooldown, min } => {
+                if now < self.scaling.next_eval {
+                    return;
+                }
+                self.scaling.next_eval = now + us(period);
+                let waiting: usize = self.pairs.values().map(|p| p.queue.len()).sum();
+                let desired = ((waiting as f64 / per_container).ceil() as u32).clamp(min, self.params.max_containers);
+                let live = self.live_count() as u32;
+                let since = |at: Option<Micros>, cooldown: std::time::Duration| {
+                    at.is_none_or(|t| now.saturating_sub(t) >= us(cooldown))
+                };
+                if desired > live && since(self.scaling.last_out, out_cooldown) {
+                    self.scaling.last_out = Some(now);
+                    for _ in live..desired {
+                        self.start_container(now, io);
+                    }
+                } else if desired < live && since(self.scaling.last_in, in_cooldown) {
+                    self.scaling.last_in = Some(now);
+                    let mut extra = live - desired;
+                    for c in &mut self.containers {
+                        if extra == 0 {
+                            break;
+                        }
+                        if c.alive && c.claim.is_none() && c.current.is_none() {
+                            c.alive = false;
+                            c.died_at = Some(now);
+                            c.epoch += 1;
+                            extra -= 1;
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Starts containers until `warm_pool` of them are unclaimed (ready or starting), within
@@ -539,6 +601,7 @@ impl Target for SimTarget {
     }
 
     fn send(&mut self, now: Micros, msg: &Outbound, io: &mut TargetIo) {
+        self.scale(now, io);
         let pair = self.pair_keys[msg.session].clone();
         self.calls.sent += 1;
         let queued = QueuedMsg { id: msg.id, session: msg.session, visible_at: now };
@@ -663,6 +726,7 @@ impl Target for SimTarget {
     }
 
     fn sample(&mut self, now: Micros, io: &mut TargetIo) {
+        self.scale(now, io);
         let gauges = self.sample_now(now);
         io.observe(Observation::Gauges(gauges));
     }

@@ -50,6 +50,13 @@ pub struct SimTargetSpec {
     /// how FIFO message groups are cut.
     #[serde(default)]
     pub queue: Option<SimQueueSpec>,
+    /// How the service decides how many containers run: `{ kind = "on-demand" }` (a container
+    /// starts when a project+user waits for a claim and the pool has room: the real system's
+    /// router; the default), `{ kind = "fixed" }` (`containers.max` run from the start,
+    /// whatever the load) or `{ kind = "queue-depth", per_container = 5 }` (ECS service auto
+    /// scaling tracking waiting messages per container, with cooldowns).
+    #[serde(default)]
+    pub scaling: Option<SimScalingSpec>,
     /// A cache of ownership lookups in front of DynamoDB: a container that looked its
     /// project+user up less than `ttl` ago does not read the table again.
     #[serde(default)]
@@ -157,6 +164,43 @@ pub enum FifoGroupSpec {
     Pair,
     /// One group per session (thread).
     Session,
+}
+
+/// How the service decides how many containers run.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum SimScalingSpec {
+    /// A container starts when a project+user waits for a claim and the pool has room.
+    OnDemand,
+    /// `containers.max` containers run from the start (cold unless warm), whatever the load.
+    Fixed,
+    /// Target tracking on queue depth, as ECS service auto scaling does: every `period` the
+    /// desired count is the waiting messages divided by `per_container`, within `min` and
+    /// `containers.max`; the service scales out or in only after its cooldown.
+    QueueDepth(QueueDepthScalingSpec),
+}
+
+/// Target tracking on queue depth.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct QueueDepthScalingSpec {
+    /// Waiting messages one container should have, e.g. `5`. Default 5.
+    #[serde(default)]
+    pub per_container: Option<f64>,
+    /// How often the desired count is worked out (the alarm's period), e.g. `"1m"`. Default
+    /// `"1m"`.
+    #[serde(default)]
+    pub period: Option<String>,
+    /// Least time between two scale-outs. Default `"1m"`.
+    #[serde(default)]
+    pub scale_out_cooldown: Option<String>,
+    /// Least time between two scale-ins (only idle, unclaimed containers are stopped). Default
+    /// `"5m"`.
+    #[serde(default)]
+    pub scale_in_cooldown: Option<String>,
+    /// Fewest containers. Default 1.
+    #[serde(default)]
+    pub min: Option<u32>,
 }
 
 /// A cache of ownership lookups.
