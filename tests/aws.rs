@@ -133,6 +133,16 @@ fn generation_a_with_a_worker_that_answers_everything_has_exact_accounting() {
     // exactly what was sent (the server may hold earlier runs' data too).
     let sent = cloudwatch_sent(&namespace, "aws-a-exact") - before;
     assert_eq!(sent, 30.0, "CloudWatch saw every message");
+    // The cost estimate counts herd's own calls and the system's replies it received.
+    let c = s.cost.as_ref().expect("the aws target counts its calls");
+    let line =
+        |by: &str, item: &str| c.lines.iter().filter(|l| l.by == by && l.item == item).map(|l| l.quantity).sum::<f64>();
+    assert_eq!(line("system", "SQS requests"), 30.0, "each reply herd received is a SendMessage the system made");
+    // At least a send per batch of 10 and a receive per reply batch; creating and deleting
+    // the queues are requests too.
+    assert!(line("herd", "SQS requests") >= 6.0, "{c:?}");
+    assert!(line("herd", "CloudWatch requests") >= 1.0, "herd's PutMetricData calls: {c:?}");
+    assert!(c.lines.iter().all(|l| l.basis == herd::cost::Basis::Measured), "{c:?}");
 }
 
 #[test]

@@ -659,7 +659,7 @@ pub(crate) fn run_code(args: &RunArgs) -> Result<u8> {
             wait_for_start(at, &stop);
         }
         let wall = Instant::now();
-        let result = {
+        let mut result = {
             let mut outputs = Outputs::new().with(&mut reporter);
             if let Some(p) = publisher.as_mut() {
                 outputs = outputs.with(p);
@@ -672,6 +672,13 @@ pub(crate) fn run_code(args: &RunArgs) -> Result<u8> {
             if errors > 0 {
                 eprintln!("herd: {errors} CloudWatch PutMetricData call(s) failed; last: {}", last.unwrap_or_default());
             }
+            // herd's own metrics cost CloudWatch requests too.
+            result.usage.add(
+                herd::cost::UsageKind::CloudwatchRequests,
+                p.requests() as f64,
+                herd::cost::Basis::Measured,
+                "herd",
+            );
         }
         drop(target);
         info.wall_seconds = wall.elapsed().as_secs_f64();

@@ -46,6 +46,8 @@ pub struct CloudWatchPublisher {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     errors: Arc<AtomicU64>,
     last_error: Arc<std::sync::Mutex<Option<String>>>,
+    /// PutMetricData calls made, for the cost estimate.
+    requests: u64,
 }
 
 impl CloudWatchPublisher {
@@ -74,6 +76,7 @@ impl CloudWatchPublisher {
             tasks: Vec::new(),
             errors: Arc::new(AtomicU64::new(0)),
             last_error: Arc::new(std::sync::Mutex::new(None)),
+            requests: 0,
         })
     }
 
@@ -113,6 +116,11 @@ impl CloudWatchPublisher {
         out
     }
 
+    /// PutMetricData calls made so far (billed per request).
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
     /// Waits for every call in flight; returns how many failed and the last error.
     pub fn flush(&mut self) -> (u64, Option<String>) {
         for t in self.tasks.drain(..) {
@@ -127,6 +135,7 @@ impl RunObserver for CloudWatchPublisher {
         let datums = self.datums(point);
         for chunk in datums.chunks(MAX_DATUMS) {
             let req = self.client.put_metric_data().namespace(&self.namespace).set_metric_data(Some(chunk.to_vec()));
+            self.requests += 1;
             let errors = self.errors.clone();
             let last = self.last_error.clone();
             self.tasks.push(self.rt.spawn(async move {

@@ -17,6 +17,40 @@ pub(crate) struct Clients {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     /// SQS's data plane (send, receive, delete), spoken directly.
     pub wire: std::sync::Arc<super::wire::SqsWire>,
+    /// Every SDK call made (attempts included), by service and operation, for the cost
+    /// estimate.
+    pub calls: CallCounter,
+}
+
+/// Counts the SDK's requests by service and operation (each attempt is a request).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CallCounter(std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<(String, String), u64>>>);
+
+impl CallCounter {
+    /// `(service, operation, requests)`, in order.
+    pub(crate) fn snapshot(&self) -> Vec<(String, String, u64)> {
+        self.0.lock().map(|m| m.iter().map(|((s, o), n)| (s.clone(), o.clone(), *n)).collect()).unwrap_or_default()
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "herd-call-counter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if let Some(m) = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            && let Ok(mut counts) = self.0.lock()
+        {
+            *counts.entry((m.service().to_owned(), m.name().to_owned())).or_default() += 1;
+        }
+        Ok(())
+    }
 }
 
 /// Loads the shared configuration. `max_attempts` comes from `HERD_AWS_MAX_ATTEMPTS` (tests set
@@ -66,13 +100,21 @@ fn timeout_config(timeouts: Timeouts) -> TimeoutConfig {
 impl Clients {
     pub(crate) async fn new(config: &aws_config::SdkConfig, timeouts: Timeouts) -> Result<Self, String> {
         let wire = super::wire::SqsWire::new(config, max_attempts(), timeouts).await?;
+        let calls = CallCounter::default();
         Ok(Self {
-            sqs: aws_sdk_sqs::Client::new(config),
-            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(config).interceptor(calls.clone()).build(),
+            ),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(config).interceptor(calls.clone()).build(),
+            ),
             ecs: aws_sdk_ecs::Client::new(config),
             sts: aws_sdk_sts::Client::new(config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(config).interceptor(calls.clone()).build(),
+            ),
             wire: std::sync::Arc::new(wire),
+            calls,
         })
     }
 }

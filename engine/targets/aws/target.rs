@@ -538,6 +538,41 @@ async fn queue_depth(clients: Clients, url: String) -> Result<u64, String> {
 }
 
 impl Target for AwsTarget {
+    /// herd's own calls, counted: SQS requests as SQS bills them (its data plane per 64 KiB
+    /// chunk, FIFO apart; the SDK's control-plane calls), DynamoDB reads and writes (one unit
+    /// a call: the items herd reads and deletes are small), CloudWatch requests; and the
+    /// system's replies herd received (each a SendMessage the system made). The rest of the
+    /// system's side (its receives, its containers) is not known on a real target.
+    fn usage(&self, _now: Micros) -> crate::cost::Usage {
+        use std::sync::atomic::Ordering::Relaxed;
+
+        use crate::cost::{Basis, Usage, UsageKind};
+        let mut u = Usage::default();
+        let w = &self.clients.wire.counts;
+        u.add(UsageKind::SqsRequests, w.standard.load(Relaxed) as f64, Basis::Measured, "herd");
+        u.add(UsageKind::SqsFifoRequests, w.fifo.load(Relaxed) as f64, Basis::Measured, "herd");
+        for (service, op, n) in self.clients.calls.snapshot() {
+            let kind = match (service.as_str(), op.as_str()) {
+                ("sqs" | "SQS", _) => Some(UsageKind::SqsRequests),
+                ("dynamodb" | "DynamoDB", "GetItem" | "Scan" | "Query" | "BatchGetItem") => {
+                    Some(UsageKind::DynamodbReadUnits)
+                }
+                ("dynamodb" | "DynamoDB", "PutItem" | "DeleteItem" | "UpdateItem" | "BatchWriteItem") => {
+                    Some(UsageKind::DynamodbWriteUnits)
+                }
+                ("cloudwatch" | "CloudWatch", "GetMetricData") => Some(UsageKind::CloudwatchMetricsRequested),
+                ("cloudwatch" | "CloudWatch", _) => Some(UsageKind::CloudwatchRequests),
+                // Table and queue administration is not billed per call.
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                u.add(kind, n as f64, Basis::Measured, "herd");
+            }
+        }
+        u.add(UsageKind::SqsRequests, w.received.load(Relaxed) as f64, Basis::Measured, "system");
+        u
+    }
+
     fn take_inbox(&mut self) -> Option<Inbox> {
         self.inbox.take()
     }

@@ -98,6 +98,20 @@ pub(crate) struct SqsWire {
     refreshing: tokio::sync::Mutex<()>,
     attempts: u32,
     timeouts: Timeouts,
+    /// What herd's data-plane calls cost, for the cost estimate.
+    pub(crate) counts: WireCounts,
+}
+
+/// Requests as SQS bills them (each 64 KiB chunk of a request is one), and the messages
+/// herd's receives returned.
+#[derive(Debug, Default)]
+pub(crate) struct WireCounts {
+    /// Requests to standard queues.
+    pub standard: std::sync::atomic::AtomicU64,
+    /// Requests to FIFO queues.
+    pub fifo: std::sync::atomic::AtomicU64,
+    /// Messages ReceiveMessage returned (replies the system sent).
+    pub received: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for SqsWire {
@@ -177,13 +191,14 @@ impl SqsWire {
             refreshing: tokio::sync::Mutex::new(()),
             attempts: attempts.max(1),
             timeouts,
+            counts: WireCounts::default(),
         })
     }
 
     /// Sends one message.
     pub(crate) async fn send_message(&self, queue_url: &str, m: Outgoing<'_>) -> Result<(), CallError> {
         let input = MessageIn::new(&m, Some(queue_url), None);
-        self.call("SendMessage", &input, Duration::ZERO).await.map(|_| ())
+        self.call("SendMessage", queue_url, &input, Duration::ZERO).await.map(|_| ())
     }
 
     /// Sends up to ten messages in one call.
@@ -194,7 +209,7 @@ impl SqsWire {
     ) -> Result<BatchOutcome, CallError> {
         let ids: Vec<String> = (0..messages.len()).map(|i| format!("m{i}")).collect();
         let entries = messages.iter().zip(&ids).map(|(m, id)| MessageIn::new(m, None, Some(id))).collect();
-        let out = self.call("SendMessageBatch", &SendBatchIn { queue_url, entries }, Duration::ZERO).await?;
+        let out = self.call("SendMessageBatch", queue_url, &SendBatchIn { queue_url, entries }, Duration::ZERO).await?;
         batch_outcome(&out, 'm', messages.len())
     }
 
@@ -207,7 +222,7 @@ impl SqsWire {
     ) -> Result<Vec<Received>, CallError> {
         let input =
             ReceiveIn { queue_url, max_number_of_messages: max.clamp(1, 10), wait_time_seconds: wait.as_secs() };
-        let out = self.call("ReceiveMessage", &input, wait).await?;
+        let out = self.call("ReceiveMessage", queue_url, &input, wait).await?;
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct ReceiveOut {
@@ -216,7 +231,9 @@ impl SqsWire {
         }
         let parsed: ReceiveOut = serde_json::from_slice(&out)
             .map_err(|e| CallError::new(format!("the ReceiveMessage answer is not what SQS sends: {e}"), false))?;
-        Ok(parsed.messages.unwrap_or_default())
+        let messages = parsed.messages.unwrap_or_default();
+        self.counts.received.fetch_add(messages.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(messages)
     }
 
     /// How many messages are visible in a queue (`ApproximateNumberOfMessages`), for the
@@ -235,7 +252,7 @@ impl SqsWire {
             attributes: std::collections::HashMap<String, String>,
         }
         let input = AttributesIn { queue_url, attribute_names: ["ApproximateNumberOfMessages"] };
-        let out = self.call("GetQueueAttributes", &input, Duration::ZERO).await?;
+        let out = self.call("GetQueueAttributes", queue_url, &input, Duration::ZERO).await?;
         let parsed: AttributesOut = serde_json::from_slice(&out)
             .map_err(|e| CallError::new(format!("the GetQueueAttributes answer is not what SQS sends: {e}"), false))?;
         Ok(parsed.attributes.get("ApproximateNumberOfMessages").and_then(|v| v.parse().ok()).unwrap_or(0))
@@ -249,20 +266,31 @@ impl SqsWire {
     ) -> Result<BatchOutcome, CallError> {
         let ids: Vec<String> = (0..handles.len()).map(|i| format!("d{i}")).collect();
         let entries = handles.iter().zip(&ids).map(|(h, id)| DeleteEntryIn { id, receipt_handle: h }).collect();
-        let out = self.call("DeleteMessageBatch", &DeleteBatchIn { queue_url, entries }, Duration::ZERO).await?;
+        let out =
+            self.call("DeleteMessageBatch", queue_url, &DeleteBatchIn { queue_url, entries }, Duration::ZERO).await?;
         batch_outcome(&out, 'd', handles.len())
     }
 
     /// One operation with its retries, within the operation timeout (plus `extra` for a long
     /// poll, which waits by design).
-    async fn call(&self, action: &'static str, input: &impl Serialize, extra: Duration) -> Result<Bytes, CallError> {
+    async fn call(
+        &self,
+        action: &'static str,
+        queue_url: &str,
+        input: &impl Serialize,
+        extra: Duration,
+    ) -> Result<Bytes, CallError> {
         let body = Bytes::from(
             serde_json::to_vec(input).map_err(|e| CallError::new(format!("{action}: cannot encode: {e}"), false))?,
         );
+        // SQS bills a request per 64 KiB chunk of its payload, FIFO queues at their own price.
+        let chunks = (body.len() as u64).div_ceil(64 * 1024).max(1);
+        let counter = if queue_url.ends_with(".fifo") { &self.counts.fifo } else { &self.counts.standard };
         let attempts = async {
             let mut attempt = 0;
             loop {
                 attempt += 1;
+                counter.fetch_add(chunks, std::sync::atomic::Ordering::Relaxed);
                 let result =
                     match tokio::time::timeout(self.timeouts.attempt + extra, self.attempt(action, body.clone())).await
                     {
