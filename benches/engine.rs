@@ -218,9 +218,38 @@ fn herd_peak_rss(text: &str) -> f64 {
     usage.ru_maxrss as f64 / 1024.0
 }
 
+/// A what-if sweep of 16 variants run with `parallel` of them at a time; its wall time.
+fn sweep_wall(parallel: u32) -> f64 {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let file = dir.path().join("sweep.toml");
+    let text = scenario(1000, 100, "20/s", "10m").replace("name = \"bench\"", "name = \"sweep\"")
+        + &format!(
+            "[matrix]\nvalues = {{ \"target.containers.max\" = [100, 110, 120, 130], \"phases.0.rate\" = [\"10/s\", \"15/s\", \"20/s\", \"25/s\"] }}\nparallel = {parallel}\n"
+        );
+    // The pool is swept above the warm count.
+    let text = text.replace("containers = { max = 100, warm = 100 }", "containers = { max = 100, warm = 50 }");
+    std::fs::write(&file, text).expect("write the scenario");
+    let started = Instant::now();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_herd"))
+        .args(["run", file.to_str().expect("a UTF-8 path"), "--quiet", "--out"])
+        .arg(dir.path().join("out"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("herd runs");
+    assert!(matches!(status.code(), Some(0 | 1)), "the sweep failed: {status}");
+    started.elapsed().as_secs_f64()
+}
+
 fn main() {
     // `cargo test` runs benches with --bench absent; do nothing then so the test run stays fast.
     if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    // A sweep of 16 variants one at a time (as 16 single runs would go) and two at a time.
+    if std::env::args().any(|a| a == "sweep") {
+        let (one, two) = (sweep_wall(1), sweep_wall(2));
+        println!("sweep of 16 variants: {one:.2} s one at a time, {two:.2} s two at a time ({:.2}x)", one / two);
         return;
     }
     // First, while this process is small: a child's peak RSS from wait4(2) includes what its

@@ -88,6 +88,11 @@ fn the_scenario_sets_prices_and_the_containers_size_and_idle_containers_poll() {
     assert!((c.total - by_hand).abs() < 1e-12, "{} != {by_hand}", c.total);
     assert_eq!(c.prices_as_of, "2026-11");
     assert!(c.prices_source.contains("[cost.prices]"), "{}", c.prices_source);
+    // A workflow of 4 transitions a message, modelled: 8 transitions at $0.025 per 1,000.
+    let with_sfn = run(dir.path(), &(toml.clone() + "step_functions_transitions_per_message = 4\n"));
+    let c2 = with_sfn.cost.as_ref().unwrap();
+    assert_eq!(line(c2, "system", "Step Functions transitions"), 8.0);
+    assert!((c2.total - c.total - 8.0 * p.step_functions_per_thousand_transitions / 1e3).abs() < 1e-12);
 }
 
 #[test]

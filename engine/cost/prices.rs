@@ -52,11 +52,19 @@ pub struct CostParams {
     /// Memory of one container, in GB (AWS bills memory per GB: GiB as written, which Fargate
     /// calls GB).
     pub task_memory_gb: f64,
+    /// Step Functions state transitions per message, modelled (0: none).
+    #[serde(default)]
+    pub step_functions_transitions_per_message: f64,
 }
 
 impl Default for CostParams {
     fn default() -> Self {
-        Self { prices: PriceTable::default(), task_vcpu: 1.0, task_memory_gb: 2.0 }
+        Self {
+            prices: PriceTable::default(),
+            task_vcpu: 1.0,
+            task_memory_gb: 2.0,
+            step_functions_transitions_per_message: 0.0,
+        }
     }
 }
 
@@ -81,6 +89,16 @@ pub(crate) fn compile_cost(c: &mut Compiler, spec: Option<&CostSpec>, path: KeyP
             c.err(
                 path.key("task_vcpu"),
                 format!("task_vcpu is {v}; write the vCPUs of one container, e.g. 0.25, 1 or 4"),
+            );
+        }
+    }
+    if let Some(t) = spec.step_functions_transitions_per_message {
+        if t.is_finite() && (0.0..=10_000.0).contains(&t) {
+            params.step_functions_transitions_per_message = t;
+        } else {
+            c.err(
+                path.key("step_functions_transitions_per_message"),
+                format!("step_functions_transitions_per_message is {t}; write the state transitions per message, 0 or more, e.g. 4"),
             );
         }
     }

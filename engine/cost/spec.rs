@@ -14,6 +14,11 @@ pub struct CostSpec {
     /// Memory of one container (the Fargate task size), e.g. `"2GiB"`. Default `"2GiB"`.
     #[serde(default)]
     pub task_memory: Option<String>,
+    /// Step Functions state transitions the system's workflow makes per message (generation B
+    /// runs a state machine per task), for a modelled Step Functions line, e.g. `4`. Default 0
+    /// (none modelled).
+    #[serde(default)]
+    pub step_functions_transitions_per_message: Option<f64>,
     /// List prices in US dollars that replace herd's defaults (us-east-1 on-demand; see
     /// `herd schema` or the README for them and their date).
     #[serde(default)]

@@ -590,10 +590,18 @@ fn cost_of(plan: &Plan, result: &RunResult) -> Option<crate::cost::CostEstimate>
     if plan.segment.as_ref().is_some_and(|s| s.whole_model && s.index != 1) {
         return None;
     }
-    if result.usage.items.is_empty() {
+    let mut usage = result.usage.clone();
+    // The system's workflow, where the scenario says how many transitions a message makes.
+    usage.add(
+        crate::cost::UsageKind::StepFunctionsTransitions,
+        result.accounting.sent as f64 * plan.cost.step_functions_transitions_per_message,
+        crate::cost::Basis::Modelled,
+        "system",
+    );
+    if usage.items.is_empty() {
         return None;
     }
-    Some(crate::cost::estimate(&result.usage, &plan.cost, result.accounting.sent))
+    Some(crate::cost::estimate(&usage, &plan.cost, result.accounting.sent))
 }
 
 /// Writes `summary.json` atomically (temporary file, then rename) so a crash mid-write never
