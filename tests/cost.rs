@@ -42,8 +42,9 @@ fn a_run_reckoned_by_hand_costs_what_the_reckoning_says() {
     assert_eq!(s.duration_seconds, 10.0);
     let c = s.cost.as_ref().expect("the sim counts its usage");
     let p = PriceTable::default();
-    // herd: a SendMessage per message and a ReceiveMessage per 10 replies.
-    assert_eq!(line(c, "herd", "SQS requests"), 11.0);
+    // herd: the ten messages are due at once for one queue, so one SendMessageBatch, and a
+    // ReceiveMessage per 10 replies.
+    assert_eq!(line(c, "herd", "SQS requests"), 2.0);
     // The container: a receive and a delete per message, a reply each, and its one claim (the
     // CLAIM_REQUEST and its receipt); no idle long poll in ten busy seconds.
     assert_eq!(line(c, "system", "SQS requests"), 32.0);
@@ -52,7 +53,7 @@ fn a_run_reckoned_by_hand_costs_what_the_reckoning_says() {
     assert_eq!(line(c, "system", "Fargate GB-hours"), 120.0 / 3600.0);
     assert_eq!(line(c, "system", "DynamoDB write units"), 1.0);
     assert_eq!(line(c, "system", "DynamoDB read units"), 10.0);
-    let by_hand = 43.0 * p.sqs_per_million_requests / 1e6
+    let by_hand = 34.0 * p.sqs_per_million_requests / 1e6
         + 60.0 / 3600.0 * p.fargate_per_vcpu_hour
         + 120.0 / 3600.0 * p.fargate_per_gb_hour
         + p.dynamodb_per_million_write_units / 1e6

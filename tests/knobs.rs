@@ -75,6 +75,10 @@ fn a_lookup_cache_saves_table_reads_within_its_ttl() {
     assert!(reads(&none) >= none.accounting.replied as f64, "every message looks its owner up");
     assert!(reads(&cached) < reads(&none) / 4.0, "{} against {}", reads(&cached), reads(&none));
     assert_eq!(cached.accounting, none.accounting, "no lookup time modelled: the same run");
+    // An assumed hit ratio: about that share of the lookups skip the table.
+    let ratio = run(&queued("lookup_cache = { hit_ratio = 0.9 }"));
+    let share = reads(&ratio) / reads(&none);
+    assert!((0.03..0.2).contains(&share), "{share}");
     let slow = run(&queued("lookup_cache = { ttl = \"0s\", lookup = \"fixed(300ms)\" }"));
     let fast = run(&queued("lookup_cache = { ttl = \"1h\", lookup = \"fixed(300ms)\" }"));
     assert!(p99_ms(&fast) < p99_ms(&slow), "hits skip the lookup's time");

@@ -96,6 +96,8 @@ pub struct SimParams {
     pub fifo_per_session: bool,
     /// How long an ownership lookup is reused (none: every message reads the table).
     pub lookup_ttl: Option<Duration>,
+    /// Instead, the probability that a lookup is answered by the cache.
+    pub lookup_hit_ratio: Option<f64>,
     /// Time a lookup that misses the cache adds, if modelled.
     pub lookup_time: Option<Distribution>,
     /// Defect: delete before processing.
@@ -153,13 +155,34 @@ fn compile_sim(c: &mut Compiler, spec: &SimTargetSpec, path: &KeyPath) -> SimPar
     let receive_batch = c.count(qpath.key("receive_batch"), queue.receive_batch.unwrap_or(1), 1, 10) as u32;
     let receive_overhead =
         queue.receive_overhead.as_deref().map(|t| c.distribution(qpath.key("receive_overhead"), Some(t), "fixed(0s)"));
-    let (lookup_ttl, lookup_time) = match &spec.lookup_cache {
-        None => (None, None),
+    let (lookup_ttl, lookup_hit_ratio, lookup_time) = match &spec.lookup_cache {
+        None => (None, None, None),
         Some(cache) => {
             let lpath = path.key("lookup_cache");
-            let ttl = c.duration(lpath.key("ttl"), cache.ttl.as_deref(), Duration::from_secs(30));
             let time = cache.lookup.as_deref().map(|t| c.distribution(lpath.key("lookup"), Some(t), "fixed(0s)"));
-            ((!ttl.is_zero()).then_some(ttl), time)
+            match (cache.hit_ratio, &cache.ttl) {
+                (Some(_), Some(_)) => {
+                    c.err_help(
+                        lpath.key("hit_ratio"),
+                        "`hit_ratio` and `ttl` both say how often the cache answers",
+                        "keep one: `ttl` to model the cache, `hit_ratio` to assume its hit ratio",
+                    );
+                    (None, None, time)
+                }
+                (Some(r), None) => {
+                    if !(0.0..=1.0).contains(&r) {
+                        c.err(
+                            lpath.key("hit_ratio"),
+                            format!("`hit_ratio` = {r} is not a share; write a number from 0 to 1, e.g. 0.9"),
+                        );
+                    }
+                    (None, Some(r), time)
+                }
+                (None, ttl) => {
+                    let ttl = c.duration(lpath.key("ttl"), ttl.as_deref(), Duration::from_secs(30));
+                    ((!ttl.is_zero()).then_some(ttl), None, time)
+                }
+            }
         }
     };
     let scaling = match &spec.scaling {
@@ -200,6 +223,7 @@ fn compile_sim(c: &mut Compiler, spec: &SimTargetSpec, path: &KeyPath) -> SimPar
         receive_overhead,
         fifo_per_session: queue.fifo_group == Some(FifoGroupSpec::Session),
         lookup_ttl,
+        lookup_hit_ratio,
         lookup_time,
         max_containers,
         warm_containers,

@@ -129,6 +129,11 @@ struct ScalingState {
 struct SimCalls {
     /// Messages herd put on the work queues.
     sent: u64,
+    /// herd's send requests: messages due at the same instant for the same queue go in one
+    /// SendMessageBatch of up to 10, as herd sends them.
+    send_requests: u64,
+    /// The batch being filled: when, which pair's queue, how many in it.
+    batch: Option<(Micros, usize, u32)>,
     /// Messages a container received (redeliveries included).
     received: u64,
     /// ReceiveMessage calls that returned them.
@@ -351,10 +356,11 @@ impl SimTarget {
             }
         }
         // The ownership lookup before the work: read from the table unless cached.
-        let cached = self
-            .params
-            .lookup_ttl
-            .is_some_and(|ttl| self.containers[ci].last_lookup.is_some_and(|at| now.saturating_sub(at) < us(ttl)));
+        let cached = match (self.params.lookup_ttl, self.params.lookup_hit_ratio) {
+            (Some(ttl), _) => self.containers[ci].last_lookup.is_some_and(|at| now.saturating_sub(at) < us(ttl)),
+            (None, Some(ratio)) => rand::Rng::random_bool(&mut self.rng, ratio.clamp(0.0, 1.0)),
+            (None, None) => false,
+        };
         if !cached {
             self.calls.lookups += 1;
             self.containers[ci].last_lookup = Some(now);
@@ -574,8 +580,8 @@ impl Target for SimTarget {
     /// reply), and a claim the router's CLAIM_REQUEST, its receipt and a conditional write
     /// (a release deletes the row: one more write); an idle container long-polls its queue
     /// every 20 s; each container is billed by the second from the moment it was asked for to
-    /// its end (one minute at least). herd's own side: a SendMessage per message (what it does
-    /// when messages are not due together) and a ReceiveMessage per 10 replies.
+    /// its end (one minute at least). herd's own side: a send request per batch (messages due
+    /// at the same instant for the same queue, up to 10) and a ReceiveMessage per 10 replies.
     fn usage(&self, now: Micros) -> crate::cost::Usage {
         use crate::cost::{Basis, Usage, UsageKind, billed_seconds};
         let c = self.calls;
@@ -596,7 +602,12 @@ impl Target for SimTarget {
         u.add(UsageKind::FargateGbSeconds, container_seconds * self.task_size.1, Basis::Modelled, "system");
         u.add(UsageKind::DynamodbWriteUnits, (c.claims + c.releases) as f64, Basis::Modelled, "system");
         u.add(UsageKind::DynamodbReadUnits, c.lookups as f64, Basis::Modelled, "system");
-        u.add(UsageKind::SqsRequests, c.sent as f64 + (c.replies as f64 / 10.0).ceil(), Basis::Modelled, "herd");
+        u.add(
+            UsageKind::SqsRequests,
+            c.send_requests as f64 + (c.replies as f64 / 10.0).ceil(),
+            Basis::Modelled,
+            "herd",
+        );
         u
     }
 
@@ -604,6 +615,17 @@ impl Target for SimTarget {
         self.scale(now, io);
         let pair = self.pair_keys[msg.session].clone();
         self.calls.sent += 1;
+        let same_batch = self
+            .calls
+            .batch
+            .is_some_and(|(at, s, n)| at == now && n < 10 && self.pair_keys.get(s).is_some_and(|p| *p == pair));
+        match (&mut self.calls.batch, same_batch) {
+            (Some((_, _, n)), true) => *n += 1,
+            (slot, _) => {
+                *slot = Some((now, msg.session, 1));
+                self.calls.send_requests += 1;
+            }
+        }
         let queued = QueuedMsg { id: msg.id, session: msg.session, visible_at: now };
         let p = self.pairs.entry(pair.clone()).or_default();
         p.queue.push_back(queued);

@@ -210,6 +210,10 @@ pub struct SimLookupCacheSpec {
     /// How long a lookup is reused, e.g. `"30s"`; `"0s"` turns the cache off. Default `"30s"`.
     #[serde(default)]
     pub ttl: Option<String>,
+    /// Instead of a TTL, the share of lookups the cache answers, from 0 to 1 (each lookup hits
+    /// with this probability), e.g. `0.9`.
+    #[serde(default)]
+    pub hit_ratio: Option<f64>,
     /// Time one DynamoDB lookup adds before a message is processed (a cache hit adds none), as
     /// a distribution, e.g. `"lognormal(p50 = 5ms, p99 = 20ms)"`. Default none.
     #[serde(default)]
