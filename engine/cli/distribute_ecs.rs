@@ -191,6 +191,8 @@ pub(crate) fn run_ecs(
     for s in &slices {
         let folder = slice_folder(s.index, workers);
         let local = dir.join(&folder);
+        // An earlier run's slice in the same place must not stand in for this one's.
+        let _ = std::fs::remove_dir_all(&local);
         if let Err(e) = rt.block_on(store.download_dir(&format!("slices/{folder}"), &local)) {
             eprintln!("error: cannot collect worker {} of {workers}: {}", s.index, printable_text(&e.to_string()));
             missing.push(s.index);

@@ -77,6 +77,18 @@ pub fn terminal_summary(s: &RunSummary) -> String {
             );
         }
     }
+    if let Some(c) = &s.cost {
+        let modelled = c.lines.iter().any(|l| l.basis == crate::cost::Basis::Modelled);
+        let _ = writeln!(
+            out,
+            "  cost: ${:.6}{} at {} list prices ({}){}",
+            c.total,
+            c.per_1000_messages.map(|p| format!(", ${p:.6} per 1,000 messages")).unwrap_or_default(),
+            c.region,
+            c.prices_as_of,
+            if modelled { ", modelled in part" } else { ", herd's calls only" }
+        );
+    }
     if !s.thresholds.is_empty() {
         let _ = writeln!(out, "  thresholds:");
         for t in &s.thresholds {

@@ -20,6 +20,8 @@ pub(crate) struct Clients {
     /// Every SDK call made (attempts included), by service and operation, for the cost
     /// estimate.
     pub calls: CallCounter,
+    /// Metrics asked of CloudWatch's GetMetricData (billed per metric, not per call).
+    pub metrics_requested: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Counts the SDK's requests by service and operation (each attempt is a request).
@@ -115,6 +117,7 @@ impl Clients {
             ),
             wire: std::sync::Arc::new(wire),
             calls,
+            metrics_requested: std::sync::Arc::default(),
         })
     }
 }

@@ -205,6 +205,8 @@ impl Ecs {
                 );
             }
         }
+        // Three metrics a task, each billed.
+        self.clients.metrics_requested.fetch_add(3 * tasks.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let Ok(out) = req.send().await else { return Vec::new() };
         let latest = |id: &str| {
             out.metric_data_results().iter().find(|r| r.id() == Some(id)).and_then(|r| r.values().first().copied())

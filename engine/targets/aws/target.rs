@@ -560,7 +560,8 @@ impl Target for AwsTarget {
                 ("dynamodb" | "DynamoDB", "PutItem" | "DeleteItem" | "UpdateItem" | "BatchWriteItem") => {
                     Some(UsageKind::DynamodbWriteUnits)
                 }
-                ("cloudwatch" | "CloudWatch", "GetMetricData") => Some(UsageKind::CloudwatchMetricsRequested),
+                // Billed per metric asked for: counted where the queries are built.
+                ("cloudwatch" | "CloudWatch", "GetMetricData") => None,
                 ("cloudwatch" | "CloudWatch", _) => Some(UsageKind::CloudwatchRequests),
                 // Table and queue administration is not billed per call.
                 _ => None,
@@ -569,6 +570,12 @@ impl Target for AwsTarget {
                 u.add(kind, n as f64, Basis::Measured, "herd");
             }
         }
+        u.add(
+            UsageKind::CloudwatchMetricsRequested,
+            self.clients.metrics_requested.load(Relaxed) as f64,
+            Basis::Measured,
+            "herd",
+        );
         u.add(UsageKind::SqsRequests, w.received.load(Relaxed) as f64, Basis::Measured, "system");
         u
     }
