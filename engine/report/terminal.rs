@@ -78,15 +78,19 @@ pub fn terminal_summary(s: &RunSummary) -> String {
         }
     }
     if let Some(c) = &s.cost {
-        let modelled = c.lines.iter().any(|l| l.basis == crate::cost::Basis::Modelled);
+        let modelled = c.lines.iter().filter(|l| l.basis == crate::cost::Basis::Modelled).count();
+        let basis = match modelled {
+            0 => "measured",
+            n if n == c.lines.len() => "modelled",
+            _ => "measured and modelled",
+        };
         let _ = writeln!(
             out,
-            "  cost: ${:.6}{} at {} list prices ({}){}",
+            "  cost: ${:.6}{} at {} list prices ({}), {basis}",
             c.total,
             c.per_1000_messages.map(|p| format!(", ${p:.6} per 1,000 messages")).unwrap_or_default(),
             c.region,
             c.prices_as_of,
-            if modelled { ", modelled in part" } else { ", herd's calls only" }
         );
     }
     if !s.thresholds.is_empty() {
