@@ -44,7 +44,7 @@ duration = "1m"
 [thresholds]
 messages_lost = ["count == 0"]
 [matrix]
-values = { "vars.pool" = [3, 6, 8], "phases.load.rate" = ["1/s", "2/s"] }
+values = { "vars.pool" = [3, 6, 8, 10], "phases.load.rate" = ["1/s", "2/s", "3/s", "4/s"] }
 parallel = 2
 "#;
 
@@ -64,11 +64,14 @@ fn every_variant_equals_a_single_run_and_the_cheapest_passing_one_is_best() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/sweep/matrix.json")).unwrap()).unwrap();
     let variants = json["variants"].as_array().unwrap();
-    assert_eq!(variants.len(), 6, "the cross product of 3 pools and 2 rates");
+    assert_eq!(variants.len(), 16, "the cross product of 4 pools and 4 rates");
     let mut summaries = Vec::new();
     for (k, v) in variants.iter().enumerate() {
         let sets: Vec<String> = v["sets"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect();
-        let got = read_summary(&dir.path().join(format!("out/sweep/variant-{}/summary.json", k + 1))).unwrap();
+        // Folders sort in variant order: `variant-01` to `variant-16`.
+        let folder = json["sweep"]["rows"][k]["folder"].as_str().unwrap();
+        assert_eq!(folder, format!("variant-{:02}", k + 1));
+        let got = read_summary(&dir.path().join("out/sweep").join(folder).join("summary.json")).unwrap();
         let want = variant_single_run(&file, &sets);
         assert_eq!(got.accounting, want.accounting, "variant {}: {sets:?}", k + 1);
         assert_eq!(got.verdict, want.verdict, "variant {}", k + 1);
@@ -103,7 +106,7 @@ fn every_variant_equals_a_single_run_and_the_cheapest_passing_one_is_best() {
 fn listed_combinations_run_instead_of_the_cross_product_and_the_command_line_wins() {
     let dir = tempfile::tempdir().unwrap();
     let text_ = SWEEP.replace(
-        "values = { \"vars.pool\" = [3, 6, 8], \"phases.load.rate\" = [\"1/s\", \"2/s\"] }",
+        "values = { \"vars.pool\" = [3, 6, 8, 10], \"phases.load.rate\" = [\"1/s\", \"2/s\", \"3/s\", \"4/s\"] }",
         "combinations = [{ \"vars.pool\" = 6 }, { \"vars.pool\" = 8, \"phases.load.rate\" = \"2/s\" }]",
     );
     std::fs::write(dir.path().join("sweep.toml"), text_).unwrap();
@@ -119,11 +122,11 @@ fn listed_combinations_run_instead_of_the_cross_product_and_the_command_line_win
 #[test]
 fn a_variant_that_does_not_compile_refuses_the_sweep_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("sweep.toml"), SWEEP.replace("[3, 6, 8]", "[3, \"many\"]")).unwrap();
+    std::fs::write(dir.path().join("sweep.toml"), SWEEP.replace("[3, 6, 8, 10]", "[3, \"many\"]")).unwrap();
     let o = herd(dir.path(), &["run", "sweep.toml", "--out", "out", "--quiet"]);
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("variant 3") && err.contains("pool=many"), "{err}");
+    assert!(err.contains("variant 5") && err.contains("pool=many"), "{err}");
     assert!(!dir.path().join("out/sweep/variant-1").exists(), "nothing ran");
 }
 
