@@ -128,6 +128,10 @@ fn a_variant_that_does_not_compile_refuses_the_sweep_before_anything_runs() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("variant 5") && err.contains("pool=many"), "{err}");
     assert!(!dir.path().join("out/sweep/variant-1").exists(), "nothing ran");
+    // `herd check` compiles every variant too.
+    let o = herd(dir.path(), &["check", "sweep.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stdout));
+    assert!(text(&o.stderr).contains("variant 5"), "{}", text(&o.stderr));
 }
 
 #[test]

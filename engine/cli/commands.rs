@@ -292,15 +292,24 @@ fn cmd_check(paths: &[PathBuf], format: PlanFormat) -> Result<ExitCode> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
+    // A sweep is valid when every one of its variants is.
+    for p in &plans {
+        if let Some(m) = &p.matrix
+            && super::matrix::compile_variants(p, m, None).is_none()
+        {
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    }
     for p in &plans {
         println!(
-            "ok: {} ({}: {} sessions, {} phases, {} faults, {} thresholds)",
+            "ok: {} ({}: {} sessions, {} phases, {} faults, {} thresholds{})",
             p.file,
             p.name,
             p.sessions.len(),
             p.phases.len(),
             p.faults.len(),
-            p.thresholds.len()
+            p.thresholds.len(),
+            p.matrix.as_ref().map(|m| format!(", {} variants", m.variants.len())).unwrap_or_default()
         );
     }
     Ok(ExitCode::SUCCESS)

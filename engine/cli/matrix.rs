@@ -31,6 +31,32 @@ struct Timing {
     finished_s: f64,
 }
 
+/// Every variant of `matrix` compiled, the command line's own `--set`s winning over the
+/// matrix's values; `None` (the first bad variant's errors said on stderr) when one does not
+/// compile.
+pub(crate) fn compile_variants(plan: &Plan, matrix: &MatrixPlan, seed: Option<u64>) -> Option<Vec<Plan>> {
+    let base = super::commands::compile_options();
+    let mut plans = Vec::with_capacity(matrix.variants.len());
+    for v in &matrix.variants {
+        let sets = v.sets.iter().chain(&base.overrides.sets).cloned().collect();
+        let options = CompileOptions { allow_large: base.allow_large, overrides: Overrides { sets } };
+        match load_and_compile_with(Path::new(&plan.file), &options) {
+            Ok(mut p) => {
+                if let Some(seed) = seed {
+                    p.seed = seed;
+                }
+                plans.push(p);
+            }
+            Err(d) => {
+                eprintln!("error: {}: [matrix] variant {} ({}) does not compile:", plan.file, v.index, v.label());
+                eprint!("{}", d.render_at_most(Some(20)));
+                return None;
+            }
+        }
+    }
+    Some(plans)
+}
+
 /// Runs the sweep of `plan`; returns the exit code: 0 when a variant met every threshold, 1
 /// when none did, 130 when interrupted.
 pub(crate) fn run_matrix(
@@ -53,27 +79,10 @@ pub(crate) fn run_matrix(
     if args.segment.is_some() || args.distribute.is_some() {
         return refuse("a sweep runs on this machine's cores; drop --segment and --distribute");
     }
-    // Every variant compiles before any runs: the command line's own `--set`s win over the
-    // matrix's values.
-    let base = super::commands::compile_options();
-    let mut plans = Vec::with_capacity(matrix.variants.len());
-    for v in &matrix.variants {
-        let sets = v.sets.iter().chain(&base.overrides.sets).cloned().collect();
-        let options = CompileOptions { allow_large: base.allow_large, overrides: Overrides { sets } };
-        match load_and_compile_with(Path::new(&plan.file), &options) {
-            Ok(mut p) => {
-                if let Some(seed) = args.seed {
-                    p.seed = seed;
-                }
-                plans.push(p);
-            }
-            Err(d) => {
-                eprintln!("error: {}: [matrix] variant {} ({}) does not compile:", plan.file, v.index, v.label());
-                eprint!("{}", d.render_at_most(Some(20)));
-                return Ok(EXIT_INVALID);
-            }
-        }
-    }
+    let plans = match compile_variants(plan, matrix, args.seed) {
+        Some(p) => p,
+        None => return Ok(EXIT_INVALID),
+    };
     let dir = args.out.join(&plan.name);
     std::fs::create_dir_all(&dir).map_err(|e| HerdError::output(&dir, e))?;
     let width = matrix.variants.len().to_string().len();

@@ -59,6 +59,11 @@ fn check_path(path: &str) -> Result<(), String> {
             "`{path}` is not a parameter path; write keys joined by `.`, e.g. \"target.containers.max\" or \"vars.rate\""
         ));
     }
+    if !path.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+        return Err(format!(
+            "`{path}` is not a parameter path; keys, names and indexes are letters, digits, `_` and `-`, joined by `.`"
+        ));
+    }
     if path == "matrix" || path.starts_with("matrix.") || path == "name" {
         return Err(format!("`{path}` cannot be swept; sweep model, load and `vars` values"));
     }
