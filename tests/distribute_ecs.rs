@@ -414,6 +414,19 @@ fn missing_settings_are_named_before_anything_is_started() {
         "{err}"
     );
     assert!(!dir.path().join("herd-out/spread").exists(), "nothing is written before the settings are whole");
+    // --dry-run lists the uploads and the tasks, makes none (no server is running here).
+    let o = Command::new(env!("CARGO_BIN_EXE_herd"))
+        .args(["run", "s.toml", "--dry-run", "--distribute", "ecs", "--workers", "2", "--ecs-cluster", "c"])
+        .args(["--ecs-task-definition", "herd:3", "--ecs-subnets", "subnet-0abc", "--s3-bucket", "herd-runs"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let out = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(out.contains("s3:PutObject s3://herd-runs/herd/spread-<time>-<id>/input/s.toml"), "{out}");
+    assert!(out.contains("s3:PutObject s3://herd-runs/herd/spread-<time>-<id>/input/users.csv"), "{out}");
+    assert_eq!(out.matches("ecs:RunTask cluster=c taskDefinition=herd:3 launchType=FARGATE").count(), 2, "{out}");
+    assert!(out.contains("\"--segment\",\"2/2\""), "{out}");
 }
 
 #[test]

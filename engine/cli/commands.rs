@@ -518,6 +518,16 @@ pub(crate) fn run_code(args: &RunArgs) -> Result<u8> {
                     return Ok(EXIT_INVALID);
                 }
             }
+            // A distributed run's own calls: what it ships and the tasks it starts.
+            if let (Some(Distribute::Ecs), Some(workers)) = (args.distribute, args.workers) {
+                match super::distribute_ecs::dry_run(plan, args, workers) {
+                    Ok(calls) => calls.iter().for_each(|c| println!("  {}", printable_text(c))),
+                    Err(e) => {
+                        eprintln!("error: {}: {}", plan.file, printable_text(&e));
+                        return Ok(EXIT_INVALID);
+                    }
+                }
+            }
         }
         return Ok(0);
     }

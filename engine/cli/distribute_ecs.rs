@@ -246,6 +246,37 @@ pub(crate) fn run_ecs(
     Ok(merged.verdict.exit_code() as u8)
 }
 
+/// The calls `--distribute ecs` would make, for `--dry-run`: every upload and every task, with
+/// its command, and nothing made.
+pub(crate) fn dry_run(plan: &Plan, args: &RunArgs, workers: u32) -> Result<Vec<String>, String> {
+    for i in 1..=workers {
+        herd::plan::apply_segment(&mut plan.clone(), herd::plan::Segment { index: i, count: workers })
+            .map_err(|e| format!("--workers {workers}: {e}"))?;
+    }
+    let settings = settings(plan, args)?;
+    let files = bundle(plan).map_err(|e| e.to_string())?;
+    let at = S3Location {
+        bucket: settings.bucket.clone(),
+        prefix: format!("{}{}-<time>-<id>/", settings.prefix, plan.name),
+    };
+    let mut calls: Vec<String> = files.files.iter().map(|(_, name)| format!("s3:PutObject {at}input/{name}")).collect();
+    calls.push(format!("s3:PutObject {at}run.json"));
+    let clock = args.clock.unwrap_or(plan.target.default_clock());
+    let start_at = (clock == ClockKind::Real).then(|| SystemTime::now() + settings.lead);
+    for i in 1..=workers {
+        let command = worker_command(plan, args, &files.scenario, i, workers, start_at, &at);
+        calls.push(format!(
+            "ecs:RunTask cluster={} taskDefinition={} {} subnets={} command={}",
+            settings.cluster,
+            settings.task_definition,
+            if settings.spot { "capacityProvider=FARGATE_SPOT" } else { "launchType=FARGATE" },
+            settings.subnets.join(","),
+            serde_json::to_string(&command).unwrap_or_default()
+        ));
+    }
+    Ok(calls)
+}
+
 fn join(slices: &[u32]) -> String {
     slices.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
 }
