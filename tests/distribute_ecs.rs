@@ -153,6 +153,20 @@ fn wait_for_tasks(rt: &tokio::runtime::Runtime, ecs: &aws_sdk_ecs::Client, n: us
     }
 }
 
+/// Plays task `t` as Fargate would: its command (with `extra` arguments after it) and its
+/// environment, in an empty folder of its own (`task-<n>`).
+fn play(aws: &Aws, dir: &Path, n: usize, t: &Task, extra: &[&str]) -> Child {
+    let home = dir.join(format!("task-{n}"));
+    std::fs::create_dir_all(&home).unwrap();
+    let mut args: Vec<&str> = t.command.iter().map(String::as_str).collect();
+    args.extend_from_slice(extra);
+    let mut w = herd(aws, &home, &args);
+    for (k, v) in &t.environment {
+        w.env(k, v);
+    }
+    w.spawn().expect("a worker starts")
+}
+
 fn segment_of(t: &Task) -> Option<String> {
     t.command.iter().position(|a| a == "--segment").and_then(|i| t.command.get(i + 1)).cloned()
 }
@@ -246,15 +260,7 @@ fn ecs_workers_run_the_commands_of_their_overrides_and_merge_into_the_whole_run(
         run_folder = at.clone();
         assert!(!t.command.iter().any(|a| a.contains(dir.path().to_str().unwrap())), "{t:?}");
         assert!(t.environment.contains(&("HERD_S3_ENDPOINT_URL".into(), aws.endpoint.clone())), "{t:?}");
-        // The worker: a machine of its own (an empty folder), the task's command and environment.
-        let home = dir.path().join(format!("task-{}", i + 1));
-        std::fs::create_dir_all(&home).unwrap();
-        let args: Vec<&str> = t.command.iter().map(String::as_str).collect();
-        let mut w = herd(&aws, &home, &args);
-        for (k, v) in &t.environment {
-            w.env(k, v);
-        }
-        workers.push(w.spawn().expect("a worker starts"));
+        workers.push(play(&aws, dir.path(), i + 1, t, &[]));
     }
     for (i, w) in workers.into_iter().enumerate() {
         let o = wait_within(w, Duration::from_secs(300), "a worker");
@@ -489,14 +495,7 @@ lead = "5s"
     let mut workers = Vec::new();
     for (i, t) in started.iter().enumerate() {
         assert!(t.command.iter().any(|a| a == "--start-at"), "a real-clock run starts together: {t:?}");
-        let home = dir.path().join(format!("task-{}", i + 1));
-        std::fs::create_dir_all(&home).unwrap();
-        let args: Vec<&str> = t.command.iter().map(String::as_str).collect();
-        let mut w = herd(&aws, &home, &args);
-        for (k, v) in &t.environment {
-            w.env(k, v);
-        }
-        workers.push(w.spawn().expect("a worker starts"));
+        workers.push(play(&aws, dir.path(), i + 1, t, &[]));
     }
     let mut logs = String::new();
     for w in workers {
@@ -536,15 +535,8 @@ fn a_worker_that_refuses_its_slice_fails_the_run_while_its_task_still_runs() {
     let started = wait_for_tasks(&rt, &ecs, 2, &mut coord);
     // Worker 1 runs its command with a value it must refuse (exit 2), and says so in S3; its
     // task is still RUNNING as far as ECS knows.
-    let home = dir.path().join("task-1");
-    std::fs::create_dir_all(&home).unwrap();
-    let mut args: Vec<&str> = started[0].command.iter().map(String::as_str).collect();
-    args.extend(["--set", "phases.load.rate=banana"]);
-    let mut w = herd(&aws, &home, &args);
-    for (k, v) in &started[0].environment {
-        w.env(k, v);
-    }
-    let wo = wait_within(w.spawn().unwrap(), Duration::from_secs(120), "worker 1");
+    let w = play(&aws, dir.path(), 1, &started[0], &["--set", "phases.load.rate=banana"]);
+    let wo = wait_within(w, Duration::from_secs(120), "worker 1");
     assert_eq!(wo.status.code(), Some(2), "{}", text(&wo.stderr));
     let o = wait_output(coord);
     let err = text(&o.stderr);

@@ -208,15 +208,7 @@ pub(crate) fn run_local(
         }
     }
     let line = format!("herd run {} --distribute local --workers {workers}", plan.file);
-    let merged = match merge_summaries(&runs, &line) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: merging the workers' summaries: {e}");
-            return Ok(EXIT_TARGET);
-        }
-    };
-    write_merged(&dir, &merged, renderer, args)?;
-    Ok(merged.verdict.exit_code() as u8)
+    merge_and_write(&dir, &runs, &line, renderer, args)
 }
 
 /// Checks every slice before any worker starts: a slice without a pair is refused now (said on
@@ -231,14 +223,29 @@ pub(crate) fn slices_fit(plan: &Plan, workers: u32) -> bool {
     true
 }
 
-pub(crate) fn write_merged(dir: &Path, merged: &RunSummary, renderer: &Renderer, args: &RunArgs) -> Result<()> {
-    write_summary(dir, merged).map_err(|e| HerdError::output(dir, e))?;
-    write_reports(dir, merged, renderer, &[Format::Html, Format::Md, Format::Junit])?;
+/// Merges the workers' summaries into `dir` (summary, reports, the terminal's summary) and
+/// returns the merged verdict's exit code; 3 when they do not merge.
+pub(crate) fn merge_and_write(
+    dir: &Path,
+    runs: &[(String, RunSummary)],
+    command_line: &str,
+    renderer: &Renderer,
+    args: &RunArgs,
+) -> Result<u8> {
+    let merged = match merge_summaries(runs, command_line) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: merging the workers' summaries: {e}");
+            return Ok(EXIT_TARGET);
+        }
+    };
+    write_summary(dir, &merged).map_err(|e| HerdError::output(dir, e))?;
+    write_reports(dir, &merged, renderer, &[Format::Html, Format::Md, Format::Junit])?;
     if !args.quiet {
-        print!("{}", terminal_summary(merged));
+        print!("{}", terminal_summary(&merged));
     }
     println!("merged {} workers into {}", merged.slices.len(), dir.join("summary.json").display());
-    Ok(())
+    Ok(merged.verdict.exit_code() as u8)
 }
 
 /// How a worker ended, for people.

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Result;
 use herd::distribute::{EcsDistribution, Fleet, RunStore, S3Location, TaskState, WorkerProgress, bundle, slice_folder};
 use herd::plan::{Plan, format_duration};
-use herd::report::{Renderer, RunSummary, merge_summaries, read_summary};
+use herd::report::{Renderer, RunSummary, read_summary};
 use herd::runtime::{Accounting, ClockKind};
 use herd::text::printable_text;
 use herd::{EXIT_INTERRUPTED, EXIT_INVALID, EXIT_TARGET, HerdError};
 
 use super::args::RunArgs;
-use super::distribute::{describe_code, slices_fit, write_merged};
+use super::distribute::{describe_code, merge_and_write, slices_fit};
 
 /// How often the coordinator asks ECS and S3 how the workers are doing.
 const POLL: Duration = Duration::from_secs(2);
@@ -235,15 +235,7 @@ pub(crate) fn run_ecs(
         return Ok(if interrupted { EXIT_INTERRUPTED } else { EXIT_TARGET });
     }
     let line = format!("herd run {} --distribute ecs --workers {workers}", plan.file);
-    let merged = match merge_summaries(&runs, &line) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: merging the workers' summaries: {e}");
-            return Ok(EXIT_TARGET);
-        }
-    };
-    write_merged(&dir, &merged, renderer, args)?;
-    Ok(merged.verdict.exit_code() as u8)
+    merge_and_write(&dir, &runs, &line, renderer, args)
 }
 
 /// The calls `--distribute ecs` would make, for `--dry-run`: every upload and every task, with

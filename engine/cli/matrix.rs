@@ -105,7 +105,7 @@ pub(crate) fn run_matrix(
                 while k < plans.len() && !stop.load(Ordering::SeqCst) {
                     let t0 = started.elapsed().as_secs_f64();
                     let vdir = dir.join(folder(k + 1));
-                    match run_variant(&plans[k], &vdir, stop, hurry, args) {
+                    match run_variant(&plans[k], &vdir, stop, hurry, args, renderer) {
                         Ok(s) => {
                             let timing = Timing {
                                 variant: k + 1,
@@ -182,6 +182,7 @@ fn run_variant(
     stop: &Arc<AtomicBool>,
     hurry: &Arc<AtomicBool>,
     args: &RunArgs,
+    renderer: &Renderer,
 ) -> Result<RunSummary> {
     let options = TargetOptions { callback_listen: None, output_dir: Some(dir.to_path_buf()), peers: None };
     let mut target = plan.target.build(plan, &options).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -204,7 +205,6 @@ fn run_variant(
     info.wall_seconds = wall.elapsed().as_secs_f64();
     let summary = summarize(plan, &result, ClockKind::Virtual, info);
     write_summary(dir, &summary).map_err(|e| HerdError::output(dir.join("summary.json"), e))?;
-    let renderer = Renderer::new(args.templates.as_deref())?;
-    write_reports(dir, &summary, &renderer, &[Format::Html, Format::Md, Format::Junit])?;
+    write_reports(dir, &summary, renderer, &[Format::Html, Format::Md, Format::Junit])?;
     Ok(summary)
 }
