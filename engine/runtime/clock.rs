@@ -69,6 +69,11 @@ impl Clock {
         }
         let wall = self.wall();
         if wall >= t {
+            // No wait: a target that does its work in the runtime's waits gets a turn anyway, or
+            // a run behind its schedule would never let it send.
+            if let Some(inbox) = inbox {
+                inbox.turn();
+            }
             self.now = self.now.max(t);
             return Woke::Reached;
         }

@@ -31,8 +31,8 @@ mod registry;
 pub mod sim;
 
 pub use api::{
-    FaultOutcome, GaugeSample, Inbox, Micros, Observation, ObservationSender, Outbound, QueueGauge, Stamped, Target,
-    TargetIo, observation_channel,
+    FaultOutcome, GaugeSample, Inbox, Micros, Observation, ObservationSender, Outbound, Parker, QueueGauge, Stamped,
+    Target, TargetIo, observation_channel, observation_channel_with,
 };
 pub(crate) use registry::serialize_target;
 pub use registry::{

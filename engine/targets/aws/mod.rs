@@ -7,6 +7,7 @@ mod callback;
 mod clients;
 mod compile;
 mod containers;
+mod drive;
 mod local;
 mod needs;
 mod provision;

@@ -20,6 +20,7 @@ use super::callback;
 use super::clients::{Clients, explain, sdk_config};
 use super::compile::{AwsParams, ContainersParams, ReplyParams};
 use super::containers::Ecs;
+use super::drive::Driver;
 use super::local::{Local, LocalSetup};
 use super::needs::{needs, shared_with_other_slices};
 use super::provision::{self, Created};
@@ -28,8 +29,8 @@ use super::session_queues::SessionQueues;
 use super::sqs::{ClaimJob, InterruptJob, OutMsg, ReadControl, ReplyPointers, reply_reader, sender};
 use crate::plan::{ContainerSelector, Plan, Session, TargetContext, TargetMessageVars, Templates};
 use crate::targets::{
-    FaultOutcome, GaugeSample, Inbox, Micros, Observation, ObservationSender, Outbound, PeerBook, QueueGauge, Target,
-    TargetError, TargetIo, TargetOptions, observation_channel,
+    FaultOutcome, GaugeSample, Inbox, Micros, Observation, ObservationSender, Outbound, Parker, PeerBook, QueueGauge, Target,
+    TargetError, TargetIo, TargetOptions, observation_channel_with,
 };
 
 /// Most messages waiting in one work queue's sender; beyond it a message is not sent (counted
@@ -47,7 +48,8 @@ enum Control {
 
 /// The aws target.
 pub struct AwsTarget {
-    rt: Option<tokio::runtime::Runtime>,
+    /// Shared with the driver, which only holds it weakly: `finish` shuts it down.
+    rt: Option<Arc<tokio::runtime::Runtime>>,
     clients: Clients,
     params: AwsParams,
     scenario: String,
@@ -100,13 +102,30 @@ fn undo(rt: &tokio::runtime::Runtime, clients: &Clients, created: &Created, para
     }
 }
 
-/// Threads of the target's async runtime: `HERD_AWS_WORKERS`, or 1. Measured with herd pinned
-/// to one core at 20 messages a second, two threads woke each other for almost every message
-/// (3,600 thread switches in 20 s against 1,770 with one); one thread still carries 102,700
-/// messages a second batched and 43,200 round trips a second (two: 117,600 and 49,500). On a
-/// machine with cores to spare, more threads carry more.
-fn runtime_workers() -> usize {
-    std::env::var("HERD_AWS_WORKERS").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(1)
+/// Threads of the target's async runtime besides the dispatcher's: `HERD_AWS_WORKERS`, or none.
+///
+/// None by default: the target's tasks run on a current-thread runtime that the dispatcher
+/// drives while it waits (`drive.rs`), so a message costs no hand-off between threads. With
+/// `HERD_AWS_WORKERS=N` they run on N threads of their own beside the dispatcher, which carries
+/// more on a machine with cores to spare (see the README's Performance section for both).
+fn runtime_workers() -> Option<usize> {
+    std::env::var("HERD_AWS_WORKERS").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0)
+}
+
+/// The target's async runtime, and the driver that lends it the dispatcher's waits when it has
+/// no thread of its own.
+fn build_runtime() -> std::io::Result<(Arc<tokio::runtime::Runtime>, Option<Arc<Driver>>)> {
+    match runtime_workers() {
+        Some(n) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build()?;
+            Ok((Arc::new(rt), None))
+        }
+        None => {
+            let rt = Arc::new(tokio::runtime::Builder::new_current_thread().enable_all().build()?);
+            let driver = Driver::new(&rt);
+            Ok((rt, Some(driver)))
+        }
+    }
 }
 
 impl AwsTarget {
@@ -119,11 +138,8 @@ impl AwsTarget {
     /// Connects, checks the account, provisions or resolves every queue and table, and starts
     /// the background tasks. Nothing that changes anything happens before the account check.
     pub fn connect(plan: &Plan, params: &AwsParams, options: &TargetOptions) -> Result<Self, TargetError> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(runtime_workers())
-            .enable_all()
-            .build()
-            .map_err(|e| TargetError::Setup(format!("cannot start the async runtime: {e}")))?;
+        let (rt, driver) =
+            build_runtime().map_err(|e| TargetError::Setup(format!("cannot start the async runtime: {e}")))?;
         let config = rt.block_on(sdk_config(params.region.as_deref(), params.endpoint_url.as_deref(), params.timeouts));
         let clients = rt.block_on(Clients::new(&config, params.timeouts)).map_err(TargetError::Setup)?;
         if !params.allowed_accounts.is_empty() {
@@ -167,7 +183,7 @@ impl AwsTarget {
                 tracing::warn!(target: "herd::aws", "shared with the other slices, left in place at the end: {}", kept.join(", "));
             }
         }
-        match Self::start(&rt, &clients, plan, params, options, &urls) {
+        match Self::start(&rt, driver, &clients, plan, params, options, &urls) {
             Ok(mut target) => {
                 target.rt = Some(rt);
                 target.created = created;
@@ -184,6 +200,7 @@ impl AwsTarget {
     /// was created to the result, or undoes the provisioning when this fails.
     fn start(
         rt: &tokio::runtime::Runtime,
+        driver: Option<Arc<Driver>>,
         clients: &Clients,
         plan: &Plan,
         params: &AwsParams,
@@ -228,7 +245,7 @@ impl AwsTarget {
         };
         let claim_url = params.claims.as_ref().map(|c| url_of(c.queue.clone()));
         let sessions = plan.sessions.clone();
-        let (observations, inbox) = observation_channel();
+        let (observations, inbox) = observation_channel_with(driver.map(|d| d as Arc<dyn Parker>));
         let (router_tx, router_rx) = unbounded_channel();
         let router = Router {
             clients: clients.clone(),
@@ -993,7 +1010,12 @@ impl Target for AwsTarget {
         });
         self.files = files;
         // Tasks still waiting on a server (a long poll, a stalled call) are dropped, not awaited.
-        rt.shutdown_background();
+        // The driver holds the runtime only weakly, and only while it drives it, which is never
+        // during a call into the target: the runtime is the target's alone here.
+        match Arc::try_unwrap(rt) {
+            Ok(rt) => rt.shutdown_background(),
+            Err(rt) => tracing::debug!(target: "herd::aws", "the runtime is still in use ({} holders); dropped with the last", Arc::strong_count(&rt)),
+        }
         left
     }
 
