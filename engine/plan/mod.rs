@@ -8,6 +8,7 @@ mod model;
 #[cfg(test)]
 mod parser_props;
 mod segment;
+mod simple_template;
 mod template;
 mod threshold;
 mod units;
@@ -26,7 +27,7 @@ pub use template::{
     MessageContext, MessageVars, OwnedPhase, OwnedSession, PhaseVars, SessionContext, TargetContext, TargetMessageVars,
     Templates,
 };
-pub(crate) use template::{message_value, phase_value};
+pub(crate) use template::{TargetLookup, message_lookup, message_value, phase_value, target_lookup};
 pub use threshold::{Aggregate, Cmp, TagFilter};
 pub(crate) use threshold::{parse_key as parse_threshold_key, parse_rule as parse_threshold_rule};
 pub(crate) use units::parse_duration as parse_duration_text;

@@ -6,11 +6,15 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
 use super::model::Session;
+use super::simple_template::{Scalar, SimpleTemplate};
 
 /// The compiled message templates of a plan, by name.
 pub struct Templates {
     env: Environment<'static>,
     names: Vec<String>,
+    /// The templates that are only text and lookups, by name: rendered without the engine
+    /// when the caller answers their lookups (`simple_template.rs`).
+    simple: std::collections::HashMap<String, SimpleTemplate>,
 }
 
 impl fmt::Debug for Templates {
@@ -72,21 +76,42 @@ pub(crate) fn explain(e: &minijinja::Error) -> String {
 impl Templates {
     /// An empty set.
     pub fn new() -> Self {
-        Self { env: environment(), names: Vec::new() }
+        Self { env: environment(), names: Vec::new(), simple: Default::default() }
     }
 
     /// An empty set whose templates see `globals` (`vars`, `env`) besides their context.
     pub(crate) fn with_globals(globals: &serde_json::Value) -> Self {
         let mut env = environment();
         add_globals(&mut env, globals);
-        Self { env, names: Vec::new() }
+        Self { env, names: Vec::new(), simple: Default::default() }
     }
 
     /// Adds a template, checking its syntax.
     pub(crate) fn add(&mut self, name: &str, source: &str) -> Result<(), String> {
         self.env.add_template_owned(name.to_owned(), source.to_owned()).map_err(|e| explain(&e))?;
         self.names.push(name.to_owned());
+        // A name the engine would auto-escape (`.html`, `.json`, ...) is left to the engine.
+        if minijinja::default_auto_escape_callback(name) == minijinja::AutoEscape::None
+            && let Some(simple) = SimpleTemplate::parse(source)
+        {
+            self.simple.insert(name.to_owned(), simple);
+        }
         Ok(())
+    }
+
+    /// Renders template `name`, reading its variables through `lookup` when it is only text and
+    /// lookups that `lookup` answers, and otherwise with the engine on the context `ctx` makes
+    /// (made only then). Both render the same text (`simple_template.rs`).
+    pub(crate) fn render_with<'a>(
+        &self,
+        name: &str,
+        lookup: impl Fn(&[Box<str>]) -> Option<Scalar<'a>>,
+        ctx: impl FnOnce() -> Value,
+    ) -> Result<String, String> {
+        if let Some(text) = self.simple.get(name).and_then(|t| t.render(lookup)) {
+            return bounded(text);
+        }
+        self.render_value(name, &ctx())
     }
 
     /// The names of the templates that start with `prefix`, in the order they were added.
@@ -209,6 +234,37 @@ pub(crate) fn message_value(
     minijinja::context! { session => session, message => message, phase => phase.clone() }
 }
 
+/// A message template's lookup (`simple_template.rs`), answering what `message_value` holds
+/// with a string or an unsigned integer, read straight from the session and the message.
+pub(crate) fn message_lookup<'a>(
+    session: &'a Session,
+    group: &'a str,
+    message: &'a MessageVars,
+    phase: &'a str,
+    path: &[Box<str>],
+) -> Option<Scalar<'a>> {
+    let path: [&str; 3] = match path {
+        [a, b] => [a, b, ""],
+        [a, b, c] => [a, b, c],
+        _ => return None,
+    };
+    Some(match path {
+        ["session", "client", ""] => Scalar::Str(&session.client),
+        ["session", "project", ""] => Scalar::Str(&session.project),
+        ["session", "user", ""] => Scalar::Str(&session.user),
+        ["session", "thread", ""] => Scalar::Str(&session.thread),
+        ["session", "index", ""] => Scalar::Uint(session.group_index as u64),
+        ["session", "group", ""] => Scalar::Str(group),
+        ["session", "data", col] if !col.is_empty() => Scalar::Str(session.data.get(col)?),
+        ["message", "seq", ""] => Scalar::Uint(message.seq),
+        ["message", "iteration", ""] => Scalar::Uint(message.iteration),
+        ["message", "id", ""] => Scalar::Str(&message.id),
+        ["message", "data", col] if !col.is_empty() => Scalar::Str(message.data.get(col)?),
+        ["phase", "name", ""] => Scalar::Str(phase),
+        _ => return None,
+    })
+}
+
 /// `phase.*` of a message template, made once per phase.
 pub(crate) fn phase_value(name: &str) -> Value {
     minijinja::context! { name => name }
@@ -298,6 +354,66 @@ pub struct TargetContext {
     pub work_queue_url: String,
 }
 
+/// What a target template's lookup (`simple_template.rs`) reads: the parts of a
+/// [`TargetContext`], borrowed rather than copied, with the RFC 3339 time made only if read.
+pub(crate) struct TargetLookup<'a> {
+    pub session: &'a Session,
+    pub id: &'a str,
+    pub seq: u64,
+    pub iteration: u64,
+    pub instruction: &'a str,
+    pub fields: &'a [(String, String)],
+    pub data: &'a std::collections::BTreeMap<String, String>,
+    pub phase: &'a str,
+    pub now: std::time::SystemTime,
+    pub work_queue_url: &'a str,
+    /// `timestamp`, once read.
+    pub timestamp: std::cell::OnceCell<String>,
+}
+
+/// A target template's lookup: answers what the serialised [`TargetContext`] holds with a string
+/// or an unsigned integer.
+pub(crate) fn target_lookup<'a>(cx: &'a TargetLookup<'a>, path: &[Box<str>]) -> Option<Scalar<'a>> {
+    let path: [&str; 3] = match path {
+        [a] => [a, "", ""],
+        [a, b] => [a, b, ""],
+        [a, b, c] => [a, b, c],
+        _ => return None,
+    };
+    let s = cx.session;
+    Some(match path {
+        ["session", "client", ""] => Scalar::Str(&s.client),
+        ["session", "project", ""] => Scalar::Str(&s.project),
+        ["session", "user", ""] => Scalar::Str(&s.user),
+        ["session", "thread", ""] => Scalar::Str(&s.thread),
+        ["session", "index", ""] => Scalar::Uint(s.group_index as u64),
+        ["session", "data", col] if !col.is_empty() => Scalar::Str(s.data.get(col)?),
+        ["message", "id", ""] => Scalar::Str(cx.id),
+        ["message", "seq", ""] => Scalar::Uint(cx.seq),
+        ["message", "iteration", ""] => Scalar::Uint(cx.iteration),
+        ["message", "instruction", ""] => Scalar::Str(cx.instruction),
+        // As the context's map holds them: the last of a repeated key.
+        ["message", "fields", key] if !key.is_empty() => {
+            Scalar::Str(&cx.fields.iter().rev().find(|(k, _)| k == key)?.1)
+        }
+        ["message", "data", col] if !col.is_empty() => Scalar::Str(cx.data.get(col)?),
+        ["phase", "name", ""] => Scalar::Str(cx.phase),
+        ["timestamp_ms", "", ""] => Scalar::Uint(timestamp_ms(cx.now)),
+        ["timestamp", "", ""] => Scalar::Str(cx.timestamp.get_or_init(|| rfc3339_millis(cx.now))),
+        ["work_queue_url", "", ""] => Scalar::Str(cx.work_queue_url),
+        _ => return None,
+    })
+}
+
+/// Milliseconds since the Unix epoch (0 before it).
+fn timestamp_ms(now: std::time::SystemTime) -> u64 {
+    now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn rfc3339_millis(now: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(now).to_string()
+}
+
 /// A data row that has every column, for checking templates at load time.
 #[derive(Debug)]
 struct AnyColumn;
@@ -358,7 +474,7 @@ impl TargetContext {
         now: std::time::SystemTime,
         work_queue_url: &str,
     ) -> Self {
-        let ms = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let ms = timestamp_ms(now);
         Self {
             session: OwnedSession {
                 client: session.client.clone(),
@@ -371,7 +487,7 @@ impl TargetContext {
             message,
             phase: OwnedPhase { name: phase.to_owned() },
             timestamp_ms: ms,
-            timestamp: humantime::format_rfc3339_millis(now).to_string(),
+            timestamp: rfc3339_millis(now),
             work_queue_url: work_queue_url.to_owned(),
         }
     }
@@ -438,5 +554,132 @@ mod tests {
         assert_eq!(t.render_value("all", &lazy).unwrap(), expected);
         assert!(t.render("typo", &serialised).is_err());
         assert!(t.render_value("typo", &lazy).is_err(), "an unknown key is an error, not an empty string");
+    }
+
+    fn session() -> Session {
+        let mut data = std::collections::BTreeMap::new();
+        data.insert("page".to_owned(), "home \"<&>\"".to_owned());
+        Session {
+            index: 0,
+            group: 0,
+            group_index: 3,
+            client: "c".into(),
+            project: "p".into(),
+            user: "u".into(),
+            thread: "t-3".into(),
+            data,
+        }
+    }
+
+    /// Renders `{{ path }}` and `{{ path | tojson }}` for every path both ways: through the
+    /// lookup (which must answer it, or the fast path would never be taken) and through the
+    /// engine with the serialised context.
+    fn compare<'a>(
+        paths: &[&str],
+        lookup: impl Fn(&[Box<str>]) -> Option<Scalar<'a>>,
+        serialised: &impl Serialize,
+    ) {
+        for path in paths {
+            for source in [format!("{{{{ {path} }}}}"), format!("<{{{{ {path} | tojson }}}}>")] {
+                let mut t = Templates::new();
+                t.add("x", &source).unwrap();
+                let segments: Vec<Box<str>> = path.split('.').map(Box::from).collect();
+                assert!(lookup(&segments).is_some(), "{path} is answered by the lookup");
+                let fast = t.render_with("x", &lookup, || panic!("{source} needed the engine")).unwrap();
+                assert_eq!(fast, t.render("x", serialised).unwrap(), "{source}");
+            }
+        }
+    }
+
+    /// Every variable of a message template reads the same through the lookup as through the
+    /// serialised `MessageContext`; what the lookup does not know goes to the engine.
+    #[test]
+    fn message_lookups_read_as_the_serialised_context() {
+        let s = session();
+        let mut data = std::collections::BTreeMap::new();
+        data.insert("col".to_owned(), "v\n".to_owned());
+        let vars = MessageVars { seq: 7, iteration: 2, id: "abc".into(), data };
+        let lookup = |path: &[Box<str>]| message_lookup(&s, "g", &vars, "warm-up", path);
+        let serialised = MessageContext::new(&s, "g", vars.clone(), "warm-up");
+        compare(
+            &[
+                "session.client",
+                "session.project",
+                "session.user",
+                "session.thread",
+                "session.index",
+                "session.group",
+                "session.data.page",
+                "message.seq",
+                "message.iteration",
+                "message.id",
+                "message.data.col",
+                "phase.name",
+            ],
+            lookup,
+            &serialised,
+        );
+        let mut t = Templates::new();
+        t.add("typo", "{{ message.dat.col }}").unwrap();
+        t.add("missing", "{{ message.data.nope }}").unwrap();
+        let sessions = Arc::new(vec![s.clone()]);
+        let ctx = || message_value(&sessions, 0, &Value::from("g"), &vars, &phase_value("warm-up"));
+        assert!(t.render_with("typo", lookup, ctx).is_err(), "an unknown key is still an error");
+        assert!(t.render_with("missing", lookup, ctx).is_err(), "a missing column is still an error");
+    }
+
+    /// The same for the aws target's templates and `TargetContext`.
+    #[test]
+    fn target_lookups_read_as_the_serialised_context() {
+        let s = session();
+        let fields = vec![("kind".to_owned(), "a".to_owned()), ("kind".to_owned(), "b'".to_owned())];
+        let data: std::collections::BTreeMap<String, String> = [("col".to_owned(), "1".to_owned())].into();
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_767_225_600_123);
+        let cx = TargetLookup {
+            session: &s,
+            id: "id-1",
+            seq: 9,
+            iteration: 4,
+            instruction: "say \"hi\"\n",
+            fields: &fields,
+            data: &data,
+            phase: "main",
+            now,
+            work_queue_url: "http://127.0.0.1:1/q",
+            timestamp: Default::default(),
+        };
+        let vars = TargetMessageVars {
+            id: "id-1".into(),
+            seq: 9,
+            iteration: 4,
+            instruction: "say \"hi\"\n".into(),
+            fields: fields.iter().cloned().collect(),
+            data: data.clone(),
+        };
+        let serialised = TargetContext::new(&s, vars, "main", now, "http://127.0.0.1:1/q");
+        compare(
+            &[
+                "session.client",
+                "session.project",
+                "session.user",
+                "session.thread",
+                "session.index",
+                "session.data.page",
+                "message.id",
+                "message.seq",
+                "message.iteration",
+                "message.instruction",
+                "message.fields.kind",
+                "message.data.col",
+                "phase.name",
+                "timestamp_ms",
+                "timestamp",
+                "work_queue_url",
+            ],
+            |path| target_lookup(&cx, path),
+            &serialised,
+        );
+        // `session.group` is not in the target's context: the lookup does not invent it.
+        assert!(target_lookup(&cx, &[Box::from("session"), Box::from("group")]).is_none());
     }
 }

@@ -20,7 +20,7 @@ use super::pace::{Behind, Pace};
 use super::records::{BehindRecord, EndReason, FaultRecord, RunResult};
 use crate::metrics::{aborting_rule, judge_windows};
 use crate::plan::{
-    DataOrder, FaultAction, FaultTrigger, MessageVars, PhaseStart, Plan, field_name, instruction_name, message_value,
+    DataOrder, FaultAction, FaultTrigger, MessageVars, PhaseStart, Plan, field_name, instruction_name, message_lookup, message_value,
     phase_value,
 };
 use crate::targets::{FaultOutcome, Inbox, Micros, Observation, Outbound, Stamped, Target, TargetIo};
@@ -594,15 +594,34 @@ impl Dispatcher<'_> {
         let data = self.message_row(p, &templates.owner, iteration);
         let s = &self.plan.sessions[session];
         let vars = MessageVars { seq: id, iteration, id: correlation.clone(), data };
-        let value =
-            message_value(&self.plan.sessions, session, &self.group_values[s.group], &vars, &self.phase_values[p]);
+        // The engine's context is made only for a template that needs the engine: most are
+        // text and lookups, read straight from the session and the message.
+        let value = std::cell::OnceCell::new();
+        let ctx = || {
+            value
+                .get_or_init(|| {
+                    message_value(
+                        &self.plan.sessions,
+                        session,
+                        &self.group_values[s.group],
+                        &vars,
+                        &self.phase_values[p],
+                    )
+                })
+                .clone()
+        };
+        let group = self.plan.groups.get(s.group).map_or("", |g| g.name.as_str());
+        let lookup = |path: &[Box<str>]| message_lookup(s, group, &vars, &self.plan.phases[p].name, path);
         let (instruction_template, field_templates) = (&templates.instruction, &templates.fields);
         // Templates were rendered once at compile time, but a template can still fail for one
         // message only (`{% if vars.iteration == 2 %}{{ fail() }}`). Such a message is never
         // sent with an error text as its body: it counts in `send_errors` and stops the run.
         let rendered = (|| {
             let render = |name: &str| {
-                self.plan.templates.render_value(name, &value).map_err(|e| format!("template `{name}` failed: {e}"))
+                self.plan
+                    .templates
+                    .render_with(name, lookup, ctx)
+                    .map_err(|e| format!("template `{name}` failed: {e}"))
             };
             let instruction = render(instruction_template)?;
             let mut fields = Vec::with_capacity(field_templates.len());

@@ -27,7 +27,9 @@ use super::provision::{self, Created};
 use super::router::{Router, RouterMsg, lookup_owner};
 use super::session_queues::SessionQueues;
 use super::sqs::{ClaimJob, InterruptJob, OutMsg, ReadControl, ReplyPointers, reply_reader, sender};
-use crate::plan::{ContainerSelector, Plan, Session, TargetContext, TargetMessageVars, Templates};
+use crate::plan::{
+    ContainerSelector, Plan, Session, TargetContext, TargetLookup, TargetMessageVars, Templates, target_lookup,
+};
 use crate::targets::{
     FaultOutcome, GaugeSample, Inbox, Micros, Observation, ObservationSender, Outbound, Parker, PeerBook, QueueGauge, Target,
     TargetError, TargetIo, TargetOptions, observation_channel_with,
@@ -618,35 +620,57 @@ impl Target for AwsTarget {
             io.observe(Observation::SendFailed { id: msg.id, detail });
             return;
         }
-        let vars = TargetMessageVars {
-            id: msg.correlation.clone(),
+        let phase = self.phases.get(msg.phase).map_or("", String::as_str);
+        let now = SystemTime::now();
+        let cx = TargetLookup {
+            session: s,
+            id: &msg.correlation,
             seq: msg.id,
             iteration: msg.iteration,
-            instruction: msg.instruction.clone(),
-            fields: msg.fields.iter().cloned().collect(),
-            data: msg.data.clone(),
+            instruction: &msg.instruction,
+            fields: &msg.fields,
+            data: &msg.data,
+            phase,
+            now,
+            work_queue_url: url,
+            timestamp: Default::default(),
         };
-        let phase = self.phases.get(msg.phase).map_or("", String::as_str);
-        let ctx = TargetContext::new(s, vars, phase, SystemTime::now(), url);
-        // One conversion of the context for every template of the message.
-        let value = minijinja::Value::from(minijinja::value::Serde(&ctx));
+        // The engine's context is made once, and only for a template that needs the engine:
+        // most are text and lookups, read straight from the message (`simple_template.rs`).
+        let value = std::cell::OnceCell::new();
+        let ctx = || {
+            value
+                .get_or_init(|| {
+                    let vars = TargetMessageVars {
+                        id: msg.correlation.clone(),
+                        seq: msg.id,
+                        iteration: msg.iteration,
+                        instruction: msg.instruction.clone(),
+                        fields: msg.fields.iter().cloned().collect(),
+                        data: msg.data.clone(),
+                    };
+                    minijinja::Value::from(minijinja::value::Serde(&TargetContext::new(s, vars, phase, now, url)))
+                })
+                .clone()
+        };
         let t = &self.templates;
+        let render = |name: &str| t.render_with(name, |path| target_lookup(&cx, path), ctx);
         let rendered = (|| -> Result<OutMsg, String> {
-            let body = t.render_value(&self.params.work.body, &value)?;
-            let group_id = self.params.work.group_id.as_ref().map(|g| t.render_value(g, &value)).transpose()?;
-            let dedup_id = self.params.work.dedup_id.as_ref().map(|d| t.render_value(d, &value)).transpose()?;
+            let body = render(&self.params.work.body)?;
+            let group_id = self.params.work.group_id.as_deref().map(render).transpose()?;
+            let dedup_id = self.params.work.dedup_id.as_deref().map(render).transpose()?;
             let attributes = self
                 .params
                 .work
                 .attributes
                 .iter()
-                .map(|(k, n)| t.render_value(n, &value).map(|v| (k.clone(), v)))
+                .map(|(k, n)| render(n).map(|v| (k.clone(), v)))
                 .collect::<Result<Vec<_>, _>>()?;
             let claim = match (&self.params.claims, &self.claim_url) {
                 (Some(c), Some(claim_url)) => Some(ClaimJob {
                     pair_key: s.pair_key(),
                     queue_url: claim_url.clone(),
-                    body: t.render_value(&c.body, &value)?,
+                    body: render(&c.body)?,
                     table: c.ownership_table.clone(),
                     dead_owners: self.params.router.claim_when_owner_dead.then(|| self.dead_owners.clone()),
                 }),
