@@ -53,7 +53,10 @@ fn is_identifier(s: &str) -> bool {
 
 /// The words minijinja reads as literals or operators, never as a variable.
 fn is_reserved(s: &str) -> bool {
-    matches!(s, "true" | "false" | "none" | "True" | "False" | "None" | "not" | "and" | "or" | "in" | "is" | "if" | "else")
+    matches!(
+        s,
+        "true" | "false" | "none" | "True" | "False" | "None" | "not" | "and" | "or" | "in" | "is" | "if" | "else"
+    )
 }
 
 /// What is inside one `{{ ... }}`: a dotted path, and whether it ends in `| tojson`.

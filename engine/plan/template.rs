@@ -574,11 +574,7 @@ mod tests {
     /// Renders `{{ path }}` and `{{ path | tojson }}` for every path both ways: through the
     /// lookup (which must answer it, or the fast path would never be taken) and through the
     /// engine with the serialised context.
-    fn compare<'a>(
-        paths: &[&str],
-        lookup: impl Fn(&[Box<str>]) -> Option<Scalar<'a>>,
-        serialised: &impl Serialize,
-    ) {
+    fn compare<'a>(paths: &[&str], lookup: impl Fn(&[Box<str>]) -> Option<Scalar<'a>>, serialised: &impl Serialize) {
         for path in paths {
             for source in [format!("{{{{ {path} }}}}"), format!("<{{{{ {path} | tojson }}}}>")] {
                 let mut t = Templates::new();

@@ -20,8 +20,8 @@ use super::pace::{Behind, Pace};
 use super::records::{BehindRecord, EndReason, FaultRecord, RunResult};
 use crate::metrics::{aborting_rule, judge_windows};
 use crate::plan::{
-    DataOrder, FaultAction, FaultTrigger, MessageVars, PhaseStart, Plan, field_name, instruction_name, message_lookup, message_value,
-    phase_value,
+    DataOrder, FaultAction, FaultTrigger, MessageVars, PhaseStart, Plan, field_name, instruction_name, message_lookup,
+    message_value, phase_value,
 };
 use crate::targets::{FaultOutcome, Inbox, Micros, Observation, Outbound, Stamped, Target, TargetIo};
 
@@ -618,10 +618,7 @@ impl Dispatcher<'_> {
         // sent with an error text as its body: it counts in `send_errors` and stops the run.
         let rendered = (|| {
             let render = |name: &str| {
-                self.plan
-                    .templates
-                    .render_with(name, lookup, ctx)
-                    .map_err(|e| format!("template `{name}` failed: {e}"))
+                self.plan.templates.render_with(name, lookup, ctx).map_err(|e| format!("template `{name}` failed: {e}"))
             };
             let instruction = render(instruction_template)?;
             let mut fields = Vec::with_capacity(field_templates.len());

@@ -231,3 +231,76 @@ mod timer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> Arc<Runtime> {
+        Arc::new(tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime"))
+    }
+
+    /// A wait ends at its deadline, never before, and runs the runtime's tasks meanwhile.
+    #[test]
+    fn a_wait_ends_at_its_deadline_and_runs_the_tasks() {
+        let rt = runtime();
+        let driver = Driver::new(&rt);
+        #[cfg(target_os = "linux")]
+        assert!(driver.timer.is_some(), "Linux has a timerfd");
+        let (tx, rx) = std::sync::mpsc::channel();
+        rt.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            tx.send(()).expect("the test waits");
+        });
+        for wait in [Duration::from_millis(30), Duration::from_micros(300)] {
+            let start = Instant::now();
+            driver.park_until(start + wait);
+            assert!(start.elapsed() >= wait, "ended {:?} into a wait of {wait:?}", start.elapsed());
+        }
+        rx.try_recv().expect("the task ran during the waits");
+    }
+
+    /// `unpark` from another thread ends a long wait, and one made before a wait makes it
+    /// return at once; nothing is lost between the two.
+    #[test]
+    fn unpark_ends_a_wait_from_any_thread_and_is_not_lost_before_one() {
+        let rt = runtime();
+        let driver = Driver::new(&rt);
+        let other = driver.clone();
+        let waker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            other.unpark();
+        });
+        let start = Instant::now();
+        driver.park_until(start + Duration::from_secs(120));
+        assert!(start.elapsed() < Duration::from_secs(60), "the unpark ended the wait");
+        waker.join().expect("the waker thread");
+        driver.unpark();
+        let start = Instant::now();
+        driver.park_until(start + Duration::from_secs(120));
+        assert!(start.elapsed() < Duration::from_secs(60), "an earlier unpark ends the next wait at once");
+    }
+
+    /// A turn runs what is ready without waiting; once the target has dropped its runtime,
+    /// waits still end at their deadline (the thread sleeps) and turns do nothing.
+    #[test]
+    fn turns_run_ready_tasks_and_waits_outlive_the_runtime() {
+        let rt = runtime();
+        let driver = Driver::new(&rt);
+        let (tx, rx) = std::sync::mpsc::channel();
+        rt.spawn(async move { tx.send(()).expect("the test waits") });
+        // The turn right after the driver's creation may be skipped as too soon: a second one,
+        // later, is not.
+        driver.turn();
+        std::thread::sleep(TURN_EVERY * 2);
+        driver.turn();
+        rx.try_recv().expect("a turn ran the ready task");
+        drop(rt);
+        // As the inbox waits: a spurious return goes round again.
+        let deadline = Instant::now() + Duration::from_millis(10);
+        while Instant::now() < deadline {
+            driver.park_until(deadline);
+        }
+        driver.turn();
+    }
+}

@@ -31,8 +31,8 @@ use crate::plan::{
     ContainerSelector, Plan, Session, TargetContext, TargetLookup, TargetMessageVars, Templates, target_lookup,
 };
 use crate::targets::{
-    FaultOutcome, GaugeSample, Inbox, Micros, Observation, ObservationSender, Outbound, Parker, PeerBook, QueueGauge, Target,
-    TargetError, TargetIo, TargetOptions, observation_channel_with,
+    FaultOutcome, GaugeSample, Inbox, Micros, Observation, ObservationSender, Outbound, Parker, PeerBook, QueueGauge,
+    Target, TargetError, TargetIo, TargetOptions, observation_channel_with,
 };
 
 /// Most messages waiting in one work queue's sender; beyond it a message is not sent (counted
@@ -1038,7 +1038,9 @@ impl Target for AwsTarget {
         // during a call into the target: the runtime is the target's alone here.
         match Arc::try_unwrap(rt) {
             Ok(rt) => rt.shutdown_background(),
-            Err(rt) => tracing::debug!(target: "herd::aws", "the runtime is still in use ({} holders); dropped with the last", Arc::strong_count(&rt)),
+            Err(rt) => {
+                tracing::debug!(target: "herd::aws", "the runtime is still in use ({} holders); dropped with the last", Arc::strong_count(&rt))
+            }
         }
         left
     }
