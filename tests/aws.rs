@@ -145,6 +145,27 @@ fn generation_a_with_a_worker_that_answers_everything_has_exact_accounting() {
     assert!(c.lines.iter().all(|l| l.basis == herd::cost::Basis::Measured), "{c:?}");
 }
 
+/// The same exact accounting with the target's tasks on threads of their own
+/// (`HERD_AWS_WORKERS=2`) instead of the run's thread driving them, the default.
+#[test]
+fn generation_a_with_the_targets_own_threads_has_exact_accounting() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let toml = scenario_a("aws-a-threads", "awst", "", "");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("aws-a-threads.toml");
+    std::fs::write(&file, toml).expect("write scenario");
+    let o = common::moto::herd_command(dir.path(), &["run", file.to_str().unwrap(), "--out", "out", "--quiet"])
+        .env("HERD_AWS_WORKERS", "2")
+        .output()
+        .expect("herd runs");
+    let s = read_summary(&dir.path().join("out").join("aws-a-threads").join("summary.json"))
+        .unwrap_or_else(|e| panic!("no summary ({e}):\n{}\n{}", text(&o.stdout), text(&o.stderr)));
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", text(&o.stdout), text(&o.stderr));
+    let a = &s.accounting;
+    assert_eq!((a.sent, a.replied, a.failed, a.lost, a.duplicated), (30, 30, 0, 0, 0), "{a:?}");
+    assert!(queues_with_prefix("webordinary-input-awst").is_empty(), "provisioning cleaned up");
+}
+
 #[test]
 fn generation_a_worker_that_drops_one_in_ten_shows_exactly_that_many_lost() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,7 +1,9 @@
 //! The aws target: real SQS, DynamoDB and ECS (or any AWS-compatible endpoint) through the
-//! official SDK (SQS's four data-plane calls spoken directly, `wire.rs`). The synchronous side (`target.rs`) only hands work to tasks on its own tokio
-//! runtime; the tasks (senders, reply readers, the callback listener, the router that matches
-//! replies, fault and sampling tasks) report stamped observations back.
+//! official SDK (SQS's four data-plane calls spoken directly, `wire.rs`). The synchronous side
+//! (`target.rs`) only hands work to tasks on its own tokio runtime, which the run's thread drives
+//! while it waits for its next event (`drive.rs`); the tasks (senders, reply readers, the
+//! callback listener, the router that matches replies, fault and sampling tasks) report stamped
+//! observations back.
 
 mod callback;
 mod clients;
